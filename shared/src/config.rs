@@ -1,0 +1,522 @@
+//! The idc-guard configuration (design §7): one schema, read from TOML by the CLI.
+//!
+//! Unknown keys and invalid values are errors that name the key. Validation collects every
+//! problem, so a user fixes a config in one pass.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::regions::{self, DEFAULT_SUPPORTED_REGIONS};
+
+/// Where the instance's users come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IdentitySource {
+    /// An external SAML 2.0 identity provider.
+    ExternalIdp,
+    /// The Identity Center directory.
+    IdentityCenterDirectory,
+}
+
+/// What a guard does with a failing check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Plan only, report the plan.
+    DryRun,
+    /// Report, change nothing.
+    #[default]
+    Notify,
+    /// Apply the plan when it is safe.
+    Remediate,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::DryRun => "dry-run",
+            Mode::Notify => "notify",
+            Mode::Remediate => "remediate",
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    instance_arn: String,
+    identity_store_id: String,
+    management_account_id: String,
+    #[serde(default)]
+    delegated_admin_account_ids: Vec<String>,
+    organization_id: String,
+    primary_region: String,
+    regions: Vec<String>,
+    key_arn: String,
+    identity_source: IdentitySource,
+    saml_tenant_id: Option<String>,
+    #[serde(default)]
+    policy: RawPolicySettings,
+    #[serde(default)]
+    remediation: RawRemediation,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicySettings {
+    #[serde(default)]
+    pin_encryption_context: bool,
+    #[serde(default)]
+    key_admin_principals: Vec<String>,
+    #[serde(default)]
+    supported_regions: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRemediation {
+    #[serde(default)]
+    mode: Mode,
+}
+
+/// A KMS key ARN, split into its parts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyArn {
+    /// `aws`, `aws-cn`, `aws-us-gov`, ...
+    pub partition: String,
+    /// The Region of this ARN.
+    pub region: String,
+    /// The account that owns the key.
+    pub account: String,
+    /// `mrk-...` for a multi-Region key, a UUID otherwise.
+    pub key_id: String,
+}
+
+impl KeyArn {
+    /// Parses `arn:<partition>:kms:<region>:<account>:key/<id>`.
+    pub fn parse(text: &str) -> Result<KeyArn, String> {
+        let parts: Vec<&str> = text.splitn(6, ':').collect();
+        let [arn, partition, service, region, account, resource] = parts.as_slice() else {
+            return Err(format!("\"{text}\" is not an ARN (expected arn:<partition>:kms:<region>:<account>:key/<key-id>)"));
+        };
+        if *arn != "arn" || *service != "kms" {
+            return Err(format!("\"{text}\" is not a KMS key ARN"));
+        }
+        if !regions::is_region_name(region) {
+            return Err(format!("\"{text}\" has no valid Region"));
+        }
+        if regions::partition_of(region) != *partition {
+            return Err(format!("\"{text}\": Region {region} is not in partition {partition}"));
+        }
+        if !is_account_id(account) {
+            return Err(format!("\"{text}\" has no 12-digit account id"));
+        }
+        let Some(key_id) = resource.strip_prefix("key/") else {
+            return Err(format!("\"{text}\" is not a key ARN (an alias ARN names no key)"));
+        };
+        if !is_key_id(key_id) {
+            return Err(format!("\"{text}\": \"{key_id}\" is not a KMS key id"));
+        }
+        Ok(KeyArn {
+            partition: (*partition).to_owned(),
+            region: (*region).to_owned(),
+            account: (*account).to_owned(),
+            key_id: key_id.to_owned(),
+        })
+    }
+
+    /// Whether this is a multi-Region key id (`mrk-` prefix).
+    pub fn is_multi_region(&self) -> bool {
+        self.key_id.starts_with("mrk-")
+    }
+
+    /// The ARN of the same multi-Region key in `region` (a replica's ARN differs only there).
+    pub fn in_region(&self, region: &str) -> String {
+        format!("arn:{}:kms:{}:{}:key/{}", self.partition, region, self.account, self.key_id)
+    }
+}
+
+impl fmt::Display for KeyArn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.in_region(&self.region))
+    }
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    /// `arn:aws:sso:::instance/ssoins-...` (no Region, no account).
+    pub instance_arn: String,
+    /// `d-...`
+    pub identity_store_id: String,
+    /// The Organizations management account, which owns the instance and the key.
+    pub management_account_id: String,
+    /// Delegated administrator accounts for Identity Center (may be empty).
+    pub delegated_admin_account_ids: Vec<String>,
+    /// `o-...`
+    pub organization_id: String,
+    /// The instance's primary Region.
+    pub primary_region: String,
+    /// Every enabled Region, the primary first.
+    pub regions: Vec<String>,
+    /// The guarded multi-Region key, as configured.
+    pub key_arn: KeyArn,
+    /// The identity source the instance is expected to use.
+    pub identity_source: IdentitySource,
+    /// The SAML tenant id in the ACS URLs, when known.
+    pub saml_tenant_id: Option<String>,
+    /// Add the advanced encryption-context pinning to statements 4 and 5.
+    pub pin_encryption_context: bool,
+    /// Extra principal ARNs allowed to administer the key.
+    pub key_admin_principals: Vec<String>,
+    /// Regions in which multi-Region replication is supported.
+    pub supported_regions: Vec<String>,
+    /// What the guards do.
+    pub mode: Mode,
+}
+
+/// One configuration problem, naming the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// The TOML key (dotted) or position the problem is at.
+    pub place: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// A configuration that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", render_problems(source_name, problems))]
+pub struct ConfigError {
+    /// The file (or other source) the configuration came from.
+    pub source_name: String,
+    /// Every problem found.
+    pub problems: Vec<ConfigProblem>,
+}
+
+fn render_problems(source: &str, problems: &[ConfigProblem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("{source}: {}: {}", p.place, p.message))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl Config {
+    /// Reads a TOML configuration; `source_name` names it in errors.
+    pub fn from_toml(text: &str, source_name: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError {
+            source_name: source_name.to_owned(),
+            problems: vec![toml_problem(text, &e)],
+        })?;
+        validate(raw).map_err(|problems| ConfigError { source_name: source_name.to_owned(), problems })
+    }
+
+    /// The partition everything lives in.
+    pub fn partition(&self) -> &str {
+        &self.key_arn.partition
+    }
+
+    /// The account that owns the key (and the instance).
+    pub fn key_account(&self) -> &str {
+        &self.key_arn.account
+    }
+
+    /// The key's ARN in `region`.
+    pub fn key_arn_in(&self, region: &str) -> String {
+        self.key_arn.in_region(region)
+    }
+
+    /// The accounts whose principals administer Identity Center and the key.
+    pub fn admin_accounts(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.management_account_id.as_str())
+            .chain(self.delegated_admin_account_ids.iter().map(String::as_str))
+    }
+
+    /// The identity store's ARN, as in the identitystore encryption context.
+    pub fn identity_store_arn(&self) -> String {
+        format!(
+            "arn:{}:identitystore::{}:identitystore/{}",
+            self.partition(),
+            self.management_account_id,
+            self.identity_store_id
+        )
+    }
+
+    /// The `ssoins-...` part of the instance ARN.
+    pub fn instance_id(&self) -> &str {
+        self.instance_arn.rsplit('/').next().unwrap_or(&self.instance_arn)
+    }
+}
+
+fn toml_problem(text: &str, e: &toml::de::Error) -> ConfigProblem {
+    let message = e.message().trim().to_owned();
+    let place = match e.span() {
+        Some(span) if !message.starts_with("missing field") => {
+            let before = text.get(..span.start).unwrap_or("");
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}")
+        }
+        _ => "top level".to_owned(),
+    };
+    ConfigProblem { place, message: message.replace("field", "key") }
+}
+
+/// Whether `s` is a 12-digit AWS account id.
+pub fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn is_key_id(s: &str) -> bool {
+    let hex = |t: &str| t.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+    match s.strip_prefix("mrk-") {
+        Some(rest) => rest.len() == 32 && hex(rest),
+        None => {
+            let groups: Vec<&str> = s.split('-').collect();
+            groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12]) && groups.iter().all(|g| hex(g))
+        }
+    }
+}
+
+fn is_org_id(s: &str) -> bool {
+    s.strip_prefix("o-").is_some_and(|rest| {
+        (10..=32).contains(&rest.len())
+            && rest.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    })
+}
+
+fn is_identity_store_id(s: &str) -> bool {
+    s.strip_prefix("d-").is_some_and(|rest| rest.len() == 10 && rest.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
+    let mut problems = Vec::new();
+    let mut bad = |place: &str, message: String| {
+        problems.push(ConfigProblem { place: place.to_owned(), message });
+    };
+
+    let instance_ok = raw
+        .instance_arn
+        .strip_prefix("arn:")
+        .and_then(|rest| rest.split_once(":sso:::instance/"))
+        .is_some_and(|(partition, id)| {
+            !partition.is_empty()
+                && id.strip_prefix("ssoins-").is_some_and(|h| {
+                    h.len() == 16 && h.bytes().all(|b| b.is_ascii_alphanumeric())
+                })
+        });
+    if !instance_ok {
+        bad(
+            "instance_arn",
+            format!(
+                "\"{}\" is not an Identity Center instance ARN (expected arn:aws:sso:::instance/ssoins-<16 characters>)",
+                raw.instance_arn
+            ),
+        );
+    }
+    if !is_identity_store_id(&raw.identity_store_id) {
+        bad(
+            "identity_store_id",
+            format!("\"{}\" is not an identity store id (expected d-<10 hex digits>)", raw.identity_store_id),
+        );
+    }
+    if !is_account_id(&raw.management_account_id) {
+        bad(
+            "management_account_id",
+            format!("\"{}\" is not a 12-digit account id", raw.management_account_id),
+        );
+    }
+    for (i, id) in raw.delegated_admin_account_ids.iter().enumerate() {
+        if !is_account_id(id) {
+            bad(&format!("delegated_admin_account_ids[{i}]"), format!("\"{id}\" is not a 12-digit account id"));
+        } else if *id == raw.management_account_id {
+            bad(
+                &format!("delegated_admin_account_ids[{i}]"),
+                format!("{id} is the management account; a delegated administrator is another account"),
+            );
+        }
+    }
+    if !is_org_id(&raw.organization_id) {
+        bad(
+            "organization_id",
+            format!("\"{}\" is not an organization id (expected o-<10 to 32 lower-case letters or digits>)", raw.organization_id),
+        );
+    }
+    if !regions::is_region_name(&raw.primary_region) {
+        bad("primary_region", format!("\"{}\" is not a Region code", raw.primary_region));
+    }
+    if raw.regions.is_empty() {
+        bad("regions", "must list every enabled Region, the primary included".to_owned());
+    }
+    let mut seen = BTreeSet::new();
+    for (i, r) in raw.regions.iter().enumerate() {
+        if !regions::is_region_name(r) {
+            bad(&format!("regions[{i}]"), format!("\"{r}\" is not a Region code"));
+        } else if !seen.insert(r.as_str()) {
+            bad(&format!("regions[{i}]"), format!("{r} is listed twice"));
+        }
+    }
+    if !raw.regions.is_empty() && !raw.regions.contains(&raw.primary_region) {
+        bad("regions", format!("does not include the primary Region {}", raw.primary_region));
+    }
+    for (i, r) in raw.policy.supported_regions.iter().enumerate() {
+        if !regions::is_region_name(r) {
+            bad(&format!("policy.supported_regions[{i}]"), format!("\"{r}\" is not a Region code"));
+        }
+    }
+
+    let key_arn = match KeyArn::parse(&raw.key_arn) {
+        Ok(k) => Some(k),
+        Err(e) => {
+            bad("key_arn", e);
+            None
+        }
+    };
+    if let Some(k) = &key_arn {
+        if is_account_id(&raw.management_account_id) && k.account != raw.management_account_id {
+            bad(
+                "key_arn",
+                format!(
+                    "the key is in account {}, but Identity Center needs it in the instance's (management) account {}",
+                    k.account, raw.management_account_id
+                ),
+            );
+        }
+        if regions::is_region_name(&raw.primary_region) && k.partition != regions::partition_of(&raw.primary_region) {
+            bad(
+                "key_arn",
+                format!("partition {} differs from the primary Region's partition", k.partition),
+            );
+        }
+        if !raw.instance_arn.starts_with(&format!("arn:{}:", k.partition)) && instance_ok {
+            bad("instance_arn", format!("is not in the key's partition {}", k.partition));
+        }
+    }
+    if let Some(t) = &raw.saml_tenant_id {
+        if t.is_empty() || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            bad("saml_tenant_id", format!("\"{t}\" is not a tenant id (letters, digits, '-' and '_')"));
+        }
+    }
+    for (i, p) in raw.policy.key_admin_principals.iter().enumerate() {
+        if let Err(e) = crate::policy::principal::parse_aws_principal(p) {
+            bad(&format!("policy.key_admin_principals[{i}]"), e);
+        }
+    }
+
+    let (Some(key_arn), true) = (key_arn, problems.is_empty()) else {
+        return Err(problems);
+    };
+    let mut regions = raw.regions;
+    // Keep the primary first: findings and URLs read in that order.
+    if let Some(pos) = regions.iter().position(|r| *r == raw.primary_region) {
+        let primary = regions.remove(pos);
+        regions.insert(0, primary);
+    }
+    let supported_regions = if raw.policy.supported_regions.is_empty() {
+        DEFAULT_SUPPORTED_REGIONS.iter().map(|s| (*s).to_owned()).collect()
+    } else {
+        raw.policy.supported_regions
+    };
+    Ok(Config {
+        instance_arn: raw.instance_arn,
+        identity_store_id: raw.identity_store_id,
+        management_account_id: raw.management_account_id,
+        delegated_admin_account_ids: raw.delegated_admin_account_ids,
+        organization_id: raw.organization_id,
+        primary_region: raw.primary_region,
+        regions,
+        key_arn,
+        identity_source: raw.identity_source,
+        saml_tenant_id: raw.saml_tenant_id,
+        pin_encryption_context: raw.policy.pin_encryption_context,
+        key_admin_principals: raw.policy.key_admin_principals,
+        supported_regions,
+        mode: raw.remediation.mode,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) const EXAMPLE: &str = r#"
+instance_arn = "arn:aws:sso:::instance/ssoins-1234567890abcdef"
+identity_store_id = "d-1234567890"
+management_account_id = "111122223333"
+delegated_admin_account_ids = ["444455556666"]
+organization_id = "o-a1b2c3d4e5"
+primary_region = "us-east-1"
+regions = ["us-west-2", "us-east-1"]
+key_arn = "arn:aws:kms:us-east-1:111122223333:key/mrk-0123456789abcdef0123456789abcdef"
+identity_source = "external-idp"
+[policy]
+pin_encryption_context = true
+[remediation]
+mode = "remediate"
+"#;
+
+    #[test]
+    fn reads_the_design_example() {
+        let c = Config::from_toml(EXAMPLE, "c.toml").unwrap();
+        assert_eq!(c.regions, ["us-east-1", "us-west-2"]);
+        assert_eq!(c.mode, Mode::Remediate);
+        assert_eq!(c.supported_regions.len(), 17);
+        assert_eq!(c.key_arn_in("us-west-2"), "arn:aws:kms:us-west-2:111122223333:key/mrk-0123456789abcdef0123456789abcdef");
+        assert_eq!(c.identity_store_arn(), "arn:aws:identitystore::111122223333:identitystore/d-1234567890");
+        assert_eq!(c.instance_id(), "ssoins-1234567890abcdef");
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let text = format!("{EXAMPLE}\nsurprise = 1\n").replace("[remediation]\nmode = \"remediate\"\n", "");
+        let err = Config::from_toml(&text, "c.toml").unwrap_err().to_string();
+        assert!(err.starts_with("c.toml: line "), "{err}");
+        assert!(err.contains("unknown key `surprise`"), "{err}");
+        let err = Config::from_toml(&EXAMPLE.replace("mode =", "mdoe ="), "c.toml").unwrap_err().to_string();
+        assert!(err.contains("unknown key `mdoe`"), "{err}");
+    }
+
+    #[test]
+    fn missing_key_is_named() {
+        let text = EXAMPLE.replace("organization_id = \"o-a1b2c3d4e5\"\n", "");
+        let err = Config::from_toml(&text, "c.toml").unwrap_err().to_string();
+        assert!(err.contains("missing key `organization_id`"), "{err}");
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_by_key() {
+        let text = EXAMPLE
+            .replace("111122223333\"\n", "11112222333\"\n")
+            .replace("\"us-west-2\", \"us-east-1\"", "\"us-west-2\", \"moon-1\"")
+            .replace("\"remediate\"", "\"yolo\"");
+        let err = Config::from_toml(&text, "c.toml").unwrap_err();
+        // The mode is a type error, reported first by the TOML reader.
+        assert!(err.to_string().contains("yolo"), "{err}");
+        let text = EXAMPLE
+            .replace("management_account_id = \"111122223333\"", "management_account_id = \"11112222333\"")
+            .replace("\"us-west-2\", \"us-east-1\"", "\"us-west-2\", \"moon-1\"");
+        let err = Config::from_toml(&text, "c.toml").unwrap_err();
+        let places: Vec<&str> = err.problems.iter().map(|p| p.place.as_str()).collect();
+        assert!(places.contains(&"management_account_id"), "{places:?}");
+        assert!(places.contains(&"regions[1]"), "{places:?}");
+        assert!(places.contains(&"regions"), "{places:?}");
+    }
+
+    #[test]
+    fn key_must_be_in_the_management_account() {
+        let text = EXAMPLE.replace("us-east-1:111122223333:key", "us-east-1:999988887777:key");
+        let err = Config::from_toml(&text, "c.toml").unwrap_err().to_string();
+        assert!(err.contains("key_arn: the key is in account 999988887777"), "{err}");
+    }
+
+    #[test]
+    fn key_ids() {
+        assert!(is_key_id("mrk-0123456789abcdef0123456789abcdef"));
+        assert!(is_key_id("1234abcd-12ab-34cd-56ef-1234567890ab"));
+        assert!(!is_key_id("mrk-0123"));
+        assert!(!is_key_id("alias/x"));
+    }
+}

@@ -1,0 +1,287 @@
+//! Wildcard matching as IAM does it: `*` matches any run of characters (also none), `?` exactly
+//! one character. Used for actions, resources, `StringLike` and `ArnLike`.
+
+use crate::logic::Truth;
+
+/// One element of a compiled wildcard pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatternChar {
+    /// A character that must match itself (also a `*` written as `${*}`).
+    Lit(char),
+    /// `*`: any run of characters.
+    Star,
+    /// `?`: exactly one character.
+    One,
+}
+
+/// A wildcard pattern compiled once, matched many times.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Pattern(Vec<PatternChar>);
+
+impl Pattern {
+    /// Compiles `text`, reading `*` and `?` as wildcards.
+    pub fn compile(text: &str) -> Pattern {
+        let mut p = Pattern::default();
+        p.push_wild(text);
+        p
+    }
+
+    /// Appends `text`, reading `*` and `?` as wildcards.
+    pub fn push_wild(&mut self, text: &str) {
+        self.0.extend(text.chars().map(|c| match c {
+            '*' => PatternChar::Star,
+            '?' => PatternChar::One,
+            c => PatternChar::Lit(c),
+        }));
+    }
+
+    /// Appends `text` literally (substituted variable values, `${*}`).
+    pub fn push_literal(&mut self, text: &str) {
+        self.0.extend(text.chars().map(PatternChar::Lit));
+    }
+
+    /// Case-sensitive match.
+    pub fn matches(&self, text: &str) -> bool {
+        glob(&self.0, text, |a, b| a == b)
+    }
+
+    /// Match ignoring ASCII case.
+    pub fn matches_ascii_ci(&self, text: &str) -> bool {
+        glob(&self.0, text, |a, b| a.eq_ignore_ascii_case(&b))
+    }
+}
+
+/// Whether `text` matches `pattern`, where `*` and `?` in the pattern are wildcards.
+///
+/// Case-sensitive. Runs in O(len(pattern) * len(text)) at worst, with no recursion, so a hostile
+/// pattern such as `*a*a*a*a*b` cannot blow the stack or take exponential time.
+pub fn wildcard_match(pattern: &str, text: &str) -> bool {
+    Pattern::compile(pattern).matches(text)
+}
+
+/// As [`wildcard_match`], ignoring ASCII case (action names, service prefixes).
+pub fn wildcard_match_ascii_ci(pattern: &str, text: &str) -> bool {
+    Pattern::compile(pattern).matches_ascii_ci(text)
+}
+
+/// Whether `pattern` contains a wildcard character.
+pub fn has_wildcard(pattern: &str) -> bool {
+    pattern.contains(['*', '?'])
+}
+
+fn glob(p: &[PatternChar], text: &str, eq: impl Fn(char, char) -> bool) -> bool {
+    // Fast path for the common literal-only pattern.
+    if p.iter().all(|c| matches!(c, PatternChar::Lit(_))) {
+        let mut chars = text.chars();
+        return p.iter().all(|c| match (c, chars.next()) {
+            (PatternChar::Lit(pc), Some(tc)) => eq(*pc, tc),
+            _ => false,
+        }) && chars.next().is_none();
+    }
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0usize, 0usize);
+    // Position of the last `*` seen in the pattern and the text position it was tried at.
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        match (p.get(pi), t.get(ti)) {
+            (Some(PatternChar::Star), _) => {
+                star = Some((pi, ti));
+                pi += 1;
+            }
+            (Some(PatternChar::One), Some(_)) => {
+                pi += 1;
+                ti += 1;
+            }
+            (Some(PatternChar::Lit(pc)), Some(&tc)) if eq(*pc, tc) => {
+                pi += 1;
+                ti += 1;
+            }
+            _ => match star {
+                // Let the last `*` swallow one more character and retry from there.
+                Some((sp, st)) => {
+                    pi = sp + 1;
+                    ti = st + 1;
+                    star = Some((sp, st + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p.get(pi..).is_some_and(|rest| rest.iter().all(|c| *c == PatternChar::Star))
+}
+
+/// ARN matching as `ArnLike` / `ArnEquals` do it: "each of the six colon-delimited components
+/// of the ARN is checked separately", so a wildcard does not run across a colon; the last part
+/// takes the rest of the ARN (resource ids may contain colons). Case-sensitive.
+///
+/// AWS does not say what a pattern with fewer parts (`arn:aws:kms:*`) does. When only a
+/// whole-string match would succeed the answer is [`Truth::Unknown`], and the caller decides
+/// by its safe reading.
+pub fn arn_like(pattern: &str, arn: &str) -> Truth {
+    if pattern == "*" || arn_parts_match(pattern, arn) {
+        Truth::True
+    } else if pattern.split(':').count() < 6 && wildcard_match(pattern, arn) {
+        Truth::Unknown
+    } else {
+        Truth::False
+    }
+}
+
+fn arn_parts_match(pattern: &str, arn: &str) -> bool {
+    let mut p_parts = pattern.splitn(6, ':');
+    let mut a_parts = arn.splitn(6, ':');
+    loop {
+        match (p_parts.next(), a_parts.next()) {
+            (None, None) => return true,
+            (Some(p), Some(a)) if wildcard_match(p, a) => {}
+            _ => return false,
+        }
+    }
+}
+
+/// `Resource` element matching. The IAM user guide: wildcards work within ARN segments, and
+/// "if the * wildcard is the last character of a resource ARN segment, it can expand to match
+/// beyond the colon boundaries". So a `*` that ends a segment (or sits in the final resource
+/// part) may cross colons; any other `*` and every `?` stay within their segment.
+pub fn resource_match(pattern: &str, arn: &str) -> bool {
+    if pattern == "*" {
+        return true;
+    }
+    let mut compiled: Vec<ResChar> = Vec::with_capacity(pattern.len());
+    let mut colons = 0usize;
+    let chars: Vec<char> = pattern.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        compiled.push(match c {
+            '*' => {
+                let ends_segment = matches!(chars.get(i + 1), None | Some(':'));
+                if colons >= 5 || ends_segment { ResChar::Star } else { ResChar::SegStar }
+            }
+            '?' => ResChar::One,
+            c => {
+                if c == ':' {
+                    colons += 1;
+                }
+                ResChar::Lit(c)
+            }
+        });
+    }
+    dp_match(&compiled, arn)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ResChar {
+    Lit(char),
+    /// Any run of characters, colons included.
+    Star,
+    /// Any run of characters without a colon.
+    SegStar,
+    /// One character other than a colon.
+    One,
+}
+
+/// Dynamic-programming glob (two kinds of star make the greedy algorithm incorrect).
+fn dp_match(p: &[ResChar], text: &str) -> bool {
+    let t: Vec<char> = text.chars().collect();
+    // row[j]: pattern prefix matches text prefix of length j.
+    let mut row = vec![false; t.len() + 1];
+    if let Some(first) = row.first_mut() {
+        *first = true;
+    }
+    for pc in p {
+        let mut next = vec![false; t.len() + 1];
+        match pc {
+            ResChar::Star | ResChar::SegStar => {
+                let crosses = *pc == ResChar::Star;
+                let mut carry = false;
+                for j in 0..=t.len() {
+                    let prev = row.get(j).copied().unwrap_or(false);
+                    let extend = j > 0 && carry && (crosses || t.get(j - 1) != Some(&':'));
+                    carry = prev || extend;
+                    if let Some(n) = next.get_mut(j) {
+                        *n = carry;
+                    }
+                }
+            }
+            ResChar::One | ResChar::Lit(_) => {
+                for j in 1..=t.len() {
+                    let ok = match (pc, t.get(j - 1)) {
+                        (ResChar::One, Some(c)) => *c != ':',
+                        (ResChar::Lit(l), Some(c)) => l == c,
+                        _ => false,
+                    };
+                    if let Some(n) = next.get_mut(j) {
+                        *n = ok && row.get(j - 1).copied().unwrap_or(false);
+                    }
+                }
+            }
+        }
+        row = next;
+    }
+    row.last().copied().unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn star_and_question_mark() {
+        assert!(wildcard_match("kms:*", "kms:Decrypt"));
+        assert!(wildcard_match("*", ""));
+        assert!(wildcard_match("a*b*c", "aXXbYYc"));
+        assert!(!wildcard_match("a*b*c", "aXXbYY"));
+        assert!(wildcard_match("sso.?????????.amazonaws.com", "sso.us-east-1.amazonaws.com"));
+        assert!(!wildcard_match("sso.????????.amazonaws.com", "sso.us-east-1.amazonaws.com"));
+        assert!(wildcard_match("a**", "a"));
+        assert!(!wildcard_match("", "a"));
+        assert!(!wildcard_match("abc", "ab"));
+        assert!(!wildcard_match("ab", "abc"));
+        let mut literal_star = Pattern::compile("a");
+        literal_star.push_literal("*");
+        assert!(literal_star.matches("a*"));
+        assert!(!literal_star.matches("ab"));
+        assert!(wildcard_match("", ""));
+    }
+
+    #[test]
+    fn case_rules() {
+        assert!(!wildcard_match("kms:decrypt", "kms:Decrypt"));
+        assert!(wildcard_match_ascii_ci("KMS:decrypt", "kms:Decrypt"));
+        assert!(wildcard_match_ascii_ci("kms:gen*", "kms:GenerateDataKey"));
+    }
+
+    #[test]
+    fn hostile_pattern_is_fast_and_correct() {
+        let text = "a".repeat(5000);
+        assert!(!wildcard_match("*a*a*a*a*a*a*a*a*b", &text));
+    }
+
+    #[test]
+    fn resource_element_stars() {
+        let key = "arn:aws:kms:us-west-2:111122223333:key/mrk-1";
+        assert!(resource_match("*", key));
+        assert!(resource_match("arn:aws:kms:*", key));
+        assert!(resource_match("arn:aws:kms:*:111122223333:key/*", key));
+        assert!(resource_match("arn:aws:kms:us-*:111122223333:key/mrk-?", key));
+        assert!(!resource_match("arn:aws:kms:u*2:111122223333:key/mrk-?", "arn:aws:kms:us-west-1:1:2:key/mrk-1"));
+        assert!(!resource_match("arn:aws:kms:us-east-1:111122223333:key/*", key));
+        assert!(!resource_match("arn:aws:kms:us-west-2:111122223333:key/mrk-", key));
+        assert!(!resource_match("arn:aws:kms:us-w?st-2:1111222233?3:key/mrk-1x", key));
+        assert!(resource_match("arn:aws:kms:us-w?st-2:1111222233?3:key/mrk-1", key));
+    }
+
+    #[test]
+    fn arn_parts_do_not_leak_across_colons() {
+        let key = "arn:aws:kms:us-west-2:111122223333:key/mrk-1";
+        assert_eq!(arn_like("arn:aws:kms:*:111122223333:key/*", key), Truth::True);
+        assert_eq!(arn_like("arn:aws:kms:*:*:*", key), Truth::True);
+        assert_eq!(arn_like("arn:aws:kms:us-*-2:1111*", key), Truth::Unknown);
+        assert_eq!(arn_like("arn:aws:kms:us-*-2:2222*", key), Truth::False);
+        assert_eq!(arn_like("arn:aws:kms:us-east-1:111122223333:key/*", key), Truth::False);
+        assert_eq!(arn_like("*", key), Truth::True);
+        // Fewer parts: only a whole-string match would succeed, which AWS does not document.
+        assert_eq!(arn_like("arn:aws:kms:*", key), Truth::Unknown);
+        assert_eq!(arn_like("arn:aws:kms:*:*:key/mrk-?", key), Truth::True);
+        assert_eq!(arn_like("ARN:aws:kms:*:*:key/mrk-?", key), Truth::False);
+    }
+}
