@@ -64,7 +64,10 @@ impl ActionSet {
 
     /// The set of the named actions; names not in [`KEY_ACTIONS`] are ignored.
     pub fn of(names: &[&str]) -> ActionSet {
-        names.iter().filter_map(|n| index_of(n)).fold(ActionSet::EMPTY, |s, i| s.with(i))
+        names
+            .iter()
+            .filter_map(|n| index_of(n))
+            .fold(ActionSet::EMPTY, |s, i| s.with(i))
     }
 
     /// Every key action a pattern list covers (case-insensitive, wildcards).
@@ -121,7 +124,11 @@ impl ActionSet {
 
     /// The action names, in [`KEY_ACTIONS`] order.
     pub fn names(self) -> impl Iterator<Item = &'static str> {
-        KEY_ACTIONS.iter().enumerate().filter(move |(i, _)| self.0 & (1u64 << i) != 0).map(|(_, a)| *a)
+        KEY_ACTIONS
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| self.0 & (1u64 << i) != 0)
+            .map(|(_, a)| *a)
     }
 }
 
@@ -132,7 +139,9 @@ impl fmt::Debug for ActionSet {
 }
 
 fn index_of(name: &str) -> Option<usize> {
-    KEY_ACTIONS.iter().position(|a| a.eq_ignore_ascii_case(name))
+    KEY_ACTIONS
+        .iter()
+        .position(|a| a.eq_ignore_ascii_case(name))
 }
 
 /// Actions an administrator needs so that nobody is locked out of the key (`KP-ADMIN`).
@@ -215,11 +224,17 @@ mod tests {
 
     #[test]
     fn sets_and_patterns() {
-        let s = ActionSet::matching(&[Pattern::compile("KMS:gen*"), Pattern::compile("kms:Decrypt")]);
+        let s = ActionSet::matching(&[
+            Pattern::compile("KMS:gen*"),
+            Pattern::compile("kms:Decrypt"),
+        ]);
         assert!(s.contains("kms:GenerateDataKeyPair"));
         assert!(s.contains("kms:decrypt"));
         assert!(!s.contains("kms:Encrypt"));
-        assert_eq!(ActionSet::matching(&[Pattern::compile("*")]), ActionSet::all());
+        assert_eq!(
+            ActionSet::matching(&[Pattern::compile("*")]),
+            ActionSet::all()
+        );
         assert_eq!(ActionSet::all().names().count(), KEY_ACTIONS.len());
         assert!(admin_required().minus(ActionSet::all()).is_empty());
         assert!(crypto().intersect(control()).is_empty());

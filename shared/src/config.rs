@@ -99,7 +99,9 @@ impl KeyArn {
     pub fn parse(text: &str) -> Result<KeyArn, String> {
         let parts: Vec<&str> = text.splitn(6, ':').collect();
         let [arn, partition, service, region, account, resource] = parts.as_slice() else {
-            return Err(format!("\"{text}\" is not an ARN (expected arn:<partition>:kms:<region>:<account>:key/<key-id>)"));
+            return Err(format!(
+                "\"{text}\" is not an ARN (expected arn:<partition>:kms:<region>:<account>:key/<key-id>)"
+            ));
         };
         if *arn != "arn" || *service != "kms" {
             return Err(format!("\"{text}\" is not a KMS key ARN"));
@@ -108,13 +110,17 @@ impl KeyArn {
             return Err(format!("\"{text}\" has no valid Region"));
         }
         if regions::partition_of(region) != *partition {
-            return Err(format!("\"{text}\": Region {region} is not in partition {partition}"));
+            return Err(format!(
+                "\"{text}\": Region {region} is not in partition {partition}"
+            ));
         }
         if !is_account_id(account) {
             return Err(format!("\"{text}\" has no 12-digit account id"));
         }
         let Some(key_id) = resource.strip_prefix("key/") else {
-            return Err(format!("\"{text}\" is not a key ARN (an alias ARN names no key)"));
+            return Err(format!(
+                "\"{text}\" is not a key ARN (an alias ARN names no key)"
+            ));
         };
         if !is_key_id(key_id) {
             return Err(format!("\"{text}\": \"{key_id}\" is not a KMS key id"));
@@ -134,7 +140,10 @@ impl KeyArn {
 
     /// The ARN of the same multi-Region key in `region` (a replica's ARN differs only there).
     pub fn in_region(&self, region: &str) -> String {
-        format!("arn:{}:kms:{}:{}:key/{}", self.partition, region, self.account, self.key_id)
+        format!(
+            "arn:{}:kms:{}:{}:key/{}",
+            self.partition, region, self.account, self.key_id
+        )
     }
 }
 
@@ -211,7 +220,10 @@ impl Config {
             source_name: source_name.to_owned(),
             problems: vec![toml_problem(text, &e)],
         })?;
-        validate(raw).map_err(|problems| ConfigError { source_name: source_name.to_owned(), problems })
+        validate(raw).map_err(|problems| ConfigError {
+            source_name: source_name.to_owned(),
+            problems,
+        })
     }
 
     /// The partition everything lives in.
@@ -247,7 +259,10 @@ impl Config {
 
     /// The `ssoins-...` part of the instance ARN.
     pub fn instance_id(&self) -> &str {
-        self.instance_arn.rsplit('/').next().unwrap_or(&self.instance_arn)
+        self.instance_arn
+            .rsplit('/')
+            .next()
+            .unwrap_or(&self.instance_arn)
     }
 }
 
@@ -262,7 +277,10 @@ fn toml_problem(text: &str, e: &toml::de::Error) -> ConfigProblem {
         }
         _ => "top level".to_owned(),
     };
-    ConfigProblem { place, message: message.replace("field", "key") }
+    ConfigProblem {
+        place,
+        message: message.replace("field", "key"),
+    }
 }
 
 /// Whether `s` is a 12-digit AWS account id.
@@ -271,7 +289,10 @@ pub fn is_account_id(s: &str) -> bool {
 }
 
 fn is_key_id(s: &str) -> bool {
-    let hex = |t: &str| t.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+    let hex = |t: &str| {
+        t.bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    };
     match s.strip_prefix("mrk-") {
         Some(rest) => rest.len() == 32 && hex(rest),
         None => {
@@ -284,18 +305,24 @@ fn is_key_id(s: &str) -> bool {
 fn is_org_id(s: &str) -> bool {
     s.strip_prefix("o-").is_some_and(|rest| {
         (10..=32).contains(&rest.len())
-            && rest.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
     })
 }
 
 fn is_identity_store_id(s: &str) -> bool {
-    s.strip_prefix("d-").is_some_and(|rest| rest.len() == 10 && rest.bytes().all(|b| b.is_ascii_hexdigit()))
+    s.strip_prefix("d-")
+        .is_some_and(|rest| rest.len() == 10 && rest.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
     let mut problems = Vec::new();
     let mut bad = |place: &str, message: String| {
-        problems.push(ConfigProblem { place: place.to_owned(), message });
+        problems.push(ConfigProblem {
+            place: place.to_owned(),
+            message,
+        });
     };
 
     let instance_ok = raw
@@ -304,9 +331,9 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
         .and_then(|rest| rest.split_once(":sso:::instance/"))
         .is_some_and(|(partition, id)| {
             !partition.is_empty()
-                && id.strip_prefix("ssoins-").is_some_and(|h| {
-                    h.len() == 16 && h.bytes().all(|b| b.is_ascii_alphanumeric())
-                })
+                && id
+                    .strip_prefix("ssoins-")
+                    .is_some_and(|h| h.len() == 16 && h.bytes().all(|b| b.is_ascii_alphanumeric()))
         });
     if !instance_ok {
         bad(
@@ -320,51 +347,80 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
     if !is_identity_store_id(&raw.identity_store_id) {
         bad(
             "identity_store_id",
-            format!("\"{}\" is not an identity store id (expected d-<10 hex digits>)", raw.identity_store_id),
+            format!(
+                "\"{}\" is not an identity store id (expected d-<10 hex digits>)",
+                raw.identity_store_id
+            ),
         );
     }
     if !is_account_id(&raw.management_account_id) {
         bad(
             "management_account_id",
-            format!("\"{}\" is not a 12-digit account id", raw.management_account_id),
+            format!(
+                "\"{}\" is not a 12-digit account id",
+                raw.management_account_id
+            ),
         );
     }
     for (i, id) in raw.delegated_admin_account_ids.iter().enumerate() {
         if !is_account_id(id) {
-            bad(&format!("delegated_admin_account_ids[{i}]"), format!("\"{id}\" is not a 12-digit account id"));
+            bad(
+                &format!("delegated_admin_account_ids[{i}]"),
+                format!("\"{id}\" is not a 12-digit account id"),
+            );
         } else if *id == raw.management_account_id {
             bad(
                 &format!("delegated_admin_account_ids[{i}]"),
-                format!("{id} is the management account; a delegated administrator is another account"),
+                format!(
+                    "{id} is the management account; a delegated administrator is another account"
+                ),
             );
         }
     }
     if !is_org_id(&raw.organization_id) {
         bad(
             "organization_id",
-            format!("\"{}\" is not an organization id (expected o-<10 to 32 lower-case letters or digits>)", raw.organization_id),
+            format!(
+                "\"{}\" is not an organization id (expected o-<10 to 32 lower-case letters or digits>)",
+                raw.organization_id
+            ),
         );
     }
     if !regions::is_region_name(&raw.primary_region) {
-        bad("primary_region", format!("\"{}\" is not a Region code", raw.primary_region));
+        bad(
+            "primary_region",
+            format!("\"{}\" is not a Region code", raw.primary_region),
+        );
     }
     if raw.regions.is_empty() {
-        bad("regions", "must list every enabled Region, the primary included".to_owned());
+        bad(
+            "regions",
+            "must list every enabled Region, the primary included".to_owned(),
+        );
     }
     let mut seen = BTreeSet::new();
     for (i, r) in raw.regions.iter().enumerate() {
         if !regions::is_region_name(r) {
-            bad(&format!("regions[{i}]"), format!("\"{r}\" is not a Region code"));
+            bad(
+                &format!("regions[{i}]"),
+                format!("\"{r}\" is not a Region code"),
+            );
         } else if !seen.insert(r.as_str()) {
             bad(&format!("regions[{i}]"), format!("{r} is listed twice"));
         }
     }
     if !raw.regions.is_empty() && !raw.regions.contains(&raw.primary_region) {
-        bad("regions", format!("does not include the primary Region {}", raw.primary_region));
+        bad(
+            "regions",
+            format!("does not include the primary Region {}", raw.primary_region),
+        );
     }
     for (i, r) in raw.policy.supported_regions.iter().enumerate() {
         if !regions::is_region_name(r) {
-            bad(&format!("policy.supported_regions[{i}]"), format!("\"{r}\" is not a Region code"));
+            bad(
+                &format!("policy.supported_regions[{i}]"),
+                format!("\"{r}\" is not a Region code"),
+            );
         }
     }
 
@@ -385,19 +441,38 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
                 ),
             );
         }
-        if regions::is_region_name(&raw.primary_region) && k.partition != regions::partition_of(&raw.primary_region) {
+        if regions::is_region_name(&raw.primary_region)
+            && k.partition != regions::partition_of(&raw.primary_region)
+        {
             bad(
                 "key_arn",
-                format!("partition {} differs from the primary Region's partition", k.partition),
+                format!(
+                    "partition {} differs from the primary Region's partition",
+                    k.partition
+                ),
             );
         }
-        if !raw.instance_arn.starts_with(&format!("arn:{}:", k.partition)) && instance_ok {
-            bad("instance_arn", format!("is not in the key's partition {}", k.partition));
+        if !raw
+            .instance_arn
+            .starts_with(&format!("arn:{}:", k.partition))
+            && instance_ok
+        {
+            bad(
+                "instance_arn",
+                format!("is not in the key's partition {}", k.partition),
+            );
         }
     }
     if let Some(t) = &raw.saml_tenant_id {
-        if t.is_empty() || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            bad("saml_tenant_id", format!("\"{t}\" is not a tenant id (letters, digits, '-' and '_')"));
+        if t.is_empty()
+            || !t
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            bad(
+                "saml_tenant_id",
+                format!("\"{t}\" is not a tenant id (letters, digits, '-' and '_')"),
+            );
         }
     }
     for (i, p) in raw.policy.key_admin_principals.iter().enumerate() {
@@ -416,7 +491,10 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
         regions.insert(0, primary);
     }
     let supported_regions = if raw.policy.supported_regions.is_empty() {
-        DEFAULT_SUPPORTED_REGIONS.iter().map(|s| (*s).to_owned()).collect()
+        DEFAULT_SUPPORTED_REGIONS
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect()
     } else {
         raw.policy.supported_regions
     };
@@ -464,18 +542,27 @@ mode = "remediate"
         assert_eq!(c.regions, ["us-east-1", "us-west-2"]);
         assert_eq!(c.mode, Mode::Remediate);
         assert_eq!(c.supported_regions.len(), 17);
-        assert_eq!(c.key_arn_in("us-west-2"), "arn:aws:kms:us-west-2:111122223333:key/mrk-0123456789abcdef0123456789abcdef");
-        assert_eq!(c.identity_store_arn(), "arn:aws:identitystore::111122223333:identitystore/d-1234567890");
+        assert_eq!(
+            c.key_arn_in("us-west-2"),
+            "arn:aws:kms:us-west-2:111122223333:key/mrk-0123456789abcdef0123456789abcdef"
+        );
+        assert_eq!(
+            c.identity_store_arn(),
+            "arn:aws:identitystore::111122223333:identitystore/d-1234567890"
+        );
         assert_eq!(c.instance_id(), "ssoins-1234567890abcdef");
     }
 
     #[test]
     fn unknown_key_is_named_with_its_line() {
-        let text = format!("{EXAMPLE}\nsurprise = 1\n").replace("[remediation]\nmode = \"remediate\"\n", "");
+        let text = format!("{EXAMPLE}\nsurprise = 1\n")
+            .replace("[remediation]\nmode = \"remediate\"\n", "");
         let err = Config::from_toml(&text, "c.toml").unwrap_err().to_string();
         assert!(err.starts_with("c.toml: line "), "{err}");
         assert!(err.contains("unknown key `surprise`"), "{err}");
-        let err = Config::from_toml(&EXAMPLE.replace("mode =", "mdoe ="), "c.toml").unwrap_err().to_string();
+        let err = Config::from_toml(&EXAMPLE.replace("mode =", "mdoe ="), "c.toml")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown key `mdoe`"), "{err}");
     }
 
@@ -496,7 +583,10 @@ mode = "remediate"
         // The mode is a type error, reported first by the TOML reader.
         assert!(err.to_string().contains("yolo"), "{err}");
         let text = EXAMPLE
-            .replace("management_account_id = \"111122223333\"", "management_account_id = \"11112222333\"")
+            .replace(
+                "management_account_id = \"111122223333\"",
+                "management_account_id = \"11112222333\"",
+            )
             .replace("\"us-west-2\", \"us-east-1\"", "\"us-west-2\", \"moon-1\"");
         let err = Config::from_toml(&text, "c.toml").unwrap_err();
         let places: Vec<&str> = err.problems.iter().map(|p| p.place.as_str()).collect();
@@ -509,7 +599,10 @@ mode = "remediate"
     fn key_must_be_in_the_management_account() {
         let text = EXAMPLE.replace("us-east-1:111122223333:key", "us-east-1:999988887777:key");
         let err = Config::from_toml(&text, "c.toml").unwrap_err().to_string();
-        assert!(err.contains("key_arn: the key is in account 999988887777"), "{err}");
+        assert!(
+            err.contains("key_arn: the key is in account 999988887777"),
+            "{err}"
+        );
     }
 
     #[test]

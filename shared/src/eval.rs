@@ -10,7 +10,9 @@ use crate::actions::ActionSet;
 use crate::logic::Truth;
 use crate::pattern::resource_match;
 use crate::policy::principal::{AwsPrincipal, PrincipalSet};
-use crate::policy::{ActionClause, Effect, KeyPolicy, PrincipalClause, ResourceClause, Statement, StatementRef};
+use crate::policy::{
+    ActionClause, Effect, KeyPolicy, PrincipalClause, ResourceClause, Statement, StatementRef,
+};
 use crate::request::{AccessRequest, AwsCaller, Caller, Context};
 
 /// How to resolve points AWS has not documented.
@@ -74,11 +76,23 @@ pub fn evaluate(policy: &KeyPolicy, request: &AccessRequest, reading: Reading) -
         }
     }
     if !denies.is_empty() {
-        Decision { outcome: Outcome::ExplicitDeny, statements: denies, by_reading }
+        Decision {
+            outcome: Outcome::ExplicitDeny,
+            statements: denies,
+            by_reading,
+        }
     } else if !allows.is_empty() {
-        Decision { outcome: Outcome::Allowed, statements: allows, by_reading }
+        Decision {
+            outcome: Outcome::Allowed,
+            statements: allows,
+            by_reading,
+        }
     } else {
-        Decision { outcome: Outcome::ImplicitDeny, statements: Vec::new(), by_reading }
+        Decision {
+            outcome: Outcome::ImplicitDeny,
+            statements: Vec::new(),
+            by_reading,
+        }
     }
 }
 
@@ -125,8 +139,12 @@ pub fn applies(s: &Statement, caller: &Caller, resource: &str, ctx: &Context) ->
         return Truth::False;
     }
     let resource_ok = Truth::from(match &s.resource {
-        ResourceClause::Resource(ts) => ts.iter().any(|t| t.resolve(ctx).is_some_and(|p| resource_match(&p, resource))),
-        ResourceClause::NotResource(ts) => !ts.iter().any(|t| t.resolve(ctx).is_some_and(|p| resource_match(&p, resource))),
+        ResourceClause::Resource(ts) => ts
+            .iter()
+            .any(|t| t.resolve(ctx).is_some_and(|p| resource_match(&p, resource))),
+        ResourceClause::NotResource(ts) => !ts
+            .iter()
+            .any(|t| t.resolve(ctx).is_some_and(|p| resource_match(&p, resource))),
     });
     let mut truth = principal.and(resource_ok);
     for c in &s.conditions {
@@ -197,11 +215,15 @@ fn aws_matches(p: &AwsPrincipal, a: &AwsCaller) -> bool {
         AwsPrincipal::Any => true,
         AwsPrincipal::Account { account, partition } => {
             *account == a.account
-                && partition.as_deref().is_none_or(|part| a.arn.strip_prefix("arn:").is_some_and(|r| r.starts_with(&format!("{part}:"))))
+                && partition.as_deref().is_none_or(|part| {
+                    a.arn
+                        .strip_prefix("arn:")
+                        .is_some_and(|r| r.starts_with(&format!("{part}:")))
+                })
         }
-        AwsPrincipal::Role { arn, .. } | AwsPrincipal::User { arn, .. } | AwsPrincipal::FederatedUser { arn, .. } => {
-            *arn == a.arn
-        }
+        AwsPrincipal::Role { arn, .. }
+        | AwsPrincipal::User { arn, .. }
+        | AwsPrincipal::FederatedUser { arn, .. } => *arn == a.arn,
         AwsPrincipal::AssumedRole { arn, .. } => a.session_arn.as_deref() == Some(arn.as_str()),
         AwsPrincipal::UniqueId(_) => false,
     }
@@ -217,9 +239,15 @@ fn not_principal_excludes(set: &PrincipalSet, caller: &Caller) -> Truth {
     if set.any || set.aws.iter().any(|p| *p == AwsPrincipal::Any) {
         return Truth::True;
     }
-    let account_listed = set.aws.iter().any(|p| matches!(p, AwsPrincipal::Account { .. }) && aws_matches(p, a));
+    let account_listed = set
+        .aws
+        .iter()
+        .any(|p| matches!(p, AwsPrincipal::Account { .. }) && aws_matches(p, a));
     let is_root = a.arn.ends_with(":root");
-    let identity_listed = set.aws.iter().any(|p| !matches!(p, AwsPrincipal::Account { .. }) && aws_matches(p, a));
+    let identity_listed = set
+        .aws
+        .iter()
+        .any(|p| !matches!(p, AwsPrincipal::Account { .. }) && aws_matches(p, a));
     if account_listed && (is_root || identity_listed) {
         Truth::True
     } else if loose == Truth::True {
@@ -237,7 +265,9 @@ mod tests {
     fn policy(statements: &str) -> KeyPolicy {
         let text = format!(r#"{{"Version":"2012-10-17","Statement":[{statements}]}}"#);
         let parsed = parse_key_policy(&text);
-        parsed.policy.unwrap_or_else(|| panic!("{:?}", parsed.problems))
+        parsed
+            .policy
+            .unwrap_or_else(|| panic!("{:?}", parsed.problems))
     }
 
     const KEY: &str = "arn:aws:kms:us-east-1:111122223333:key/mrk-0123456789abcdef0123456789abcdef";
@@ -245,7 +275,12 @@ mod tests {
     fn req(caller: Caller, action: &str) -> AccessRequest {
         let mut context = Context::default();
         context.set("aws:ResourceAccount", "111122223333");
-        AccessRequest { caller, action: action.to_owned(), resource: KEY.to_owned(), context }
+        AccessRequest {
+            caller,
+            action: action.to_owned(),
+            resource: KEY.to_owned(),
+            context,
+        }
     }
 
     fn outsider() -> Caller {
@@ -263,25 +298,70 @@ mod tests {
         assert_eq!(d.statements[0].to_string(), "D (index 1)");
         let d = evaluate(&p, &req(outsider(), "KMS:ENCRYPT"), Reading::GrantsMost);
         assert_eq!(d.outcome, Outcome::Allowed);
-        assert_eq!(evaluate(&p, &req(outsider(), "s3:GetObject"), Reading::GrantsMost).outcome, Outcome::ImplicitDeny);
+        assert_eq!(
+            evaluate(&p, &req(outsider(), "s3:GetObject"), Reading::GrantsMost).outcome,
+            Outcome::ImplicitDeny
+        );
     }
 
     #[test]
     fn account_principal_covers_roles_and_sessions() {
-        let p = policy(r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}"#);
-        for c in [Caller::role("111122223333", "Admin", "aws"), Caller::root("111122223333", "aws")] {
+        let p = policy(
+            r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}"#,
+        );
+        for c in [
+            Caller::role("111122223333", "Admin", "aws"),
+            Caller::root("111122223333", "aws"),
+        ] {
             assert!(evaluate(&p, &req(c, "kms:PutKeyPolicy"), Reading::GrantsLeast).is_allowed());
         }
-        assert!(!evaluate(&p, &req(outsider(), "kms:PutKeyPolicy"), Reading::GrantsMost).is_allowed());
-        assert!(!evaluate(&p, &req(Caller::Service("sso.amazonaws.com".into()), "kms:Decrypt"), Reading::GrantsMost).is_allowed());
+        assert!(
+            !evaluate(
+                &p,
+                &req(outsider(), "kms:PutKeyPolicy"),
+                Reading::GrantsMost
+            )
+            .is_allowed()
+        );
+        assert!(
+            !evaluate(
+                &p,
+                &req(Caller::Service("sso.amazonaws.com".into()), "kms:Decrypt"),
+                Reading::GrantsMost
+            )
+            .is_allowed()
+        );
     }
 
     #[test]
     fn role_principal_covers_its_sessions_only() {
-        let p = policy(r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/Admin"},"Action":"kms:*","Resource":"*"}"#);
-        assert!(evaluate(&p, &req(Caller::role("111122223333", "Admin", "aws"), "kms:Decrypt"), Reading::GrantsLeast).is_allowed());
-        assert!(!evaluate(&p, &req(Caller::role("111122223333", "Other", "aws"), "kms:Decrypt"), Reading::GrantsMost).is_allowed());
-        assert!(!evaluate(&p, &req(Caller::root("111122223333", "aws"), "kms:Decrypt"), Reading::GrantsMost).is_allowed());
+        let p = policy(
+            r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/Admin"},"Action":"kms:*","Resource":"*"}"#,
+        );
+        assert!(
+            evaluate(
+                &p,
+                &req(Caller::role("111122223333", "Admin", "aws"), "kms:Decrypt"),
+                Reading::GrantsLeast
+            )
+            .is_allowed()
+        );
+        assert!(
+            !evaluate(
+                &p,
+                &req(Caller::role("111122223333", "Other", "aws"), "kms:Decrypt"),
+                Reading::GrantsMost
+            )
+            .is_allowed()
+        );
+        assert!(
+            !evaluate(
+                &p,
+                &req(Caller::root("111122223333", "aws"), "kms:Decrypt"),
+                Reading::GrantsMost
+            )
+            .is_allowed()
+        );
     }
 
     #[test]
@@ -290,7 +370,14 @@ mod tests {
             r#"{"Effect":"Allow","Principal":"*","NotAction":["kms:Put*","kms:Schedule*"],"NotResource":"arn:aws:kms:eu-*:*:key/*"}"#,
         );
         assert!(evaluate(&p, &req(outsider(), "kms:Decrypt"), Reading::GrantsMost).is_allowed());
-        assert!(!evaluate(&p, &req(outsider(), "kms:PutKeyPolicy"), Reading::GrantsMost).is_allowed());
+        assert!(
+            !evaluate(
+                &p,
+                &req(outsider(), "kms:PutKeyPolicy"),
+                Reading::GrantsMost
+            )
+            .is_allowed()
+        );
         let mut r = req(outsider(), "kms:Decrypt");
         r.resource = r.resource.replace("us-east-1", "eu-west-1");
         assert!(!evaluate(&p, &r, Reading::GrantsMost).is_allowed());
@@ -299,22 +386,53 @@ mod tests {
             r#"{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*"},
                {"Effect":"Deny","NotPrincipal":{"AWS":["arn:aws:iam::111122223333:root","arn:aws:iam::111122223333:role/Admin"]},"Action":"kms:*","Resource":"*"}"#,
         );
-        assert!(!evaluate(&deny_all_but, &req(outsider(), "kms:Decrypt"), Reading::GrantsMost).is_allowed());
-        assert!(evaluate(&deny_all_but, &req(Caller::role("111122223333", "Admin", "aws"), "kms:Decrypt"), Reading::GrantsLeast).is_allowed());
+        assert!(
+            !evaluate(
+                &deny_all_but,
+                &req(outsider(), "kms:Decrypt"),
+                Reading::GrantsMost
+            )
+            .is_allowed()
+        );
+        assert!(
+            evaluate(
+                &deny_all_but,
+                &req(Caller::role("111122223333", "Admin", "aws"), "kms:Decrypt"),
+                Reading::GrantsLeast
+            )
+            .is_allowed()
+        );
         // Only the account is listed: whether its other roles escape the Deny is not documented.
-        let d = evaluate(&deny_all_but, &req(Caller::role("111122223333", "Other", "aws"), "kms:Decrypt"), Reading::GrantsLeast);
+        let d = evaluate(
+            &deny_all_but,
+            &req(Caller::role("111122223333", "Other", "aws"), "kms:Decrypt"),
+            Reading::GrantsLeast,
+        );
         assert!(!d.is_allowed() && d.by_reading);
-        let d = evaluate(&deny_all_but, &req(Caller::role("111122223333", "Other", "aws"), "kms:Decrypt"), Reading::GrantsMost);
+        let d = evaluate(
+            &deny_all_but,
+            &req(Caller::role("111122223333", "Other", "aws"), "kms:Decrypt"),
+            Reading::GrantsMost,
+        );
         assert!(d.is_allowed() && d.by_reading);
     }
 
     #[test]
     fn aws_star_and_services() {
-        let p = policy(r#"{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"kms:Decrypt","Resource":"*"}"#);
+        let p = policy(
+            r#"{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"kms:Decrypt","Resource":"*"}"#,
+        );
         let svc = req(Caller::Service("sso.amazonaws.com".into()), "kms:Decrypt");
         assert!(evaluate(&p, &svc, Reading::GrantsMost).is_allowed());
         assert!(!evaluate(&p, &svc, Reading::GrantsLeast).is_allowed());
-        assert!(evaluate(&p, &req(Caller::Anonymous, "kms:Decrypt"), Reading::GrantsLeast).is_allowed());
+        assert!(
+            evaluate(
+                &p,
+                &req(Caller::Anonymous, "kms:Decrypt"),
+                Reading::GrantsLeast
+            )
+            .is_allowed()
+        );
     }
 
     #[test]
@@ -324,7 +442,14 @@ mod tests {
                {"Effect":"Deny","Principal":"*","Action":"kms:Put*","Resource":"*"}"#,
         );
         let r = req(outsider(), "x");
-        let got = allowed_actions(&p, &r.caller, &r.resource, &r.context, ActionSet::all(), Reading::GrantsMost);
+        let got = allowed_actions(
+            &p,
+            &r.caller,
+            &r.resource,
+            &r.context,
+            ActionSet::all(),
+            Reading::GrantsMost,
+        );
         for a in crate::actions::KEY_ACTIONS {
             let single = evaluate(&p, &req(outsider(), a), Reading::GrantsMost).is_allowed();
             assert_eq!(got.contains(a), single, "{a}");

@@ -58,9 +58,14 @@ impl Json {
             Json::Bool(b) => serde_json::Value::Bool(*b),
             Json::Number(n) => serde_json::Value::Number(n.clone()),
             Json::String(s) => serde_json::Value::String(s.clone()),
-            Json::Array(items) => serde_json::Value::Array(items.iter().map(Json::to_value).collect()),
+            Json::Array(items) => {
+                serde_json::Value::Array(items.iter().map(Json::to_value).collect())
+            }
             Json::Object(members) => serde_json::Value::Object(
-                members.iter().map(|(k, v)| (k.clone(), v.to_value())).collect(),
+                members
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_value()))
+                    .collect(),
             ),
         }
     }
@@ -127,7 +132,9 @@ impl<'de> Visitor<'de> for JsonVisitor {
         let mut members: Vec<(String, Json)> = Vec::new();
         while let Some(name) = map.next_key::<String>()? {
             if members.iter().any(|(k, _)| *k == name) {
-                return Err(de::Error::custom(format_args!("duplicate member name \"{name}\"")));
+                return Err(de::Error::custom(format_args!(
+                    "duplicate member name \"{name}\""
+                )));
             }
             let value = map.next_value()?;
             members.push((name, value));
@@ -148,7 +155,10 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let err = Json::parse(r#"{"Effect":"Deny","Effect":"Allow"}"#).unwrap_err();
-        assert!(err.to_string().contains("duplicate member name \"Effect\""), "{err}");
+        assert!(
+            err.to_string().contains("duplicate member name \"Effect\""),
+            "{err}"
+        );
     }
 
     #[test]

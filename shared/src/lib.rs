@@ -4,11 +4,15 @@
 //! come in as arguments.
 
 pub mod actions;
+pub mod checks;
 pub mod config;
 pub mod eval;
+pub mod finding;
 pub mod json;
 pub mod logic;
+pub mod model;
 pub mod pattern;
 pub mod policy;
 pub mod regions;
+pub mod render;
 pub mod request;

@@ -107,7 +107,8 @@ fn glob(p: &[PatternChar], text: &str, eq: impl Fn(char, char) -> bool) -> bool 
             },
         }
     }
-    p.get(pi..).is_some_and(|rest| rest.iter().all(|c| *c == PatternChar::Star))
+    p.get(pi..)
+        .is_some_and(|rest| rest.iter().all(|c| *c == PatternChar::Star))
 }
 
 /// ARN matching as `ArnLike` / `ArnEquals` do it: "each of the six colon-delimited components
@@ -154,7 +155,11 @@ pub fn resource_match(pattern: &str, arn: &str) -> bool {
         compiled.push(match c {
             '*' => {
                 let ends_segment = matches!(chars.get(i + 1), None | Some(':'));
-                if colons >= 5 || ends_segment { ResChar::Star } else { ResChar::SegStar }
+                if colons >= 5 || ends_segment {
+                    ResChar::Star
+                } else {
+                    ResChar::SegStar
+                }
             }
             '?' => ResChar::One,
             c => {
@@ -230,8 +235,14 @@ mod tests {
         assert!(wildcard_match("*", ""));
         assert!(wildcard_match("a*b*c", "aXXbYYc"));
         assert!(!wildcard_match("a*b*c", "aXXbYY"));
-        assert!(wildcard_match("sso.?????????.amazonaws.com", "sso.us-east-1.amazonaws.com"));
-        assert!(!wildcard_match("sso.????????.amazonaws.com", "sso.us-east-1.amazonaws.com"));
+        assert!(wildcard_match(
+            "sso.?????????.amazonaws.com",
+            "sso.us-east-1.amazonaws.com"
+        ));
+        assert!(!wildcard_match(
+            "sso.????????.amazonaws.com",
+            "sso.us-east-1.amazonaws.com"
+        ));
         assert!(wildcard_match("a**", "a"));
         assert!(!wildcard_match("", "a"));
         assert!(!wildcard_match("abc", "ab"));
@@ -262,22 +273,46 @@ mod tests {
         assert!(resource_match("*", key));
         assert!(resource_match("arn:aws:kms:*", key));
         assert!(resource_match("arn:aws:kms:*:111122223333:key/*", key));
-        assert!(resource_match("arn:aws:kms:us-*:111122223333:key/mrk-?", key));
-        assert!(!resource_match("arn:aws:kms:u*2:111122223333:key/mrk-?", "arn:aws:kms:us-west-1:1:2:key/mrk-1"));
-        assert!(!resource_match("arn:aws:kms:us-east-1:111122223333:key/*", key));
-        assert!(!resource_match("arn:aws:kms:us-west-2:111122223333:key/mrk-", key));
-        assert!(!resource_match("arn:aws:kms:us-w?st-2:1111222233?3:key/mrk-1x", key));
-        assert!(resource_match("arn:aws:kms:us-w?st-2:1111222233?3:key/mrk-1", key));
+        assert!(resource_match(
+            "arn:aws:kms:us-*:111122223333:key/mrk-?",
+            key
+        ));
+        assert!(!resource_match(
+            "arn:aws:kms:u*2:111122223333:key/mrk-?",
+            "arn:aws:kms:us-west-1:1:2:key/mrk-1"
+        ));
+        assert!(!resource_match(
+            "arn:aws:kms:us-east-1:111122223333:key/*",
+            key
+        ));
+        assert!(!resource_match(
+            "arn:aws:kms:us-west-2:111122223333:key/mrk-",
+            key
+        ));
+        assert!(!resource_match(
+            "arn:aws:kms:us-w?st-2:1111222233?3:key/mrk-1x",
+            key
+        ));
+        assert!(resource_match(
+            "arn:aws:kms:us-w?st-2:1111222233?3:key/mrk-1",
+            key
+        ));
     }
 
     #[test]
     fn arn_parts_do_not_leak_across_colons() {
         let key = "arn:aws:kms:us-west-2:111122223333:key/mrk-1";
-        assert_eq!(arn_like("arn:aws:kms:*:111122223333:key/*", key), Truth::True);
+        assert_eq!(
+            arn_like("arn:aws:kms:*:111122223333:key/*", key),
+            Truth::True
+        );
         assert_eq!(arn_like("arn:aws:kms:*:*:*", key), Truth::True);
         assert_eq!(arn_like("arn:aws:kms:us-*-2:1111*", key), Truth::Unknown);
         assert_eq!(arn_like("arn:aws:kms:us-*-2:2222*", key), Truth::False);
-        assert_eq!(arn_like("arn:aws:kms:us-east-1:111122223333:key/*", key), Truth::False);
+        assert_eq!(
+            arn_like("arn:aws:kms:us-east-1:111122223333:key/*", key),
+            Truth::False
+        );
         assert_eq!(arn_like("*", key), Truth::True);
         // Fewer parts: only a whole-string match would succeed, which AWS does not document.
         assert_eq!(arn_like("arn:aws:kms:*", key), Truth::Unknown);

@@ -75,10 +75,24 @@ mod tests {
 
     #[test]
     fn region_shapes() {
-        for ok in ["us-east-1", "us-gov-west-1", "cn-northwest-1", "ap-southeast-5", "us-isob-east-1"] {
+        for ok in [
+            "us-east-1",
+            "us-gov-west-1",
+            "cn-northwest-1",
+            "ap-southeast-5",
+            "us-isob-east-1",
+        ] {
             assert!(is_region_name(ok), "{ok}");
         }
-        for bad in ["", "us-east", "US-EAST-1", "useast1", "us-east-1a", "us--1", "a-b-c-d-1"] {
+        for bad in [
+            "",
+            "us-east",
+            "US-EAST-1",
+            "useast1",
+            "us-east-1a",
+            "us--1",
+            "a-b-c-d-1",
+        ] {
             assert!(!is_region_name(bad), "{bad}");
         }
     }

@@ -31,11 +31,16 @@ pub struct AwsCaller {
 impl Caller {
     /// A role session in `account` (`arn` is the role ARN, with its path).
     pub fn role(account: &str, role_path_and_name: &str, partition: &str) -> Caller {
-        let name = role_path_and_name.rsplit('/').next().unwrap_or(role_path_and_name);
+        let name = role_path_and_name
+            .rsplit('/')
+            .next()
+            .unwrap_or(role_path_and_name);
         Caller::Aws(AwsCaller {
             account: account.to_owned(),
             arn: format!("arn:{partition}:iam::{account}:role/{role_path_and_name}"),
-            session_arn: Some(format!("arn:{partition}:sts::{account}:assumed-role/{name}/idc-guard-probe")),
+            session_arn: Some(format!(
+                "arn:{partition}:sts::{account}:assumed-role/{name}/idc-guard-probe"
+            )),
         })
     }
 
@@ -86,7 +91,11 @@ impl Context {
         let key_lc = key.to_ascii_lowercase();
         match self.entries.iter_mut().find(|e| e.key_lc == key_lc) {
             Some(e) => e.values = values,
-            None => self.entries.push(Entry { key: key.to_owned(), key_lc, values }),
+            None => self.entries.push(Entry {
+                key: key.to_owned(),
+                key_lc,
+                values,
+            }),
         }
         self
     }
@@ -96,7 +105,11 @@ impl Context {
         let key_lc = key.to_ascii_lowercase();
         match self.entries.iter_mut().find(|e| e.key_lc == key_lc) {
             Some(e) => e.values.push(value.to_owned()),
-            None => self.entries.push(Entry { key: key.to_owned(), key_lc, values: vec![value.to_owned()] }),
+            None => self.entries.push(Entry {
+                key: key.to_owned(),
+                key_lc,
+                values: vec![value.to_owned()],
+            }),
         }
         self
     }
@@ -110,7 +123,10 @@ impl Context {
 
     /// The values of a key, given in lower case.
     pub fn get(&self, key_lc: &str) -> Option<&[String]> {
-        self.entries.iter().find(|e| e.key_lc == key_lc).map(|e| e.values.as_slice())
+        self.entries
+            .iter()
+            .find(|e| e.key_lc == key_lc)
+            .map(|e| e.values.as_slice())
     }
 
     /// The values of a key, any case.
@@ -120,7 +136,9 @@ impl Context {
 
     /// Every key with its values, in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[String])> {
-        self.entries.iter().map(|e| (e.key.as_str(), e.values.as_slice()))
+        self.entries
+            .iter()
+            .map(|e| (e.key.as_str(), e.values.as_slice()))
     }
 }
 
@@ -147,8 +165,12 @@ mod tests {
         c.set("aws:PrincipalOrgID", "o-1");
         assert_eq!(c.get("aws:principalorgid"), Some(&["o-1".to_owned()][..]));
         c.set("AWS:PRINCIPALORGID", "o-2");
-        assert_eq!(c.get_any_case("aws:PrincipalOrgId"), Some(&["o-2".to_owned()][..]));
-        c.add("kms:EncryptionContextKeys", "a").add("kms:encryptioncontextkeys", "b");
+        assert_eq!(
+            c.get_any_case("aws:PrincipalOrgId"),
+            Some(&["o-2".to_owned()][..])
+        );
+        c.add("kms:EncryptionContextKeys", "a")
+            .add("kms:encryptioncontextkeys", "b");
         assert_eq!(c.get("kms:encryptioncontextkeys").unwrap().len(), 2);
         c.remove("KMS:EncryptionContextKeys");
         assert!(c.get("kms:encryptioncontextkeys").is_none());
@@ -156,10 +178,20 @@ mod tests {
 
     #[test]
     fn role_callers_carry_their_session() {
-        let Caller::Aws(a) = Caller::role("111122223333", "aws-reserved/sso.amazonaws.com/AWSReservedSSO_A_1", "aws") else {
+        let Caller::Aws(a) = Caller::role(
+            "111122223333",
+            "aws-reserved/sso.amazonaws.com/AWSReservedSSO_A_1",
+            "aws",
+        ) else {
             panic!()
         };
-        assert_eq!(a.arn, "arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_A_1");
-        assert_eq!(a.session_arn.as_deref(), Some("arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_A_1/idc-guard-probe"));
+        assert_eq!(
+            a.arn,
+            "arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_A_1"
+        );
+        assert_eq!(
+            a.session_arn.as_deref(),
+            Some("arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_A_1/idc-guard-probe")
+        );
     }
 }

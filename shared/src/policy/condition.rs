@@ -105,7 +105,13 @@ impl Operator {
             "Null" if !if_exists => (Null, false),
             _ => return None,
         };
-        Some(Operator { name: name.to_owned(), family, negated, if_exists, set })
+        Some(Operator {
+            name: name.to_owned(),
+            family,
+            negated,
+            if_exists,
+            set,
+        })
     }
 
     /// Whether policy variables are substituted in this operator's values. IAM does not
@@ -178,11 +184,22 @@ impl Condition {
         // Whether one request value satisfies the operator (for negated operators: matches no
         // policy value).
         let one = |rv: &str| {
-            let any = self.values.iter().fold(Truth::False, |acc, pv| acc.or(self.matches(pv, rv, ctx)));
+            let any = self
+                .values
+                .iter()
+                .fold(Truth::False, |acc, pv| acc.or(self.matches(pv, rv, ctx)));
             if op.negated { any.not() } else { any }
         };
-        let any_value = || request_values.iter().fold(Truth::False, |acc, rv| acc.or(one(rv)));
-        let all_values = || request_values.iter().fold(Truth::True, |acc, rv| acc.and(one(rv)));
+        let any_value = || {
+            request_values
+                .iter()
+                .fold(Truth::False, |acc, rv| acc.or(one(rv)))
+        };
+        let all_values = || {
+            request_values
+                .iter()
+                .fold(Truth::True, |acc, rv| acc.and(one(rv)))
+        };
         match op.set {
             SetQualifier::ForAnyValue => any_value(),
             SetQualifier::ForAllValues => all_values(),
@@ -225,17 +242,22 @@ impl Condition {
         Truth::from(match family {
             StringEquals => pv_text == rv,
             StringEqualsIgnoreCase => pv_text.to_lowercase() == rv.to_lowercase(),
-            NumericEquals | NumericLessThan | NumericLessThanEquals | NumericGreaterThan
+            NumericEquals
+            | NumericLessThan
+            | NumericLessThanEquals
+            | NumericGreaterThan
             | NumericGreaterThanEquals => match (parse_number(rv), parse_number(pv_text)) {
                 (Some(r), Some(p)) => compare(family, r, p),
                 _ => false,
             },
-            DateEquals | DateLessThan | DateLessThanEquals | DateGreaterThan | DateGreaterThanEquals => {
-                match (parse_date(rv), parse_date(pv_text)) {
-                    (Some(r), Some(p)) => compare(family, r, p),
-                    _ => false,
-                }
-            }
+            DateEquals
+            | DateLessThan
+            | DateLessThanEquals
+            | DateGreaterThan
+            | DateGreaterThanEquals => match (parse_date(rv), parse_date(pv_text)) {
+                (Some(r), Some(p)) => compare(family, r, p),
+                _ => false,
+            },
             Bool => {
                 let norm = |s: &str| s.to_ascii_lowercase();
                 let (r, p) = (norm(rv), norm(pv_text));
@@ -264,8 +286,12 @@ fn compare(family: Family, r: f64, p: f64) -> bool {
 
 fn parse_number(s: &str) -> Option<f64> {
     let s = s.trim();
-    let ok = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b));
-    ok.then(|| s.parse::<f64>().ok()).flatten().filter(|n| n.is_finite())
+    let ok = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b));
+    ok.then(|| s.parse::<f64>().ok())
+        .flatten()
+        .filter(|n| n.is_finite())
 }
 
 /// Parses an ISO 8601 date / date-time (W3C profile) or epoch seconds into epoch seconds.
@@ -275,7 +301,9 @@ pub fn parse_date(s: &str) -> Option<f64> {
         return s.parse::<f64>().ok();
     }
     let num = |t: &str| -> Option<i64> {
-        (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())).then(|| t.parse().ok()).flatten()
+        (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| t.parse().ok())
+            .flatten()
     };
     let (date, time) = match s.split_once(['T', 't']) {
         Some((d, t)) => (d, Some(t)),
@@ -346,12 +374,16 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 
 /// Whether `ip` lies in `cidr` (`203.0.113.0/24`, `2001:db8::/32`, or a bare address).
 fn ip_in_cidr(ip: &str, cidr: &str) -> bool {
-    let Ok(ip) = ip.trim().parse::<IpAddr>() else { return false };
+    let Ok(ip) = ip.trim().parse::<IpAddr>() else {
+        return false;
+    };
     let (net, len) = match cidr.trim().split_once('/') {
         Some((n, l)) => (n, l.parse::<u32>().ok()),
         None => (cidr.trim(), None),
     };
-    let Ok(net) = net.parse::<IpAddr>() else { return false };
+    let Ok(net) = net.parse::<IpAddr>() else {
+        return false;
+    };
     match (ip, net) {
         (IpAddr::V4(i), IpAddr::V4(n)) => {
             let len = len.unwrap_or(32);
@@ -399,7 +431,10 @@ mod tests {
     #[test]
     fn operator_names() {
         let op = Operator::parse("ForAnyValue:StringNotLikeIfExists").unwrap();
-        assert_eq!((op.family, op.negated, op.if_exists, op.set), (Family::StringLike, true, true, SetQualifier::ForAnyValue));
+        assert_eq!(
+            (op.family, op.negated, op.if_exists, op.set),
+            (Family::StringLike, true, true, SetQualifier::ForAnyValue)
+        );
         assert!(Operator::parse("StringEqual").is_none());
         assert!(Operator::parse("stringequals").is_none());
         assert!(Operator::parse("NullIfExists").is_none());
@@ -411,9 +446,18 @@ mod tests {
         let empty = Context::default();
         assert_eq!(cond("StringEquals", "k", &["v"]).evaluate(&empty), False);
         assert_eq!(cond("StringNotEquals", "k", &["v"]).evaluate(&empty), True);
-        assert_eq!(cond("StringEqualsIfExists", "k", &["v"]).evaluate(&empty), True);
-        assert_eq!(cond("ForAnyValue:StringEquals", "k", &["v"]).evaluate(&empty), False);
-        assert_eq!(cond("ForAllValues:StringEquals", "k", &["v"]).evaluate(&empty), True);
+        assert_eq!(
+            cond("StringEqualsIfExists", "k", &["v"]).evaluate(&empty),
+            True
+        );
+        assert_eq!(
+            cond("ForAnyValue:StringEquals", "k", &["v"]).evaluate(&empty),
+            False
+        );
+        assert_eq!(
+            cond("ForAllValues:StringEquals", "k", &["v"]).evaluate(&empty),
+            True
+        );
         assert_eq!(cond("Null", "k", &["true"]).evaluate(&empty), True);
         assert_eq!(cond("Null", "k", &["false"]).evaluate(&empty), False);
         assert_eq!(cond("Bool", "k", &["false"]).evaluate(&empty), False);
@@ -422,41 +466,138 @@ mod tests {
     #[test]
     fn values_are_ored_and_negation_means_none() {
         let c = ctx(&[("aws:SourceAccount", &["2"])]);
-        assert_eq!(cond("StringEquals", "AWS:sourceaccount", &["1", "2"]).evaluate(&c), True);
-        assert_eq!(cond("StringNotEquals", "aws:SourceAccount", &["1", "2"]).evaluate(&c), False);
-        assert_eq!(cond("StringNotEquals", "aws:SourceAccount", &["1", "3"]).evaluate(&c), True);
+        assert_eq!(
+            cond("StringEquals", "AWS:sourceaccount", &["1", "2"]).evaluate(&c),
+            True
+        );
+        assert_eq!(
+            cond("StringNotEquals", "aws:SourceAccount", &["1", "2"]).evaluate(&c),
+            False
+        );
+        assert_eq!(
+            cond("StringNotEquals", "aws:SourceAccount", &["1", "3"]).evaluate(&c),
+            True
+        );
     }
 
     #[test]
     fn string_families_and_case() {
         let c = ctx(&[("kms:ViaService", &["sso.us-west-2.amazonaws.com"])]);
-        assert_eq!(cond("StringLike", "kms:ViaService", &["sso.*.amazonaws.com"]).evaluate(&c), True);
-        assert_eq!(cond("StringLike", "kms:ViaService", &["SSO.*.amazonaws.com"]).evaluate(&c), False);
-        assert_eq!(cond("StringEqualsIgnoreCase", "kms:ViaService", &["SSO.US-WEST-2.amazonaws.com"]).evaluate(&c), True);
-        assert_eq!(cond("StringNotLike", "kms:ViaService", &["s3.*"]).evaluate(&c), True);
+        assert_eq!(
+            cond("StringLike", "kms:ViaService", &["sso.*.amazonaws.com"]).evaluate(&c),
+            True
+        );
+        assert_eq!(
+            cond("StringLike", "kms:ViaService", &["SSO.*.amazonaws.com"]).evaluate(&c),
+            False
+        );
+        assert_eq!(
+            cond(
+                "StringEqualsIgnoreCase",
+                "kms:ViaService",
+                &["SSO.US-WEST-2.amazonaws.com"]
+            )
+            .evaluate(&c),
+            True
+        );
+        assert_eq!(
+            cond("StringNotLike", "kms:ViaService", &["s3.*"]).evaluate(&c),
+            True
+        );
     }
 
     #[test]
     fn set_qualifiers() {
-        let c = ctx(&[("kms:EncryptionContextKeys", &["aws:sso:instance-arn", "other"])]);
-        let keys = ["aws:sso:instance-arn", "aws:identitystore:identitystore-arn"];
-        assert_eq!(cond("ForAnyValue:StringEquals", "kms:EncryptionContextKeys", &keys).evaluate(&c), True);
-        assert_eq!(cond("ForAllValues:StringEquals", "kms:EncryptionContextKeys", &keys).evaluate(&c), False);
-        assert_eq!(cond("ForAnyValue:StringNotEquals", "kms:EncryptionContextKeys", &keys).evaluate(&c), True);
-        assert_eq!(cond("ForAllValues:StringNotEquals", "kms:EncryptionContextKeys", &keys).evaluate(&c), False);
+        let c = ctx(&[(
+            "kms:EncryptionContextKeys",
+            &["aws:sso:instance-arn", "other"],
+        )]);
+        let keys = [
+            "aws:sso:instance-arn",
+            "aws:identitystore:identitystore-arn",
+        ];
+        assert_eq!(
+            cond(
+                "ForAnyValue:StringEquals",
+                "kms:EncryptionContextKeys",
+                &keys
+            )
+            .evaluate(&c),
+            True
+        );
+        assert_eq!(
+            cond(
+                "ForAllValues:StringEquals",
+                "kms:EncryptionContextKeys",
+                &keys
+            )
+            .evaluate(&c),
+            False
+        );
+        assert_eq!(
+            cond(
+                "ForAnyValue:StringNotEquals",
+                "kms:EncryptionContextKeys",
+                &keys
+            )
+            .evaluate(&c),
+            True
+        );
+        assert_eq!(
+            cond(
+                "ForAllValues:StringNotEquals",
+                "kms:EncryptionContextKeys",
+                &keys
+            )
+            .evaluate(&c),
+            False
+        );
         // Undocumented: a single-valued operator on a multivalued key with several values.
-        assert_eq!(cond("StringEquals", "kms:EncryptionContextKeys", &keys).evaluate(&c), Unknown);
+        assert_eq!(
+            cond("StringEquals", "kms:EncryptionContextKeys", &keys).evaluate(&c),
+            Unknown
+        );
         let one = ctx(&[("kms:EncryptionContextKeys", &["aws:sso:instance-arn"])]);
-        assert_eq!(cond("StringEquals", "kms:EncryptionContextKeys", &keys).evaluate(&one), True);
+        assert_eq!(
+            cond("StringEquals", "kms:EncryptionContextKeys", &keys).evaluate(&one),
+            True
+        );
     }
 
     #[test]
     fn variables_in_values() {
-        let c = ctx(&[("aws:SourceAccount", &["111122223333"]), ("aws:ResourceAccount", &["111122223333"])]);
-        assert_eq!(cond("StringEquals", "aws:SourceAccount", &["${aws:ResourceAccount}"]).evaluate(&c), True);
+        let c = ctx(&[
+            ("aws:SourceAccount", &["111122223333"]),
+            ("aws:ResourceAccount", &["111122223333"]),
+        ]);
+        assert_eq!(
+            cond(
+                "StringEquals",
+                "aws:SourceAccount",
+                &["${aws:ResourceAccount}"]
+            )
+            .evaluate(&c),
+            True
+        );
         // No value for the variable: equal-style operators fail, negated ones hold.
-        assert_eq!(cond("StringEquals", "aws:SourceAccount", &["${aws:ResourceOrgID}"]).evaluate(&c), False);
-        assert_eq!(cond("StringNotEquals", "aws:SourceAccount", &["${aws:ResourceOrgID}"]).evaluate(&c), True);
+        assert_eq!(
+            cond(
+                "StringEquals",
+                "aws:SourceAccount",
+                &["${aws:ResourceOrgID}"]
+            )
+            .evaluate(&c),
+            False
+        );
+        assert_eq!(
+            cond(
+                "StringNotEquals",
+                "aws:SourceAccount",
+                &["${aws:ResourceOrgID}"]
+            )
+            .evaluate(&c),
+            True
+        );
     }
 
     #[test]
@@ -468,26 +609,77 @@ mod tests {
             ("ip", &["203.0.113.7"]),
             ("ip6", &["2001:db8::1"]),
             ("bin", &["QmluYXJ5"]),
-            ("arn", &["arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_1"]),
+            (
+                "arn",
+                &[
+                    "arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_1",
+                ],
+            ),
         ]);
         assert_eq!(cond("NumericLessThan", "n", &["11"]).evaluate(&c), True);
-        assert_eq!(cond("NumericGreaterThanEquals", "n", &["10.0"]).evaluate(&c), True);
+        assert_eq!(
+            cond("NumericGreaterThanEquals", "n", &["10.0"]).evaluate(&c),
+            True
+        );
         assert_eq!(cond("NumericNotEquals", "n", &["10"]).evaluate(&c), False);
         assert_eq!(cond("NumericEquals", "n", &["ten"]).evaluate(&c), False);
-        assert_eq!(cond("DateGreaterThan", "d", &["2026-11-27T11:59:59Z"]).evaluate(&c), True);
-        assert_eq!(cond("DateLessThan", "d", &["2026-11-27T13:00:00+01:00"]).evaluate(&c), False);
+        assert_eq!(
+            cond("DateGreaterThan", "d", &["2026-11-27T11:59:59Z"]).evaluate(&c),
+            True
+        );
+        assert_eq!(
+            cond("DateLessThan", "d", &["2026-11-27T13:00:00+01:00"]).evaluate(&c),
+            False
+        );
         assert_eq!(cond("DateEquals", "d", &["1795780800"]).evaluate(&c), True);
         assert_eq!(cond("Bool", "b", &["TRUE"]).evaluate(&c), True);
         assert_eq!(cond("BoolIfExists", "b", &["false"]).evaluate(&c), False);
-        assert_eq!(cond("IpAddress", "ip", &["203.0.113.0/24"]).evaluate(&c), True);
-        assert_eq!(cond("NotIpAddress", "ip", &["203.0.113.0/24"]).evaluate(&c), False);
-        assert_eq!(cond("IpAddress", "ip6", &["2001:db8::/32"]).evaluate(&c), True);
-        assert_eq!(cond("IpAddress", "ip6", &["203.0.113.0/24"]).evaluate(&c), False);
-        assert_eq!(cond("BinaryEquals", "bin", &["QmluYXJ5"]).evaluate(&c), True);
-        assert_eq!(cond("ArnLike", "arn", &["arn:aws:iam::*:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_*"]).evaluate(&c), True);
-        assert_eq!(cond("ArnEquals", "arn", &["arn:aws:iam::*:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_*"]).evaluate(&c), True);
-        assert_eq!(cond("ArnNotLike", "arn", &["arn:aws:iam::111122223333:*"]).evaluate(&c), False);
-        assert_eq!(cond("ArnLike", "arn", &["arn:aws:iam::1111*"]).evaluate(&c), False);
+        assert_eq!(
+            cond("IpAddress", "ip", &["203.0.113.0/24"]).evaluate(&c),
+            True
+        );
+        assert_eq!(
+            cond("NotIpAddress", "ip", &["203.0.113.0/24"]).evaluate(&c),
+            False
+        );
+        assert_eq!(
+            cond("IpAddress", "ip6", &["2001:db8::/32"]).evaluate(&c),
+            True
+        );
+        assert_eq!(
+            cond("IpAddress", "ip6", &["203.0.113.0/24"]).evaluate(&c),
+            False
+        );
+        assert_eq!(
+            cond("BinaryEquals", "bin", &["QmluYXJ5"]).evaluate(&c),
+            True
+        );
+        assert_eq!(
+            cond(
+                "ArnLike",
+                "arn",
+                &["arn:aws:iam::*:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_*"]
+            )
+            .evaluate(&c),
+            True
+        );
+        assert_eq!(
+            cond(
+                "ArnEquals",
+                "arn",
+                &["arn:aws:iam::*:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_*"]
+            )
+            .evaluate(&c),
+            True
+        );
+        assert_eq!(
+            cond("ArnNotLike", "arn", &["arn:aws:iam::111122223333:*"]).evaluate(&c),
+            False
+        );
+        assert_eq!(
+            cond("ArnLike", "arn", &["arn:aws:iam::1111*"]).evaluate(&c),
+            Unknown
+        );
     }
 
     #[test]

@@ -114,7 +114,10 @@ pub struct Statement {
 impl Statement {
     /// A reference naming this statement in messages.
     pub fn reference(&self) -> StatementRef {
-        StatementRef { index: self.index, sid: self.sid.clone() }
+        StatementRef {
+            index: self.index,
+            sid: self.sid.clone(),
+        }
     }
 }
 
@@ -209,17 +212,30 @@ pub fn parse_key_policy(text: &str) -> ParsedPolicy {
     let mut p = Parser::default();
     let size_bytes = text.len();
     if size_bytes > PARSE_LIMIT_BYTES {
-        p.problem(None, None, format!("is {size_bytes} bytes; KMS accepts at most {MAX_POLICY_BYTES} (not parsed)"), true);
+        p.problem(
+            None,
+            None,
+            format!("is {size_bytes} bytes; KMS accepts at most {MAX_POLICY_BYTES} (not parsed)"),
+            true,
+        );
         return p.finish(None);
     }
     if size_bytes > MAX_POLICY_BYTES {
-        p.problem(None, None, format!("is {size_bytes} bytes; KMS accepts at most {MAX_POLICY_BYTES} bytes"), false);
+        p.problem(
+            None,
+            None,
+            format!("is {size_bytes} bytes; KMS accepts at most {MAX_POLICY_BYTES} bytes"),
+            false,
+        );
     }
     if let Some(c) = text.chars().find(|c| !is_policy_char(*c)) {
         p.problem(
             None,
             None,
-            format!("contains the character U+{:04X}, which KMS does not accept in a key policy", u32::from(c)),
+            format!(
+                "contains the character U+{:04X}, which KMS does not accept in a key policy",
+                u32::from(c)
+            ),
             false,
         );
     }
@@ -245,7 +261,13 @@ struct Parser {
 }
 
 impl Parser {
-    fn problem(&mut self, statement: Option<&StatementRef>, element: Option<&str>, message: String, fatal: bool) {
+    fn problem(
+        &mut self,
+        statement: Option<&StatementRef>,
+        element: Option<&str>,
+        message: String,
+        fatal: bool,
+    ) {
         self.problems.push(PolicyProblem {
             statement: statement.cloned(),
             element: element.map(str::to_owned),
@@ -256,12 +278,20 @@ impl Parser {
 
     fn finish(self, policy: Option<KeyPolicy>) -> ParsedPolicy {
         let fatal = self.problems.iter().any(|p| p.fatal);
-        ParsedPolicy { policy: if fatal { None } else { policy }, problems: self.problems }
+        ParsedPolicy {
+            policy: if fatal { None } else { policy },
+            problems: self.problems,
+        }
     }
 
     fn document(&mut self, json: &Json, size_bytes: usize) -> Option<KeyPolicy> {
         let Json::Object(members) = json else {
-            self.problem(None, None, format!("is {}, not a JSON object", json.type_name()), true);
+            self.problem(
+                None,
+                None,
+                format!("is {}, not a JSON object", json.type_name()),
+                true,
+            );
             return None;
         };
         let mut version = Version::Absent;
@@ -274,13 +304,26 @@ impl Parser {
                 ("Version", other) => self.problem(
                     None,
                     Some("Version"),
-                    format!("must be \"2012-10-17\" or \"2008-10-17\", not {}", describe(other)),
+                    format!(
+                        "must be \"2012-10-17\" or \"2008-10-17\", not {}",
+                        describe(other)
+                    ),
                     true,
                 ),
                 ("Id", Json::String(v)) => id = Some(v.clone()),
-                ("Id", other) => self.problem(None, Some("Id"), format!("must be a string, not {}", other.type_name()), true),
+                ("Id", other) => self.problem(
+                    None,
+                    Some("Id"),
+                    format!("must be a string, not {}", other.type_name()),
+                    true,
+                ),
                 ("Statement", v) => statement_json = Some(v),
-                (other, _) => self.problem(None, Some(other), unknown_element(other, &["Version", "Id", "Statement"]), true),
+                (other, _) => self.problem(
+                    None,
+                    Some(other),
+                    unknown_element(other, &["Version", "Id", "Statement"]),
+                    true,
+                ),
             }
         }
         let items: Vec<&Json> = match statement_json {
@@ -289,7 +332,12 @@ impl Parser {
                 return None;
             }
             Some(Json::Array(items)) if items.is_empty() => {
-                self.problem(None, Some("Statement"), "is an empty array".to_owned(), true);
+                self.problem(
+                    None,
+                    Some("Statement"),
+                    "is an empty array".to_owned(),
+                    true,
+                );
                 return None;
             }
             Some(Json::Array(items)) => items.iter().collect(),
@@ -298,21 +346,37 @@ impl Parser {
                 self.problem(
                     None,
                     Some("Statement"),
-                    format!("must be an object or an array of objects, not {}", other.type_name()),
+                    format!(
+                        "must be an object or an array of objects, not {}",
+                        other.type_name()
+                    ),
                     true,
                 );
                 return None;
             }
         };
-        let statements: Vec<Statement> =
-            items.iter().enumerate().filter_map(|(i, s)| self.statement(i, s, version)).collect();
-        Some(KeyPolicy { version, id, statements, size_bytes })
+        let statements: Vec<Statement> = items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| self.statement(i, s, version))
+            .collect();
+        Some(KeyPolicy {
+            version,
+            id,
+            statements,
+            size_bytes,
+        })
     }
 
     fn statement(&mut self, index: usize, json: &Json, version: Version) -> Option<Statement> {
         let Json::Object(members) = json else {
             let r = StatementRef { index, sid: None };
-            self.problem(Some(&r), None, format!("must be an object, not {}", json.type_name()), true);
+            self.problem(
+                Some(&r),
+                None,
+                format!("must be an object, not {}", json.type_name()),
+                true,
+            );
             return None;
         };
         let sid = match json.get("Sid") {
@@ -321,21 +385,40 @@ impl Parser {
         };
         let r = StatementRef { index, sid };
         let before = self.problems.len();
-        const ELEMENTS: [&str; 9] =
-            ["Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource", "NotResource", "Condition"];
+        const ELEMENTS: [&str; 9] = [
+            "Sid",
+            "Effect",
+            "Principal",
+            "NotPrincipal",
+            "Action",
+            "NotAction",
+            "Resource",
+            "NotResource",
+            "Condition",
+        ];
         for (name, value) in members {
             if !ELEMENTS.contains(&name.as_str()) {
                 self.problem(Some(&r), Some(name), unknown_element(name, &ELEMENTS), true);
             }
             if name == "Sid" && !matches!(value, Json::String(_)) {
-                self.problem(Some(&r), Some("Sid"), format!("must be a string, not {}", value.type_name()), true);
+                self.problem(
+                    Some(&r),
+                    Some("Sid"),
+                    format!("must be a string, not {}", value.type_name()),
+                    true,
+                );
             }
         }
         let effect = match json.get("Effect") {
             Some(Json::String(e)) if e == "Allow" => Some(Effect::Allow),
             Some(Json::String(e)) if e == "Deny" => Some(Effect::Deny),
             Some(other) => {
-                self.problem(Some(&r), Some("Effect"), format!("must be \"Allow\" or \"Deny\", not {}", describe(other)), true);
+                self.problem(
+                    Some(&r),
+                    Some("Effect"),
+                    format!("must be \"Allow\" or \"Deny\", not {}", describe(other)),
+                    true,
+                );
                 None
             }
             None => {
@@ -343,13 +426,28 @@ impl Parser {
                 None
             }
         };
-        let principal = match self.pair(&r, json, "Principal", "NotPrincipal", "a key policy statement needs a Principal") {
-            Some((negated, v)) => self.principal_set(&r, if negated { "NotPrincipal" } else { "Principal" }, v).map(|set| {
-                if negated { PrincipalClause::NotPrincipal(set) } else { PrincipalClause::Principal(set) }
-            }),
+        let principal = match self.pair(
+            &r,
+            json,
+            "Principal",
+            "NotPrincipal",
+            "a key policy statement needs a Principal",
+        ) {
+            Some((negated, v)) => self
+                .principal_set(&r, if negated { "NotPrincipal" } else { "Principal" }, v)
+                .map(|set| {
+                    if negated {
+                        PrincipalClause::NotPrincipal(set)
+                    } else {
+                        PrincipalClause::Principal(set)
+                    }
+                }),
             None => None,
         };
-        if matches!((&principal, effect), (Some(PrincipalClause::NotPrincipal(_)), Some(Effect::Allow))) {
+        if matches!(
+            (&principal, effect),
+            (Some(PrincipalClause::NotPrincipal(_)), Some(Effect::Allow))
+        ) {
             self.problem(
                 Some(&r),
                 Some("NotPrincipal"),
@@ -357,20 +455,44 @@ impl Parser {
                 false,
             );
         }
-        let action = match self.pair(&r, json, "Action", "NotAction", "every statement needs an Action or NotAction") {
+        let action = match self.pair(
+            &r,
+            json,
+            "Action",
+            "NotAction",
+            "every statement needs an Action or NotAction",
+        ) {
             Some((negated, v)) => {
                 let element = if negated { "NotAction" } else { "Action" };
-                self.actions(&r, element, v)
-                    .map(|a| if negated { ActionClause::NotAction(a) } else { ActionClause::Action(a) })
+                self.actions(&r, element, v).map(|a| {
+                    if negated {
+                        ActionClause::NotAction(a)
+                    } else {
+                        ActionClause::Action(a)
+                    }
+                })
             }
             None => None,
         };
-        let resource = match self.pair(&r, json, "Resource", "NotResource", "every statement needs a Resource or NotResource") {
+        let resource = match self.pair(
+            &r,
+            json,
+            "Resource",
+            "NotResource",
+            "every statement needs a Resource or NotResource",
+        ) {
             Some((negated, v)) => {
                 let element = if negated { "NotResource" } else { "Resource" };
                 self.strings(&r, element, v).map(|vals| {
-                    let t = vals.iter().map(|s| self.template(&r, element, s, version)).collect();
-                    if negated { ResourceClause::NotResource(t) } else { ResourceClause::Resource(t) }
+                    let t = vals
+                        .iter()
+                        .map(|s| self.template(&r, element, s, version))
+                        .collect();
+                    if negated {
+                        ResourceClause::NotResource(t)
+                    } else {
+                        ResourceClause::Resource(t)
+                    }
                 })
             }
             None => None,
@@ -379,9 +501,14 @@ impl Parser {
             None => Some(Vec::new()),
             Some(c) => self.conditions(&r, c, version),
         };
-        let fatal_here = self.problems.get(before..).is_some_and(|ps| ps.iter().any(|p| p.fatal));
+        let fatal_here = self
+            .problems
+            .get(before..)
+            .is_some_and(|ps| ps.iter().any(|p| p.fatal));
         match (effect, principal, action, resource, conditions) {
-            (Some(effect), Some(principal), Some(action), Some(resource), Some(conditions)) if !fatal_here => {
+            (Some(effect), Some(principal), Some(action), Some(resource), Some(conditions))
+                if !fatal_here =>
+            {
                 let key_actions = match &action {
                     ActionClause::Action(a) => ActionSet::matching(&patterns(a)),
                     ActionClause::NotAction(a) => ActionSet::matching(&patterns(a)).complement(),
@@ -403,12 +530,24 @@ impl Parser {
     }
 
     /// Exactly one of `a` / `b`; returns whether it was `b` and its value.
-    fn pair<'j>(&mut self, r: &StatementRef, json: &'j Json, a: &str, b: &str, missing: &str) -> Option<(bool, &'j Json)> {
+    fn pair<'j>(
+        &mut self,
+        r: &StatementRef,
+        json: &'j Json,
+        a: &str,
+        b: &str,
+        missing: &str,
+    ) -> Option<(bool, &'j Json)> {
         match (json.get(a), json.get(b)) {
             (Some(v), None) => Some((false, v)),
             (None, Some(v)) => Some((true, v)),
             (Some(_), Some(_)) => {
-                self.problem(Some(r), Some(a), format!("{a} and {b} cannot both be present"), true);
+                self.problem(
+                    Some(r),
+                    Some(a),
+                    format!("{a} and {b} cannot both be present"),
+                    true,
+                );
                 None
             }
             (None, None) => {
@@ -444,7 +583,15 @@ impl Parser {
                 Some(out)
             }
             other => {
-                self.problem(Some(r), Some(element), format!("must be a string or an array of strings, not {}", other.type_name()), true);
+                self.problem(
+                    Some(r),
+                    Some(element),
+                    format!(
+                        "must be a string or an array of strings, not {}",
+                        other.type_name()
+                    ),
+                    true,
+                );
                 None
             }
         }
@@ -480,7 +627,12 @@ impl Parser {
                         "Service" => {
                             for value in values {
                                 if value.is_empty() || value.contains(['*', '?', ' ']) {
-                                    self.problem(Some(r), Some(&place), format!("\"{value}\" is not a service principal"), true);
+                                    self.problem(
+                                        Some(r),
+                                        Some(&place),
+                                        format!("\"{value}\" is not a service principal"),
+                                        true,
+                                    );
                                     ok = false;
                                 } else {
                                     set.service.push(value);
@@ -507,7 +659,10 @@ impl Parser {
             other => self.problem(
                 Some(r),
                 Some(element),
-                format!("must be \"*\" or an object such as {{\"AWS\": ...}}, not {}", describe(other)),
+                format!(
+                    "must be \"*\" or an object such as {{\"AWS\": ...}}, not {}",
+                    describe(other)
+                ),
                 true,
             ),
         }
@@ -522,22 +677,45 @@ impl Parser {
             let valid = value == "*"
                 || value.split_once(':').is_some_and(|(service, name)| {
                     !service.is_empty()
-                        && service.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                        && service
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
                         && !name.is_empty()
-                        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'*' || b == b'?')
+                        && name
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'*' || b == b'?')
                 });
             if valid {
-                out.push(ActionPattern { pattern: Pattern::compile(&value), raw: value });
+                out.push(ActionPattern {
+                    pattern: Pattern::compile(&value),
+                    raw: value,
+                });
             } else {
-                self.problem(Some(r), Some(element), format!("\"{value}\" is not an action (expected \"kms:Name\", wildcards allowed)"), true);
+                self.problem(
+                    Some(r),
+                    Some(element),
+                    format!(
+                        "\"{value}\" is not an action (expected \"kms:Name\", wildcards allowed)"
+                    ),
+                    true,
+                );
                 ok = false;
             }
         }
         ok.then_some(out)
     }
 
-    fn template(&mut self, r: &StatementRef, element: &str, value: &str, version: Version) -> Template {
-        if !version.substitutes_variables() && Template::looks_like_variable(value) && Template::parse(value, true).has_variables() {
+    fn template(
+        &mut self,
+        r: &StatementRef,
+        element: &str,
+        value: &str,
+        version: Version,
+    ) -> Template {
+        if !version.substitutes_variables()
+            && Template::looks_like_variable(value)
+            && Template::parse(value, true).has_variables()
+        {
             let v = match version {
                 Version::Absent => "no Version element".to_owned(),
                 _ => "Version 2008-10-17".to_owned(),
@@ -552,9 +730,19 @@ impl Parser {
         Template::parse(value, version.substitutes_variables())
     }
 
-    fn conditions(&mut self, r: &StatementRef, v: &Json, version: Version) -> Option<Vec<Condition>> {
+    fn conditions(
+        &mut self,
+        r: &StatementRef,
+        v: &Json,
+        version: Version,
+    ) -> Option<Vec<Condition>> {
         let Json::Object(operators) = v else {
-            self.problem(Some(r), Some("Condition"), format!("must be an object, not {}", v.type_name()), true);
+            self.problem(
+                Some(r),
+                Some("Condition"),
+                format!("must be an object, not {}", v.type_name()),
+                true,
+            );
             return None;
         };
         let mut out = Vec::new();
@@ -562,17 +750,35 @@ impl Parser {
         for (op_name, block) in operators {
             let place = format!("Condition.{op_name}");
             let Some(operator) = Operator::parse(op_name) else {
-                self.problem(Some(r), Some(&place), format!("unknown condition operator \"{op_name}\""), true);
+                self.problem(
+                    Some(r),
+                    Some(&place),
+                    format!("unknown condition operator \"{op_name}\""),
+                    true,
+                );
                 ok = false;
                 continue;
             };
             let Json::Object(keys) = block else {
-                self.problem(Some(r), Some(&place), format!("must be an object of condition keys, not {}", block.type_name()), true);
+                self.problem(
+                    Some(r),
+                    Some(&place),
+                    format!(
+                        "must be an object of condition keys, not {}",
+                        block.type_name()
+                    ),
+                    true,
+                );
                 ok = false;
                 continue;
             };
             if keys.is_empty() {
-                self.problem(Some(r), Some(&place), "has no condition keys".to_owned(), true);
+                self.problem(
+                    Some(r),
+                    Some(&place),
+                    "has no condition keys".to_owned(),
+                    true,
+                );
                 ok = false;
             }
             for (key, values) in keys {
@@ -619,7 +825,10 @@ impl Parser {
             self.problem(
                 Some(r),
                 Some(place),
-                format!("must be a string, number, boolean or a non-empty array of them, not {}", v.type_name()),
+                format!(
+                    "must be a string, number, boolean or a non-empty array of them, not {}",
+                    v.type_name()
+                ),
                 true,
             );
         }
@@ -673,7 +882,11 @@ mod tests {
     use super::*;
 
     fn problems(text: &str) -> Vec<String> {
-        parse_key_policy(text).problems.iter().map(ToString::to_string).collect()
+        parse_key_policy(text)
+            .problems
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 
     #[test]
@@ -699,9 +912,21 @@ mod tests {
              "Condition":{"StringEqual":{"k":"v"}}}]}"#;
         let ps = problems(text);
         assert!(ps.iter().any(|p| p == "statement 1 (Sid \"Typo\"), Conditon: unknown element \"Conditon\"; did you mean \"Condition\"?"), "{ps:#?}");
-        assert!(ps.iter().any(|p| p.starts_with("statement 2, Effect: must be \"Allow\" or \"Deny\"")), "{ps:#?}");
-        assert!(ps.iter().any(|p| p.starts_with("statement 2, Principal.AWS: \"arn:aws:iam::1:root\"")), "{ps:#?}");
-        assert!(ps.iter().any(|p| p.starts_with("statement 2, Action: \"Decrypt\" is not an action")), "{ps:#?}");
+        assert!(
+            ps.iter()
+                .any(|p| p.starts_with("statement 2, Effect: must be \"Allow\" or \"Deny\"")),
+            "{ps:#?}"
+        );
+        assert!(
+            ps.iter()
+                .any(|p| p.starts_with("statement 2, Principal.AWS: \"arn:aws:iam::1:root\"")),
+            "{ps:#?}"
+        );
+        assert!(
+            ps.iter()
+                .any(|p| p.starts_with("statement 2, Action: \"Decrypt\" is not an action")),
+            "{ps:#?}"
+        );
         assert!(ps.iter().any(|p| p == "statement 2, Condition.StringEqual: unknown condition operator \"StringEqual\""), "{ps:#?}");
         assert!(parse_key_policy(text).policy.is_none());
     }
@@ -714,7 +939,11 @@ mod tests {
         assert!(parsed.policy.is_some());
         assert_eq!(parsed.problems.len(), 1);
         assert!(!parsed.problems[0].fatal);
-        assert!(parsed.problems[0].message.contains("literal text under Version 2008-10-17"));
+        assert!(
+            parsed.problems[0]
+                .message
+                .contains("literal text under Version 2008-10-17")
+        );
     }
 
     #[test]
@@ -723,7 +952,10 @@ mod tests {
         assert!(problems("{\"Statement\": []}")[0].contains("empty array"));
         assert!(problems("{\"Version\":\"2012-10-17\"}")[0].contains("Statement: is missing"));
         assert!(problems("not json")[0].contains("is not valid JSON"));
-        assert!(problems(r#"{"Statement":[{"Effect":"Allow","Effect":"Deny"}]}"#)[0].contains("duplicate member name"));
+        assert!(
+            problems(r#"{"Statement":[{"Effect":"Allow","Effect":"Deny"}]}"#)[0]
+                .contains("duplicate member name")
+        );
         let both = r#"{"Statement":[{"Effect":"Allow","Principal":"*","NotPrincipal":"*","Action":"kms:*","Resource":"*"}]}"#;
         assert!(problems(both)[0].contains("cannot both be present"));
         let no_principal = r#"{"Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#;
@@ -733,10 +965,16 @@ mod tests {
     #[test]
     fn oversize_is_reported_but_still_read() {
         let pad = "x".repeat(MAX_POLICY_BYTES);
-        let text = format!(r#"{{"Id":"{pad}","Statement":{{"Effect":"Allow","Principal":"*","Action":"kms:Decrypt","Resource":"*"}}}}"#);
+        let text = format!(
+            r#"{{"Id":"{pad}","Statement":{{"Effect":"Allow","Principal":"*","Action":"kms:Decrypt","Resource":"*"}}}}"#
+        );
         let parsed = parse_key_policy(&text);
         assert!(parsed.policy.is_some());
-        assert!(parsed.problems[0].message.contains("KMS accepts at most 32768 bytes"));
+        assert!(
+            parsed.problems[0]
+                .message
+                .contains("KMS accepts at most 32768 bytes")
+        );
     }
 
     #[test]

@@ -62,7 +62,10 @@ pub fn parse_aws_principal(value: &str) -> Result<AwsPrincipal, String> {
         return Ok(AwsPrincipal::Any);
     }
     if is_account_id(value) {
-        return Ok(AwsPrincipal::Account { account: value.to_owned(), partition: None });
+        return Ok(AwsPrincipal::Account {
+            account: value.to_owned(),
+            partition: None,
+        });
     }
     if value.contains(['*', '?']) {
         return Err(format!(
@@ -73,7 +76,9 @@ pub fn parse_aws_principal(value: &str) -> Result<AwsPrincipal, String> {
         if is_unique_id(value) {
             return Ok(AwsPrincipal::UniqueId(value.to_owned()));
         }
-        return Err(format!("\"{value}\" is not an account id, principal ARN or \"*\""));
+        return Err(format!(
+            "\"{value}\" is not an account id, principal ARN or \"*\""
+        ));
     }
     let parts: Vec<&str> = value.splitn(6, ':').collect();
     let [_, partition, service, region, account, resource] = parts.as_slice() else {
@@ -86,16 +91,23 @@ pub fn parse_aws_principal(value: &str) -> Result<AwsPrincipal, String> {
     }
     let account = (*account).to_owned();
     let arn = value.to_owned();
-    let named = |prefix: &str| resource.strip_prefix(prefix).is_some_and(|rest| !rest.is_empty() && !rest.ends_with('/'));
+    let named = |prefix: &str| {
+        resource
+            .strip_prefix(prefix)
+            .is_some_and(|rest| !rest.is_empty() && !rest.ends_with('/'))
+    };
     match *service {
-        "iam" if *resource == "root" => {
-            Ok(AwsPrincipal::Account { account, partition: Some((*partition).to_owned()) })
-        }
+        "iam" if *resource == "root" => Ok(AwsPrincipal::Account {
+            account,
+            partition: Some((*partition).to_owned()),
+        }),
         "iam" if named("role/") => Ok(AwsPrincipal::Role { account, arn }),
         "iam" if named("user/") => Ok(AwsPrincipal::User { account, arn }),
-        "sts" if resource.strip_prefix("assumed-role/").is_some_and(|r| {
-            r.split_once('/').is_some_and(|(role, session)| !role.is_empty() && !session.is_empty())
-        }) =>
+        "sts"
+            if resource.strip_prefix("assumed-role/").is_some_and(|r| {
+                r.split_once('/')
+                    .is_some_and(|(role, session)| !role.is_empty() && !session.is_empty())
+            }) =>
         {
             Ok(AwsPrincipal::AssumedRole { account, arn })
         }
@@ -109,7 +121,9 @@ pub fn parse_aws_principal(value: &str) -> Result<AwsPrincipal, String> {
 fn is_unique_id(value: &str) -> bool {
     (16..=128).contains(&value.len())
         && value.starts_with('A')
-        && value.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -121,7 +135,10 @@ mod tests {
         assert_eq!(parse_aws_principal("*").unwrap(), AwsPrincipal::Any);
         assert!(matches!(
             parse_aws_principal("111122223333").unwrap(),
-            AwsPrincipal::Account { partition: None, .. }
+            AwsPrincipal::Account {
+                partition: None,
+                ..
+            }
         ));
         assert!(matches!(
             parse_aws_principal("arn:aws-us-gov:iam::111122223333:root").unwrap(),
@@ -131,12 +148,18 @@ mod tests {
             parse_aws_principal("arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_1").unwrap(),
             AwsPrincipal::Role { .. }
         ));
-        assert!(matches!(parse_aws_principal("arn:aws:iam::111122223333:user/ops/alice").unwrap(), AwsPrincipal::User { .. }));
+        assert!(matches!(
+            parse_aws_principal("arn:aws:iam::111122223333:user/ops/alice").unwrap(),
+            AwsPrincipal::User { .. }
+        ));
         assert!(matches!(
             parse_aws_principal("arn:aws:sts::111122223333:assumed-role/Admin/alice").unwrap(),
             AwsPrincipal::AssumedRole { .. }
         ));
-        assert!(matches!(parse_aws_principal("AROAEXAMPLEID1234567").unwrap(), AwsPrincipal::UniqueId(_)));
+        assert!(matches!(
+            parse_aws_principal("AROAEXAMPLEID1234567").unwrap(),
+            AwsPrincipal::UniqueId(_)
+        ));
     }
 
     #[test]

@@ -13,7 +13,10 @@ enum Segment {
     /// `${*}`, `${?}`, `${$}`: a literal character, never a wildcard.
     Char(char),
     /// `${key}` or `${key, 'default'}`.
-    Var { key_lc: String, default: Option<String> },
+    Var {
+        key_lc: String,
+        default: Option<String>,
+    },
 }
 
 /// A policy string that may contain variables.
@@ -29,7 +32,11 @@ pub struct Template {
 impl Template {
     /// Parses `raw`; with `variables` false every `${...}` stays literal text.
     pub fn parse(raw: &str, variables: bool) -> Template {
-        let segments = if variables { split(raw) } else { vec![Segment::Text(raw.to_owned())] };
+        let segments = if variables {
+            split(raw)
+        } else {
+            vec![Segment::Text(raw.to_owned())]
+        };
         let fixed = if segments.iter().all(|s| !matches!(s, Segment::Var { .. })) {
             let mut text = String::new();
             let mut pattern = Pattern::default();
@@ -50,7 +57,11 @@ impl Template {
         } else {
             None
         };
-        Template { raw: raw.to_owned(), segments, fixed }
+        Template {
+            raw: raw.to_owned(),
+            segments,
+            fixed,
+        }
     }
 
     /// Whether the value uses a policy variable (not counting `${*}` and friends).
@@ -82,7 +93,9 @@ impl Template {
             match s {
                 Segment::Text(t) => out.push_str(t),
                 Segment::Char(c) => out.push(*c),
-                Segment::Var { key_lc, default } => out.push_str(var_value(ctx, key_lc, default.as_deref())?),
+                Segment::Var { key_lc, default } => {
+                    out.push_str(var_value(ctx, key_lc, default.as_deref())?)
+                }
             }
         }
         Some(out)
@@ -99,7 +112,9 @@ impl Template {
             match s {
                 Segment::Text(t) => p.push_wild(t),
                 Segment::Char(c) => p.push_literal(c.encode_utf8(&mut [0; 4])),
-                Segment::Var { key_lc, default } => p.push_literal(var_value(ctx, key_lc, default.as_deref())?),
+                Segment::Var { key_lc, default } => {
+                    p.push_literal(var_value(ctx, key_lc, default.as_deref())?)
+                }
             }
         }
         Some(std::borrow::Cow::Owned(p))
@@ -135,7 +150,11 @@ fn split(raw: &str) -> Vec<Segment> {
                 segments.push(seg);
             }
             // Not a variable: keep the text as written.
-            None => segments.push(Segment::Text(after.get(..=end).map_or_else(String::new, |t| format!("{before}{t}")))),
+            None => segments.push(Segment::Text(
+                after
+                    .get(..=end)
+                    .map_or_else(String::new, |t| format!("{before}{t}")),
+            )),
         }
         rest = after.get(end + 1..).unwrap_or("");
     }
@@ -155,8 +174,13 @@ fn parse_var(inner: &str) -> Option<Segment> {
         None => (inner, None),
     };
     let valid = !key.is_empty()
-        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b":/_-.@".contains(&b));
-    valid.then(|| Segment::Var { key_lc: key.to_ascii_lowercase(), default })
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b":/_-.@".contains(&b));
+    valid.then(|| Segment::Var {
+        key_lc: key.to_ascii_lowercase(),
+        default,
+    })
 }
 
 #[cfg(test)]
@@ -183,7 +207,12 @@ mod tests {
 
     #[test]
     fn missing_key_uses_default_or_matches_nothing() {
-        assert_eq!(Template::parse("x-${aws:nope, 'dflt'}", true).resolve(&ctx()).as_deref(), Some("x-dflt"));
+        assert_eq!(
+            Template::parse("x-${aws:nope, 'dflt'}", true)
+                .resolve(&ctx())
+                .as_deref(),
+            Some("x-dflt")
+        );
         assert_eq!(Template::parse("${aws:nope}", true).resolve(&ctx()), None);
     }
 
@@ -202,7 +231,15 @@ mod tests {
 
     #[test]
     fn malformed_variables_stay_literal() {
-        assert_eq!(Template::parse("${unclosed", true).resolve(&ctx()).as_deref(), Some("${unclosed"));
-        assert_eq!(Template::parse("a${}b", true).resolve(&ctx()).as_deref(), Some("a${}b"));
+        assert_eq!(
+            Template::parse("${unclosed", true)
+                .resolve(&ctx())
+                .as_deref(),
+            Some("${unclosed")
+        );
+        assert_eq!(
+            Template::parse("a${}b", true).resolve(&ctx()).as_deref(),
+            Some("a${}b")
+        );
     }
 }

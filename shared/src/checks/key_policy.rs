@@ -1,0 +1,430 @@
+//! The KP-* checks: what a key policy grants, judged against the Identity Center model in
+//! every enabled Region. Every finding is collected; nothing stops at the first.
+
+use std::collections::BTreeMap;
+
+use crate::actions::ActionSet;
+use crate::checks::CheckId;
+use crate::config::Config;
+use crate::eval::{Reading, allowed_actions, evaluate};
+use crate::finding::{Finding, Status, fingerprint};
+use crate::logic::Truth;
+use crate::model::{ModelBuilder, REGIONAL_KEYS, Via, Who, named_in};
+use crate::pattern::resource_match;
+use crate::policy::{KeyPolicy, ParsedPolicy, ResourceClause, StatementRef, parse_key_policy};
+use crate::request::{AccessRequest, Context};
+
+/// The outcome of checking one policy: a finding per failing cause and a pass per check that
+/// holds, for each Region.
+#[derive(Debug, Clone, Default)]
+pub struct KeyPolicyReport {
+    /// Every finding, passes included, in Region then check order.
+    pub findings: Vec<Finding>,
+}
+
+impl KeyPolicyReport {
+    /// Whether no finding fails or errs.
+    pub fn compliant(&self) -> bool {
+        self.findings
+            .iter()
+            .all(|f| matches!(f.status, Status::Pass | Status::Warn))
+    }
+
+    /// The findings that are not passes.
+    pub fn problems(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| f.status != Status::Pass)
+    }
+}
+
+/// Checks policy text (a document) in every enabled Region of `config`.
+pub fn check_key_policy(config: &Config, policy_text: &str) -> KeyPolicyReport {
+    check_parsed(config, &parse_key_policy(policy_text), &config.regions)
+}
+
+/// Checks a parsed policy in the given Regions (a replica's policy is checked in its Region).
+pub fn check_parsed(config: &Config, parsed: &ParsedPolicy, regions: &[String]) -> KeyPolicyReport {
+    let mut report = KeyPolicyReport::default();
+    let Some(policy) = &parsed.policy else {
+        for region in regions {
+            invalid_findings(config, parsed, region, &mut report.findings);
+        }
+        return report;
+    };
+    let named = named_in(policy);
+    let mut failures_by_region: BTreeMap<&str, Vec<Failure>> = BTreeMap::new();
+    for class in region_classes(config, policy, regions) {
+        let Some(representative) = class.first() else {
+            continue;
+        };
+        let failures = evaluate_model(config, policy, representative, &named);
+        for region in class {
+            failures_by_region.insert(region, failures.clone());
+        }
+    }
+    for region in regions {
+        invalid_findings(config, parsed, region, &mut report.findings);
+        let failures = failures_by_region
+            .get(region.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        for check in CheckId::KEY_POLICY {
+            if check == CheckId::KpInvalid {
+                continue;
+            }
+            region_findings(config, region, check, failures, &mut report.findings);
+        }
+    }
+    report
+}
+
+/// One modelled request the policy gets wrong.
+#[derive(Debug, Clone)]
+struct Failure {
+    check: CheckId,
+    who: Who,
+    must_allow: bool,
+    actions: ActionSet,
+    cause: Vec<StatementRef>,
+    by_reading: bool,
+}
+
+fn evaluate_model(
+    config: &Config,
+    policy: &KeyPolicy,
+    region: &str,
+    named: &crate::model::Named,
+) -> Vec<Failure> {
+    let resource = config.key_arn_in(region);
+    let mut failures = Vec::new();
+    for r in ModelBuilder::new(config, region, named).build() {
+        let reading = if r.must_allow {
+            Reading::GrantsLeast
+        } else {
+            Reading::GrantsMost
+        };
+        let allowed = allowed_actions(policy, &r.caller, &resource, &r.context, r.actions, reading);
+        let wrong = if r.must_allow {
+            r.actions.minus(allowed)
+        } else {
+            r.actions.intersect(allowed)
+        };
+        let Some(first) = wrong.names().next() else {
+            continue;
+        };
+        // Attribute the failure: which statements decide the first wrong action.
+        let request = AccessRequest {
+            caller: r.caller.clone(),
+            action: first.to_owned(),
+            resource: resource.clone(),
+            context: r.context.clone(),
+        };
+        let decision = evaluate(policy, &request, reading);
+        failures.push(Failure {
+            check: r.check,
+            who: r.who,
+            must_allow: r.must_allow,
+            actions: wrong,
+            cause: decision.statements,
+            by_reading: decision.by_reading,
+        });
+    }
+    failures
+}
+
+fn region_findings(
+    config: &Config,
+    region: &str,
+    check: CheckId,
+    failures: &[Failure],
+    out: &mut Vec<Finding>,
+) {
+    let resource = config.key_arn_in(region);
+    // One finding per deciding statement (or lack of one).
+    let mut groups: BTreeMap<Option<StatementRef>, Vec<&Failure>> = BTreeMap::new();
+    for f in failures.iter().filter(|f| f.check == check) {
+        groups.entry(f.cause.first().cloned()).or_default().push(f);
+    }
+    if groups.is_empty() {
+        out.push(Finding {
+            check: check.id().to_owned(),
+            status: Status::Pass,
+            severity: crate::finding::Severity::Info,
+            region: region.to_owned(),
+            resource: resource.clone(),
+            message: format!("{check} holds in {region}"),
+            statement: None,
+            fingerprint: fingerprint(check.id(), &resource, region, "pass"),
+            trigger: None,
+            remediation: None,
+        });
+        return;
+    }
+    for (statement, items) in groups {
+        let must_allow = items.iter().any(|f| f.must_allow);
+        let mut lines: Vec<String> = Vec::new();
+        let mut cause_key: Vec<String> = Vec::new();
+        for f in &items {
+            let actions: Vec<&str> = f.actions.names().collect();
+            let verb = if must_allow { "cannot" } else { "can" };
+            lines.push(format!(
+                "{} {verb} {}",
+                f.who.describe(region),
+                actions.join(", ")
+            ));
+            cause_key.push(format!(
+                "{:?}/{}/{:?}",
+                f.who,
+                actions.join(","),
+                f.must_allow
+            ));
+        }
+        lines.sort();
+        lines.dedup();
+        cause_key.sort();
+        const SHOWN: usize = 4;
+        let more = lines.len().saturating_sub(SHOWN);
+        let mut listed = lines.into_iter().take(SHOWN).collect::<Vec<_>>().join("; ");
+        if more > 0 {
+            listed.push_str(&format!("; and {more} more"));
+        }
+        let reason = match (&statement, must_allow) {
+            (Some(s), true) => format!("denied by statement {s}"),
+            (None, true) => "no statement allows it".to_owned(),
+            (Some(s), false) => format!("allowed by statement {s}"),
+            (None, false) => "allowed".to_owned(),
+        };
+        let mut message = format!(
+            "{check} fails in {region}: {}. {listed} ({reason}).",
+            check.consequence()
+        );
+        if items.iter().any(|f| f.by_reading) {
+            message.push_str(
+                " Part of this decision rests on behaviour AWS does not document; idc-guard takes the safe reading (docs/policy-semantics.md).",
+            );
+        }
+        let statement_text = statement.as_ref().map(ToString::to_string);
+        let cause = format!(
+            "{}|{}",
+            statement_text.clone().unwrap_or_default(),
+            cause_key.join(";")
+        );
+        out.push(Finding {
+            check: check.id().to_owned(),
+            status: Status::Fail,
+            severity: check.severity(),
+            region: region.to_owned(),
+            resource: resource.clone(),
+            message,
+            statement: statement_text,
+            fingerprint: fingerprint(check.id(), &resource, region, &cause),
+            trigger: None,
+            remediation: None,
+        });
+    }
+}
+
+fn invalid_findings(config: &Config, parsed: &ParsedPolicy, region: &str, out: &mut Vec<Finding>) {
+    let resource = config.key_arn_in(region);
+    let check = CheckId::KpInvalid;
+    if parsed.problems.is_empty() {
+        out.push(Finding {
+            check: check.id().to_owned(),
+            status: Status::Pass,
+            severity: crate::finding::Severity::Info,
+            region: region.to_owned(),
+            resource: resource.clone(),
+            message: format!("{check} holds in {region}: the document is a valid key policy"),
+            statement: None,
+            fingerprint: fingerprint(check.id(), &resource, region, "pass"),
+            trigger: None,
+            remediation: None,
+        });
+        return;
+    }
+    for problem in &parsed.problems {
+        let place = problem.place();
+        let tail = if problem.fatal {
+            "Nothing else was checked: the document's meaning is unknown."
+        } else {
+            "The other checks read the document as KMS would."
+        };
+        out.push(Finding {
+            check: check.id().to_owned(),
+            status: Status::Fail,
+            severity: check.severity(),
+            region: region.to_owned(),
+            resource: resource.clone(),
+            message: format!("{check}: {place}: {} {tail}", problem.message),
+            statement: problem.statement.as_ref().map(ToString::to_string),
+            fingerprint: fingerprint(check.id(), &resource, region, &problem.to_string()),
+            trigger: None,
+            remediation: None,
+        });
+    }
+}
+
+/// Groups Regions whose requests the policy cannot tell apart, so the model is evaluated once
+/// per group. Requests differ between Regions only in the key ARN and the Region-dependent
+/// keys ([`REGIONAL_KEYS`]); two Regions fall in one group when every Resource element and
+/// every condition on those keys gives the same answer for both Regions' values.
+fn region_classes<'r>(
+    config: &Config,
+    policy: &KeyPolicy,
+    regions: &'r [String],
+) -> Vec<Vec<&'r str>> {
+    let variable_on_regional_key = policy.statements.iter().any(|s| {
+        let resource_vars = match &s.resource {
+            ResourceClause::Resource(ts) | ResourceClause::NotResource(ts) => {
+                ts.iter().any(|t| t.has_variables())
+            }
+        };
+        resource_vars
+            || s.conditions.iter().any(|c| {
+                REGIONAL_KEYS.contains(&c.key_lc.as_str())
+                    && c.values.iter().any(|v| v.variable_keys().next().is_some())
+            })
+    });
+    if variable_on_regional_key {
+        return regions.iter().map(|r| vec![r.as_str()]).collect();
+    }
+    let mut classes: Vec<(Vec<Truth>, Vec<&str>)> = Vec::new();
+    for region in regions {
+        let signature = region_signature(config, policy, region);
+        match classes.iter_mut().find(|(sig, _)| *sig == signature) {
+            Some((_, members)) => members.push(region),
+            None => classes.push((signature, vec![region])),
+        }
+    }
+    classes.into_iter().map(|(_, members)| members).collect()
+}
+
+fn region_signature(config: &Config, policy: &KeyPolicy, region: &str) -> Vec<Truth> {
+    let key_arn = config.key_arn_in(region);
+    let empty = Context::default();
+    let kind = if region == config.primary_region {
+        "PRIMARY"
+    } else {
+        "REPLICA"
+    };
+    let mut values: Vec<(&str, String)> = vec![
+        ("aws:requestedregion", region.to_owned()),
+        ("kms:multiregionkeytype", kind.to_owned()),
+    ];
+    for via in [Via::Sso, Via::IdentityStore, Via::OtherService] {
+        if let Some(s) = via.service(region) {
+            values.push(("kms:viaservice", s));
+        }
+    }
+    let mut sig = Vec::new();
+    for s in &policy.statements {
+        let (ResourceClause::Resource(ts) | ResourceClause::NotResource(ts)) = &s.resource;
+        for t in ts {
+            sig.push(Truth::from(resource_match(&t.raw, &key_arn)));
+        }
+        for c in s
+            .conditions
+            .iter()
+            .filter(|c| REGIONAL_KEYS.contains(&c.key_lc.as_str()))
+        {
+            for (key, value) in values.iter().filter(|(k, _)| *k == c.key_lc) {
+                let mut ctx = empty.clone();
+                ctx.set(key, value);
+                sig.push(c.evaluate(&ctx));
+            }
+        }
+    }
+    sig
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::render_policy;
+
+    pub(crate) fn config(extra: &str) -> Config {
+        let text = format!(
+            r#"
+instance_arn = "arn:aws:sso:::instance/ssoins-1234567890abcdef"
+identity_store_id = "d-1234567890"
+management_account_id = "111122223333"
+delegated_admin_account_ids = ["444455556666"]
+organization_id = "o-a1b2c3d4e5"
+primary_region = "us-east-1"
+regions = ["us-east-1", "us-west-2", "eu-west-1"]
+key_arn = "arn:aws:kms:us-east-1:111122223333:key/mrk-0123456789abcdef0123456789abcdef"
+identity_source = "external-idp"
+{extra}
+"#
+        );
+        Config::from_toml(&text, "test.toml").unwrap()
+    }
+
+    fn failing(report: &KeyPolicyReport) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = report
+            .problems()
+            .map(|f| (f.region.clone(), f.check.clone()))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    #[test]
+    fn the_rendered_baseline_passes_everywhere() {
+        for extra in ["", "[policy]\npin_encryption_context = true"] {
+            let c = config(extra);
+            let report = check_key_policy(&c, &render_policy(&c));
+            assert!(
+                report.compliant(),
+                "{:#?}",
+                report.problems().collect::<Vec<_>>()
+            );
+            assert_eq!(report.findings.len(), 3 * 9);
+        }
+    }
+
+    #[test]
+    fn via_service_pinned_to_one_region_fails_exactly_the_others() {
+        let c = config("");
+        let text = render_policy(&c)
+            .replace("sso.*.amazonaws.com", "sso.us-east-1.amazonaws.com")
+            .replace(
+                "identitystore.*.amazonaws.com",
+                "identitystore.us-east-1.amazonaws.com",
+            );
+        let got = failing(&check_key_policy(&c, &text));
+        let want: Vec<(String, String)> = ["eu-west-1", "us-west-2"]
+            .iter()
+            .flat_map(|r| {
+                [
+                    (r.to_string(), "KP-MANAGED-APPS".to_string()),
+                    (r.to_string(), "KP-ORG-VIA-SERVICE".to_string()),
+                ]
+            })
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn public_decrypt_is_external_access() {
+        let c = config("");
+        let mut doc: serde_json::Value = serde_json::from_str(&render_policy(&c)).unwrap();
+        doc["Statement"].as_array_mut().unwrap().push(serde_json::json!(
+            {"Sid": "Oops", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:Decrypt", "Resource": "*"}));
+        let report = check_key_policy(&c, &doc.to_string());
+        let got = failing(&report);
+        assert!(
+            got.contains(&("us-east-1".into(), "KP-EXTERNAL-ACCESS".into())),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&("us-east-1".into(), "KP-BROADER-THAN-MODEL".into())),
+            "{got:?}"
+        );
+        let f = report
+            .problems()
+            .find(|f| f.check == "KP-EXTERNAL-ACCESS")
+            .unwrap();
+        assert_eq!(f.statement.as_deref(), Some("Oops (index 5)"));
+    }
+}

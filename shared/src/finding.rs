@@ -1,0 +1,138 @@
+//! The finding record (design §5): what every check, guard and sweep reports.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Whether a check passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// The check holds.
+    Pass,
+    /// The check fails.
+    Fail,
+    /// Not a failure, but worth a look (drift, action required).
+    Warn,
+    /// The check could not be run.
+    Error,
+}
+
+/// How bad a failure is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Lockout or exposure of the key.
+    Critical,
+    /// Identity Center stops working in a Region, or a serious gap.
+    High,
+    /// A weakness.
+    Medium,
+    /// Minor.
+    Low,
+    /// For information.
+    Info,
+}
+
+/// The event that caused a check to run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trigger {
+    /// The CloudTrail event id.
+    pub event_id: String,
+    /// `PutKeyPolicy`, ...
+    pub event_name: String,
+    /// Who made the call.
+    pub actor: String,
+    /// When.
+    pub time: String,
+}
+
+/// What a guard did or would do about a finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Remediation {
+    /// `dry-run` | `notify` | `remediate`.
+    pub mode: String,
+    /// The actions, in words.
+    pub actions: Vec<String>,
+    /// `applied` | `planned` | `skipped` | `failed`.
+    pub outcome: String,
+}
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// The check id (`KP-ADMIN`).
+    pub check: String,
+    /// pass | fail | warn | error.
+    pub status: Status,
+    /// critical | high | medium | low | info.
+    pub severity: Severity,
+    /// The Region checked.
+    pub region: String,
+    /// The resource (key ARN in the Region, instance ARN).
+    pub resource: String,
+    /// What is wrong, for a key administrator.
+    pub message: String,
+    /// The statement concerned, `"<Sid> (index N)"`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub statement: Option<String>,
+    /// Stable hash of check, resource, Region and cause: the idempotency key.
+    pub fingerprint: String,
+    /// The event that triggered the check.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub trigger: Option<Trigger>,
+    /// The remediation.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub remediation: Option<Remediation>,
+}
+
+/// The fingerprint of a finding: SHA-256 over check, resource, Region and cause, hex, first
+/// 32 characters (128 bits). Stable across runs and machines.
+pub fn fingerprint(check: &str, resource: &str, region: &str, cause: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [check, resource, region, cause] {
+        h.update(part.as_bytes());
+        // A separator that cannot occur in the parts keeps ("a","bc") apart from ("ab","c").
+        h.update([0u8]);
+    }
+    h.finalize()
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_are_stable_and_separated() {
+        let a = fingerprint("KP-ADMIN", "arn", "us-east-1", "x");
+        assert_eq!(a, fingerprint("KP-ADMIN", "arn", "us-east-1", "x"));
+        assert_eq!(a.len(), 32);
+        assert_ne!(
+            fingerprint("a", "bc", "", ""),
+            fingerprint("ab", "c", "", "")
+        );
+    }
+
+    #[test]
+    fn serializes_as_the_design_says() {
+        let f = Finding {
+            check: "KP-ADMIN".into(),
+            status: Status::Fail,
+            severity: Severity::Critical,
+            region: "us-east-1".into(),
+            resource: "arn".into(),
+            message: "m".into(),
+            statement: None,
+            fingerprint: "f".into(),
+            trigger: None,
+            remediation: None,
+        };
+        let v = serde_json::to_value(&f).unwrap();
+        assert_eq!(v["status"], "fail");
+        assert_eq!(v["severity"], "critical");
+        assert!(v.get("trigger").is_none());
+    }
+}
