@@ -16,3 +16,4 @@ pub mod policy;
 pub mod regions;
 pub mod render;
 pub mod request;
+pub mod urls;

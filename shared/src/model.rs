@@ -319,7 +319,7 @@ impl<'a> ModelBuilder<'a> {
     }
 
     /// The context every request to the key carries.
-    fn base_context(&self) -> Context {
+    pub(crate) fn base_context(&self) -> Context {
         let c = self.config;
         let mut ctx = Context::default();
         ctx.set("aws:ResourceAccount", c.key_account())
@@ -344,7 +344,7 @@ impl<'a> ModelBuilder<'a> {
     }
 
     /// The context of an IAM caller; `org` is its organization, if any.
-    fn iam_context(&self, caller: &Caller, org: Option<&str>) -> Context {
+    pub(crate) fn iam_context(&self, caller: &Caller, org: Option<&str>) -> Context {
         let mut ctx = self.base_context();
         if let Caller::Aws(a) = caller {
             ctx.set("aws:PrincipalArn", &a.arn)
@@ -916,5 +916,68 @@ mod tests {
         assert!(n.accounts.contains("123456789012"));
         assert!(n.orgs.contains("o-abcdefghij"));
         assert_eq!(n.accounts.len(), 1);
+    }
+}
+
+/// The context idc-guard gives a request of `caller` in `region` (what `simulate` starts
+/// from): the key's own keys, the caller's identity keys, and `aws:PrincipalOrgID` for
+/// principals of the admin accounts, which are in the organization by definition.
+pub fn caller_context(config: &Config, region: &str, caller: &Caller) -> Context {
+    let named = Named::default();
+    let b = ModelBuilder::new(config, region, &named);
+    match caller {
+        Caller::Aws(a) => {
+            let in_org = config.admin_accounts().any(|x| x == a.account);
+            b.iam_context(caller, in_org.then_some(config.organization_id.as_str()))
+        }
+        Caller::Service(s) => {
+            let mut ctx = b.base_context();
+            ctx.set("aws:PrincipalIsAWSService", "true")
+                .set("aws:PrincipalServiceName", s);
+            ctx
+        }
+        Caller::Anonymous | Caller::Federated(_) | Caller::Canonical(_) => b.base_context(),
+    }
+}
+
+/// Parses a caller as `simulate` takes it: an account id, a principal ARN, a service
+/// principal (`sso.amazonaws.com`) or `anonymous` / `*`.
+pub fn parse_caller(text: &str, partition: &str) -> Result<Caller, String> {
+    use crate::policy::principal::parse_aws_principal;
+    let t = text.trim();
+    if t == "anonymous" || t == "*" {
+        return Ok(Caller::Anonymous);
+    }
+    if !t.starts_with("arn:") && t.contains('.') {
+        return Ok(Caller::Service(t.to_owned()));
+    }
+    match parse_aws_principal(t)? {
+        AwsPrincipal::Account {
+            account,
+            partition: p,
+        } => Ok(Caller::root(&account, p.as_deref().unwrap_or(partition))),
+        AwsPrincipal::Role { account, arn } => {
+            let path = arn
+                .split_once(":role/")
+                .map(|(_, p)| p.to_owned())
+                .unwrap_or_default();
+            let part = arn.split(':').nth(1).unwrap_or(partition).to_owned();
+            Ok(Caller::role(&account, &path, &part))
+        }
+        AwsPrincipal::AssumedRole { account, arn } => {
+            caller_for_arn(&arn, &account, arn.split(':').nth(1).unwrap_or(partition))
+                .ok_or_else(|| format!("\"{t}\" is not an assumed-role ARN"))
+        }
+        AwsPrincipal::User { account, arn } | AwsPrincipal::FederatedUser { account, arn } => {
+            Ok(Caller::Aws(AwsCaller {
+                account,
+                arn,
+                session_arn: None,
+            }))
+        }
+        AwsPrincipal::Any => Ok(Caller::Anonymous),
+        AwsPrincipal::UniqueId(id) => {
+            Err(format!("\"{id}\" is a unique id; give the principal's ARN"))
+        }
     }
 }

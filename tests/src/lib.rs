@@ -1,1 +1,64 @@
-//! Shared helpers for the integration tests.
+//! Shared helpers for the integration tests: the base configuration and fixture loading.
+
+use std::path::{Path, PathBuf};
+
+use idc_guard_core::config::Config;
+
+/// The design's example configuration, the base every fixture overrides.
+pub const BASE_CONFIG: &str = r#"
+instance_arn = "arn:aws:sso:::instance/ssoins-1234567890abcdef"
+identity_store_id = "d-1234567890"
+management_account_id = "111122223333"
+delegated_admin_account_ids = ["444455556666"]
+organization_id = "o-a1b2c3d4e5"
+primary_region = "us-east-1"
+regions = ["us-east-1", "us-west-2"]
+key_arn = "arn:aws:kms:us-east-1:111122223333:key/mrk-0123456789abcdef0123456789abcdef"
+identity_source = "external-idp"
+"#;
+
+/// The directory of the fixture files.
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// The base configuration with top-level keys and `[policy]` keys replaced. `overrides` is a
+/// JSON object: `{"regions": [...], "policy": {"pin_encryption_context": true}}`.
+pub fn config_with(overrides: &serde_json::Value) -> Result<Config, String> {
+    let mut table: toml::Table = BASE_CONFIG
+        .parse()
+        .map_err(|e| format!("base config: {e}"))?;
+    if let Some(obj) = overrides.as_object() {
+        for (k, v) in obj {
+            let value =
+                json_to_toml(v).ok_or_else(|| format!("override {k}: unsupported value {v}"))?;
+            match (k.as_str(), value) {
+                ("policy" | "remediation", toml::Value::Table(t)) => {
+                    table.insert(k.clone(), toml::Value::Table(t));
+                }
+                (_, value) => {
+                    table.insert(k.clone(), value);
+                }
+            }
+        }
+    }
+    let text = toml::to_string(&table).map_err(|e| e.to_string())?;
+    Config::from_toml(&text, "fixture config").map_err(|e| e.to_string())
+}
+
+fn json_to_toml(v: &serde_json::Value) -> Option<toml::Value> {
+    Some(match v {
+        serde_json::Value::Bool(b) => toml::Value::Boolean(*b),
+        serde_json::Value::String(s) => toml::Value::String(s.clone()),
+        serde_json::Value::Number(n) => toml::Value::Integer(n.as_i64()?),
+        serde_json::Value::Array(a) => {
+            toml::Value::Array(a.iter().map(json_to_toml).collect::<Option<_>>()?)
+        }
+        serde_json::Value::Object(o) => toml::Value::Table(
+            o.iter()
+                .map(|(k, v)| Some((k.clone(), json_to_toml(v)?)))
+                .collect::<Option<_>>()?,
+        ),
+        serde_json::Value::Null => return None,
+    })
+}
