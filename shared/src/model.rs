@@ -94,13 +94,14 @@ pub struct Who {
 }
 
 impl Who {
-    /// The description with how the request arrives, for `region`.
-    pub fn describe(&self, region: &str) -> String {
+    /// How the request arrives in `region`: `directly`, `via sso.us-east-1.amazonaws.com with
+    /// this instance's encryption context`.
+    pub fn way(&self, region: &str) -> String {
         let via = match self.via.service(region) {
-            Some(s) => format!(" {} ({s})", self.via.describe()),
-            None => String::new(),
+            Some(s) => format!("via {s}"),
+            None => self.via.describe().to_owned(),
         };
-        format!("{}{via}{}", self.label, self.context.describe())
+        format!("{via}{}", self.context.describe())
     }
 }
 

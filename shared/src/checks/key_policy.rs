@@ -161,31 +161,35 @@ fn region_findings(
     }
     for (statement, items) in groups {
         let must_allow = items.iter().any(|f| f.must_allow);
-        let mut lines: Vec<String> = Vec::new();
+        // One line per principal: the actions, and the ways the requests arrive.
+        let mut by_label: BTreeMap<&str, (ActionSet, Vec<String>)> = BTreeMap::new();
         let mut cause_key: Vec<String> = Vec::new();
         for f in &items {
-            let actions: Vec<&str> = f.actions.names().collect();
-            let verb = if must_allow { "cannot" } else { "can" };
-            lines.push(format!(
-                "{} {verb} {}",
-                f.who.describe(region),
-                actions.join(", ")
-            ));
-            cause_key.push(format!(
-                "{:?}/{}/{:?}",
-                f.who,
-                actions.join(","),
-                f.must_allow
-            ));
+            let entry = by_label.entry(f.who.label.as_str()).or_default();
+            entry.0 = entry.0.union(f.actions);
+            let way = f.who.way(region);
+            if !entry.1.contains(&way) {
+                entry.1.push(way);
+            }
+            cause_key.push(format!("{:?}/{:?}/{}", f.who, f.actions, f.must_allow));
         }
-        lines.sort();
-        lines.dedup();
         cause_key.sort();
+        let verb = if must_allow { "cannot" } else { "can" };
+        let lines: Vec<String> = by_label
+            .iter()
+            .map(|(label, (actions, ways))| {
+                let actions: Vec<&str> = actions.names().collect();
+                let shown: Vec<&str> = ways.iter().take(3).map(String::as_str).collect();
+                let more = ways.len().saturating_sub(3);
+                let ways = if more > 0 { format!("{}, and {more} more ways", shown.join(", ")) } else { shown.join(", ") };
+                format!("{label} {verb} {} ({ways})", actions.join(", "))
+            })
+            .collect();
         const SHOWN: usize = 4;
         let more = lines.len().saturating_sub(SHOWN);
         let mut listed = lines.into_iter().take(SHOWN).collect::<Vec<_>>().join("; ");
         if more > 0 {
-            listed.push_str(&format!("; and {more} more"));
+            listed.push_str(&format!("; and {more} more principals"));
         }
         let reason = match (&statement, must_allow) {
             (Some(s), true) => format!("denied by statement {s}"),
