@@ -181,7 +181,11 @@ fn region_findings(
                 let actions: Vec<&str> = actions.names().collect();
                 let shown: Vec<&str> = ways.iter().take(3).map(String::as_str).collect();
                 let more = ways.len().saturating_sub(3);
-                let ways = if more > 0 { format!("{}, and {more} more ways", shown.join(", ")) } else { shown.join(", ") };
+                let ways = if more > 0 {
+                    format!("{}, and {more} more ways", shown.join(", "))
+                } else {
+                    shown.join(", ")
+                };
                 format!("{label} {verb} {} ({ways})", actions.join(", "))
             })
             .collect();
