@@ -1,6 +1,7 @@
 //! The KMS actions that apply to a key, and compact sets of them.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use crate::pattern::Pattern;
 
@@ -146,61 +147,70 @@ fn index_of(name: &str) -> Option<usize> {
 
 /// Actions an administrator needs so that nobody is locked out of the key (`KP-ADMIN`).
 pub fn admin_required() -> ActionSet {
-    ActionSet::of(&[
-        "kms:PutKeyPolicy",
-        "kms:GetKeyPolicy",
-        "kms:DescribeKey",
-        "kms:EnableKey",
-        "kms:DisableKey",
-        "kms:ScheduleKeyDeletion",
-        "kms:CancelKeyDeletion",
-        "kms:ReplicateKey",
-        "kms:UpdatePrimaryRegion",
-        "kms:CreateGrant",
-        "kms:ListGrants",
-        "kms:RevokeGrant",
-    ])
+    static SET: OnceLock<ActionSet> = OnceLock::new();
+    *SET.get_or_init(|| {
+        ActionSet::of(&[
+            "kms:PutKeyPolicy",
+            "kms:GetKeyPolicy",
+            "kms:DescribeKey",
+            "kms:EnableKey",
+            "kms:DisableKey",
+            "kms:ScheduleKeyDeletion",
+            "kms:CancelKeyDeletion",
+            "kms:ReplicateKey",
+            "kms:UpdatePrimaryRegion",
+            "kms:CreateGrant",
+            "kms:ListGrants",
+            "kms:RevokeGrant",
+        ])
+    })
 }
 
 /// Actions that control the key: change its policy, state, grants, material or Regions
 /// (`KP-UNEXPECTED-ADMIN`). Reads are not control.
 pub fn control() -> ActionSet {
-    ActionSet::of(&[
-        "kms:PutKeyPolicy",
-        "kms:ScheduleKeyDeletion",
-        "kms:CancelKeyDeletion",
-        "kms:DisableKey",
-        "kms:EnableKey",
-        "kms:CreateGrant",
-        "kms:RevokeGrant",
-        "kms:ReplicateKey",
-        "kms:UpdatePrimaryRegion",
-        "kms:DeleteImportedKeyMaterial",
-        "kms:ImportKeyMaterial",
-        "kms:DisableKeyRotation",
-        "kms:EnableKeyRotation",
-        "kms:RotateKeyOnDemand",
-        "kms:UpdateKeyDescription",
-        "kms:TagResource",
-        "kms:UntagResource",
-        "kms:CreateAlias",
-        "kms:UpdateAlias",
-        "kms:DeleteAlias",
-    ])
+    static SET: OnceLock<ActionSet> = OnceLock::new();
+    *SET.get_or_init(|| {
+        ActionSet::of(&[
+            "kms:PutKeyPolicy",
+            "kms:ScheduleKeyDeletion",
+            "kms:CancelKeyDeletion",
+            "kms:DisableKey",
+            "kms:EnableKey",
+            "kms:CreateGrant",
+            "kms:RevokeGrant",
+            "kms:ReplicateKey",
+            "kms:UpdatePrimaryRegion",
+            "kms:DeleteImportedKeyMaterial",
+            "kms:ImportKeyMaterial",
+            "kms:DisableKeyRotation",
+            "kms:EnableKeyRotation",
+            "kms:RotateKeyOnDemand",
+            "kms:UpdateKeyDescription",
+            "kms:TagResource",
+            "kms:UntagResource",
+            "kms:CreateAlias",
+            "kms:UpdateAlias",
+            "kms:DeleteAlias",
+        ])
+    })
 }
 
 /// Cryptographic operations that carry an encryption algorithm and an encryption context.
 pub fn crypto() -> ActionSet {
-    ActionSet::of(&[
-        "kms:Encrypt",
-        "kms:Decrypt",
-        "kms:ReEncryptFrom",
-        "kms:ReEncryptTo",
-        "kms:GenerateDataKey",
-        "kms:GenerateDataKeyPair",
-        "kms:GenerateDataKeyPairWithoutPlaintext",
-        "kms:GenerateDataKeyWithoutPlaintext",
-    ])
+    static SET: OnceLock<ActionSet> = OnceLock::new();
+    *SET.get_or_init(|| {
+        ActionSet::of(&[
+            "kms:Encrypt",
+            "kms:Decrypt",
+            "kms:ReEncryptFrom",
+            "kms:ReEncryptTo",
+            "kms:GenerateDataKey",
+            "kms:GenerateDataKeyPair",
+            "kms:GenerateDataKeyPairWithoutPlaintext",
+            "kms:GenerateDataKeyWithoutPlaintext",
+        ])
+    })
 }
 
 /// "Use" of the key (design §3): the cryptographic operations and grants.
@@ -210,12 +220,15 @@ pub fn use_of_key() -> ActionSet {
 
 /// What statement 3 of the baseline lets the Identity Center services do.
 pub fn service_use() -> ActionSet {
-    ActionSet::of(&[
-        "kms:Decrypt",
-        "kms:ReEncryptTo",
-        "kms:ReEncryptFrom",
-        "kms:GenerateDataKeyWithoutPlaintext",
-    ])
+    static SET: OnceLock<ActionSet> = OnceLock::new();
+    *SET.get_or_init(|| {
+        ActionSet::of(&[
+            "kms:Decrypt",
+            "kms:ReEncryptTo",
+            "kms:ReEncryptFrom",
+            "kms:GenerateDataKeyWithoutPlaintext",
+        ])
+    })
 }
 
 #[cfg(test)]

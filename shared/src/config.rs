@@ -463,17 +463,16 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
             );
         }
     }
-    if let Some(t) = &raw.saml_tenant_id {
-        if t.is_empty()
+    if let Some(t) = raw.saml_tenant_id.as_ref().filter(|t| {
+        t.is_empty()
             || !t
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            bad(
-                "saml_tenant_id",
-                format!("\"{t}\" is not a tenant id (letters, digits, '-' and '_')"),
-            );
-        }
+    }) {
+        bad(
+            "saml_tenant_id",
+            format!("\"{t}\" is not a tenant id (letters, digits, '-' and '_')"),
+        );
     }
     for (i, p) in raw.policy.key_admin_principals.iter().enumerate() {
         if let Err(e) = crate::policy::principal::parse_aws_principal(p) {

@@ -133,7 +133,7 @@ pub fn allowed_actions(
 pub fn applies(s: &Statement, caller: &Caller, resource: &str, ctx: &Context) -> Truth {
     let principal = match &s.principal {
         PrincipalClause::Principal(set) => principal_in(set, caller),
-        PrincipalClause::NotPrincipal(set) => not_principal_excludes(set, caller).not(),
+        PrincipalClause::NotPrincipal(set) => not_principal_excludes(set, caller).negate(),
     };
     if principal == Truth::False {
         return Truth::False;
@@ -183,7 +183,7 @@ pub fn principal_in(set: &PrincipalSet, caller: &Caller) -> Truth {
     if set.any {
         return Truth::True;
     }
-    let aws_any = set.aws.iter().any(|p| *p == AwsPrincipal::Any);
+    let aws_any = set.aws.contains(&AwsPrincipal::Any);
     match caller {
         Caller::Aws(a) => Truth::from(aws_any || set.aws.iter().any(|p| aws_matches(p, a))),
         // The user guide states `{"AWS": "*"}` equals `"*"` for anonymous callers only.
@@ -236,7 +236,7 @@ fn aws_matches(p: &AwsPrincipal, a: &AwsCaller) -> bool {
 fn not_principal_excludes(set: &PrincipalSet, caller: &Caller) -> Truth {
     let loose = principal_in(set, caller);
     let Caller::Aws(a) = caller else { return loose };
-    if set.any || set.aws.iter().any(|p| *p == AwsPrincipal::Any) {
+    if set.any || set.aws.contains(&AwsPrincipal::Any) {
         return Truth::True;
     }
     let account_listed = set

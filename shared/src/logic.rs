@@ -27,7 +27,7 @@ impl Truth {
 
     /// Negation; unknown stays unknown.
     #[must_use]
-    pub fn not(self) -> Truth {
+    pub fn negate(self) -> Truth {
         match self {
             Truth::False => Truth::True,
             Truth::Unknown => Truth::Unknown,
@@ -52,7 +52,7 @@ mod tests {
         assert_eq!(False.and(Unknown), False);
         assert_eq!(True.or(Unknown), True);
         assert_eq!(False.or(Unknown), Unknown);
-        assert_eq!(Unknown.not(), Unknown);
-        assert_eq!(True.not(), False);
+        assert_eq!(Unknown.negate(), Unknown);
+        assert_eq!(True.negate(), False);
     }
 }

@@ -4,6 +4,7 @@
 //! Requests look like the real ones: keys absent from a real request are absent here.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use crate::actions::{self, ActionSet};
 use crate::checks::CheckId;
@@ -86,7 +87,7 @@ impl EncContext {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Who {
     /// A readable description without the Region.
-    pub label: String,
+    pub label: Arc<str>,
     /// How the request reaches KMS.
     pub via: Via,
     /// Its encryption context.
@@ -239,7 +240,7 @@ fn collect_ids(value: &str, n: &mut Named) {
 /// Turns a principal ARN pattern (`arn:aws:iam::*:role/aws-reserved/*/AWSReservedSSO_*`) into a
 /// concrete caller it matches; a wildcard account becomes `fallback_account`.
 fn caller_for_arn(pattern: &str, fallback_account: &str, partition: &str) -> Option<Caller> {
-    let concrete: String = pattern.replace('*', "x").replace('?', "x");
+    let concrete: String = pattern.replace(['*', '?'], "x");
     let parts: Vec<&str> = concrete.splitn(6, ':').collect();
     let [_, _, service, _, account, resource] = parts.as_slice() else {
         return None;
@@ -415,7 +416,7 @@ impl<'a> ModelBuilder<'a> {
         let grant = actions.intersect(ActionSet::of(&["kms:CreateGrant"]));
         let other = actions.minus(crypto).minus(grant);
         let who = Who {
-            label: label.to_owned(),
+            label: Arc::from(label),
             via,
             context: enc,
         };

@@ -1,6 +1,7 @@
 //! An access request to the key: who calls, what action, on which key, with which context.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// The caller of a request, as a resource policy's `Principal` element sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -75,9 +76,12 @@ struct Entry {
 }
 
 /// The request context: condition keys and their values. Keys are case-insensitive.
+///
+/// Entries are shared: the model derives hundreds of requests from one base context, and a
+/// clone only counts references.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Context {
-    entries: Vec<Entry>,
+    entries: Vec<Arc<Entry>>,
 }
 
 impl Context {
@@ -90,12 +94,12 @@ impl Context {
     pub fn set_values(&mut self, key: &str, values: Vec<String>) -> &mut Self {
         let key_lc = key.to_ascii_lowercase();
         match self.entries.iter_mut().find(|e| e.key_lc == key_lc) {
-            Some(e) => e.values = values,
-            None => self.entries.push(Entry {
+            Some(e) => Arc::make_mut(e).values = values,
+            None => self.entries.push(Arc::new(Entry {
                 key: key.to_owned(),
                 key_lc,
                 values,
-            }),
+            })),
         }
         self
     }
@@ -104,12 +108,12 @@ impl Context {
     pub fn add(&mut self, key: &str, value: &str) -> &mut Self {
         let key_lc = key.to_ascii_lowercase();
         match self.entries.iter_mut().find(|e| e.key_lc == key_lc) {
-            Some(e) => e.values.push(value.to_owned()),
-            None => self.entries.push(Entry {
+            Some(e) => Arc::make_mut(e).values.push(value.to_owned()),
+            None => self.entries.push(Arc::new(Entry {
                 key: key.to_owned(),
                 key_lc,
                 values: vec![value.to_owned()],
-            }),
+            })),
         }
         self
     }

@@ -165,7 +165,7 @@ fn region_findings(
         let mut by_label: BTreeMap<&str, (ActionSet, Vec<String>)> = BTreeMap::new();
         let mut cause_key: Vec<String> = Vec::new();
         for f in &items {
-            let entry = by_label.entry(f.who.label.as_str()).or_default();
+            let entry = by_label.entry(&f.who.label).or_default();
             entry.0 = entry.0.union(f.actions);
             let way = f.who.way(region);
             if !entry.1.contains(&way) {

@@ -188,7 +188,7 @@ impl Condition {
                 .values
                 .iter()
                 .fold(Truth::False, |acc, pv| acc.or(self.matches(pv, rv, ctx)));
-            if op.negated { any.not() } else { any }
+            if op.negated { any.negate() } else { any }
         };
         let any_value = || {
             request_values
