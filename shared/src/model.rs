@@ -330,7 +330,8 @@ impl<'a> ModelBuilder<'a> {
             .set("aws:SecureTransport", "true")
             .set("kms:KeySpec", "SYMMETRIC_DEFAULT")
             .set("kms:KeyUsage", "ENCRYPT_DECRYPT")
-            .set("kms:KeyOrigin", "AWS_KMS");
+            .set("kms:KeyOrigin", "AWS_KMS")
+            .set_open_world(true);
         if c.key_arn.is_multi_region() {
             let kind = if self.region == c.primary_region {
                 "PRIMARY"
@@ -365,6 +366,8 @@ impl<'a> ModelBuilder<'a> {
                 );
             if let Some(org) = org {
                 ctx.set("aws:PrincipalOrgID", org);
+                // The root and OU ids are unknown: a policy that names them cannot be verified.
+                ctx.set_values("aws:PrincipalOrgPaths", vec![format!("{org}/r-0000/")]);
             }
         }
         ctx
@@ -403,6 +406,9 @@ impl<'a> ModelBuilder<'a> {
         must_allow: bool,
     ) {
         let mut with_via = base.clone();
+        // What a must-allow request carries is up to the caller, who sends only what it needs;
+        // a probe stands for every request an attacker could send.
+        with_via.set_open_world(!must_allow);
         if let Some(service) = via.service(self.region) {
             with_via.set("kms:ViaService", &service);
         }
@@ -413,26 +419,39 @@ impl<'a> ModelBuilder<'a> {
             );
         }
         let crypto = actions.intersect(actions::crypto());
-        let grant = actions.intersect(ActionSet::of(&["kms:CreateGrant"]));
-        let other = actions.minus(crypto).minus(grant);
+        let create_grant = actions.intersect(ActionSet::of(&["kms:CreateGrant"]));
+        // kms:GrantIsForAWSResource is set when an integrated service makes a grant call.
+        let grant_admin = actions.intersect(ActionSet::of(&["kms:ListGrants", "kms:RevokeGrant"]));
+        let other = actions.minus(crypto).minus(create_grant).minus(grant_admin);
         let who = Who {
             label: Arc::from(label),
             via,
             context: enc,
         };
+        let mut grant_ctx = with_via.clone();
+        if via != Via::Direct {
+            grant_ctx.set("kms:GrantIsForAWSResource", "true");
+        }
         if !crypto.is_empty() {
             let mut ctx = with_via.clone();
             ctx.set("kms:EncryptionAlgorithm", "SYMMETRIC_DEFAULT");
             self.set_encryption_context(&mut ctx, enc);
             self.push(check, who.clone(), caller, ctx, crypto, must_allow);
         }
-        if !grant.is_empty() {
-            let mut ctx = with_via.clone();
+        if !create_grant.is_empty() {
+            let mut ctx = grant_ctx.clone();
             self.set_encryption_context(&mut ctx, enc);
-            if via != Via::Direct {
-                ctx.set("kms:GrantIsForAWSResource", "true");
-            }
-            self.push(check, who.clone(), caller, ctx, grant, must_allow);
+            self.push(check, who.clone(), caller, ctx, create_grant, must_allow);
+        }
+        if !grant_admin.is_empty() && enc == EncContext::None {
+            self.push(
+                check,
+                who.clone(),
+                caller,
+                grant_ctx,
+                grant_admin,
+                must_allow,
+            );
         }
         // Without an encryption context these requests are the same for every `enc`.
         if !other.is_empty() && enc == EncContext::None {
@@ -771,26 +790,40 @@ impl<'a> ModelBuilder<'a> {
         services.insert("managed-app.amazonaws.com".to_owned());
         for service in &services {
             let caller = Caller::Service(service.clone());
-            for (org_label, source_org) in [
+            let mut source_orgs: Vec<(String, Option<&str>)> = vec![
                 (
                     format!("in another organization ({})", s.other_org),
                     Some(s.other_org.as_str()),
                 ),
                 ("in no organization".to_owned(), None),
-            ] {
+            ];
+            source_orgs.extend(named.orgs.iter().filter(|o| **o != org).map(|o| {
+                (
+                    format!("in organization {o} (named in the policy)"),
+                    Some(o.as_str()),
+                )
+            }));
+            for (org_label, source_org) in source_orgs {
                 let label = format!(
                     "service principal {service} acting for account {} {org_label} (confused deputy)",
                     s.outsider_account
                 );
                 let ctx = self.service_context(service, &s.outsider_account, source_org);
-                // A service principal calls KMS itself: no kms:ViaService.
-                for enc in [EncContext::None, EncContext::Sso, EncContext::IdentityStore] {
+                // A service principal calls KMS itself, or (a managed application) through
+                // Identity Center with its context.
+                for (via, enc) in [
+                    (Via::Direct, EncContext::None),
+                    (Via::Direct, EncContext::Sso),
+                    (Via::Direct, EncContext::IdentityStore),
+                    (Via::Sso, EncContext::Sso),
+                    (Via::IdentityStore, EncContext::IdentityStore),
+                ] {
                     self.add(
                         CheckId::KpExternalAccess,
                         &label,
                         &caller,
                         &ctx,
-                        Via::Direct,
+                        via,
                         enc,
                         uses,
                         false,
@@ -800,7 +833,7 @@ impl<'a> ModelBuilder<'a> {
                         &label,
                         &caller,
                         &ctx,
-                        Via::Direct,
+                        via,
                         enc,
                         control.minus(uses),
                         false,

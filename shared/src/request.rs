@@ -82,7 +82,72 @@ struct Entry {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Context {
     entries: Vec<Arc<Entry>>,
+    /// When set, a key that is absent and not one the model decides ([`MODELLED_KEYS`]) may
+    /// hold any value in a real request: conditions on it are undecided.
+    open_world: bool,
 }
+
+/// Global condition keys a real request may carry that the model does not decide (IAM user
+/// guide, "AWS global condition context keys"). An `aws:` key outside this list and
+/// [`MODELLED_KEYS`] is not one AWS sets, so it is absent from every request.
+pub const OPEN_GLOBAL_KEYS: [&str; 26] = [
+    "aws:sourceip",
+    "aws:currenttime",
+    "aws:epochtime",
+    "aws:multifactorauthpresent",
+    "aws:multifactorauthage",
+    "aws:tokenissuetime",
+    "aws:useragent",
+    "aws:referer",
+    "aws:sourcevpc",
+    "aws:sourcevpce",
+    "aws:vpcsourceip",
+    "aws:sourcearn",
+    "aws:sourceidentity",
+    "aws:userid",
+    "aws:username",
+    "aws:federatedprovider",
+    "aws:calledvia",
+    "aws:calledviafirst",
+    "aws:calledvialast",
+    "aws:tagkeys",
+    "aws:sourceorgpaths",
+    "aws:resourceorgpaths",
+    "aws:principalservicenameslist",
+    "aws:ec2instancesourcevpc",
+    "aws:ec2instancesourceprivateipv4",
+    "aws:isvpcendpoint",
+];
+
+/// Keys whose presence and value the Identity Center model decides for every request it
+/// builds. Any other key (`aws:SourceIp`, `aws:CurrentTime`, `aws:MultiFactorAuthPresent`,
+/// tags, ...) may be anything in a real request.
+pub const MODELLED_KEYS: [&str; 24] = [
+    "aws:resourceaccount",
+    "aws:resourceorgid",
+    "aws:requestedregion",
+    "aws:securetransport",
+    "kms:keyspec",
+    "kms:keyusage",
+    "kms:keyorigin",
+    "kms:multiregion",
+    "kms:multiregionkeytype",
+    "aws:principalarn",
+    "aws:principalaccount",
+    "kms:calleraccount",
+    "aws:principalisawsservice",
+    "aws:principaltype",
+    "aws:principalorgid",
+    "aws:principalorgpaths",
+    "aws:principalservicename",
+    "aws:sourceaccount",
+    "aws:sourceorgid",
+    "kms:viaservice",
+    "aws:viaawsservice",
+    "kms:encryptionalgorithm",
+    "kms:encryptioncontextkeys",
+    "kms:grantisforawsresource",
+];
 
 impl Context {
     /// Sets a single-valued key, replacing any earlier value.
@@ -123,6 +188,27 @@ impl Context {
         let key_lc = key.to_ascii_lowercase();
         self.entries.retain(|e| e.key_lc != key_lc);
         self
+    }
+
+    /// Marks the context as open-world (see [`Context::is_undecided`]).
+    pub fn set_open_world(&mut self, open: bool) -> &mut Self {
+        self.open_world = open;
+        self
+    }
+
+    /// Whether an absent key may hold any value: only in open-world contexts, and only for
+    /// keys the model does not decide (the encryption context keys are decided).
+    pub fn is_undecided(&self, key_lc: &str) -> bool {
+        let settable = (key_lc.starts_with("kms:")
+            && !key_lc.starts_with("kms:encryptioncontext:"))
+            || OPEN_GLOBAL_KEYS.contains(&key_lc)
+            || ["aws:principaltag/", "aws:requesttag/", "aws:resourcetag/"]
+                .iter()
+                .any(|p| key_lc.starts_with(p));
+        self.open_world
+            && settable
+            && !MODELLED_KEYS.contains(&key_lc)
+            && self.get(key_lc).is_none()
     }
 
     /// The values of a key, given in lower case.

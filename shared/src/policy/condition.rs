@@ -160,6 +160,9 @@ impl Condition {
     /// Evaluates the condition against a request context.
     pub fn evaluate(&self, ctx: &Context) -> Truth {
         let op = &self.operator;
+        if ctx.is_undecided(&self.key_lc) {
+            return Truth::Unknown;
+        }
         let request_values = ctx.get(&self.key_lc).filter(|v| !v.is_empty());
         if op.family == Family::Null {
             // `Null: true` holds when the key is absent; several values are OR-ed.
