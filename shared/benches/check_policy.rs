@@ -36,7 +36,7 @@ fn policy_30kb(config: &Config) -> String {
     let mut doc = model_policy(config);
     let mut i = 0;
     while doc.to_string().len() < 30 * 1024 {
-        if let Some(statements) = doc["Statement"].as_array_mut() {
+        if let Some(statements) = doc.get_mut("Statement").and_then(|s| s.as_array_mut()) {
             statements.push(json!({
                 "Sid": format!("AllowApp{i}ViaS3"),
                 "Effect": "Allow",

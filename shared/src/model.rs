@@ -918,42 +918,6 @@ impl<'a> ModelBuilder<'a> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn arn_patterns_become_callers() {
-        let c = caller_for_arn(
-            "arn:aws:iam::*:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_Admin_*",
-            "999999999999",
-            "aws",
-        );
-        let Some(Caller::Aws(a)) = c else {
-            panic!("{c:?}")
-        };
-        assert_eq!(a.account, "999999999999");
-        assert_eq!(
-            a.arn,
-            "arn:aws:iam::999999999999:role/aws-reserved/sso.amazonaws.com/x/AWSReservedSSO_Admin_x"
-        );
-        assert!(crate::pattern::wildcard_match(
-            "arn:aws:iam::*:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_Admin_*",
-            &a.arn
-        ));
-        assert!(caller_for_arn("arn:aws:s3:::bucket", "1", "aws").is_none());
-    }
-
-    #[test]
-    fn ids_in_values() {
-        let mut n = Named::default();
-        collect_ids("arn:aws:iam::123456789012:role/x o-abcdefghij 1234", &mut n);
-        assert!(n.accounts.contains("123456789012"));
-        assert!(n.orgs.contains("o-abcdefghij"));
-        assert_eq!(n.accounts.len(), 1);
-    }
-}
-
 /// The context idc-guard gives a request of `caller` in `region` (what `simulate` starts
 /// from): the key's own keys, the caller's identity keys, and `aws:PrincipalOrgID` for
 /// principals of the admin accounts, which are in the organization by definition.
@@ -1014,5 +978,41 @@ pub fn parse_caller(text: &str, partition: &str) -> Result<Caller, String> {
         AwsPrincipal::UniqueId(id) => {
             Err(format!("\"{id}\" is a unique id; give the principal's ARN"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arn_patterns_become_callers() {
+        let c = caller_for_arn(
+            "arn:aws:iam::*:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_Admin_*",
+            "999999999999",
+            "aws",
+        );
+        let Some(Caller::Aws(a)) = c else {
+            panic!("{c:?}")
+        };
+        assert_eq!(a.account, "999999999999");
+        assert_eq!(
+            a.arn,
+            "arn:aws:iam::999999999999:role/aws-reserved/sso.amazonaws.com/x/AWSReservedSSO_Admin_x"
+        );
+        assert!(crate::pattern::wildcard_match(
+            "arn:aws:iam::*:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_Admin_*",
+            &a.arn
+        ));
+        assert!(caller_for_arn("arn:aws:s3:::bucket", "1", "aws").is_none());
+    }
+
+    #[test]
+    fn ids_in_values() {
+        let mut n = Named::default();
+        collect_ids("arn:aws:iam::123456789012:role/x o-abcdefghij 1234", &mut n);
+        assert!(n.accounts.contains("123456789012"));
+        assert!(n.orgs.contains("o-abcdefghij"));
+        assert_eq!(n.accounts.len(), 1);
     }
 }

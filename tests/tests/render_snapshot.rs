@@ -1,5 +1,11 @@
 //! Snapshot of `render-policy` for the design's example configuration, with and without a
 //! delegated administrator and with encryption-context pinning.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use idc_guard_core::config::Config;
 use idc_guard_core::render::render_policy;
