@@ -459,6 +459,40 @@ impl<'a> ModelBuilder<'a> {
         }
     }
 
+    /// Probes an outsider: it may neither use the key (KP-EXTERNAL-ACCESS) nor control it
+    /// (KP-UNEXPECTED-ADMIN; grants are already use).
+    fn probe_outsider(
+        &mut self,
+        label: &str,
+        caller: &Caller,
+        ctx: &Context,
+        via: Via,
+        enc: EncContext,
+    ) {
+        let uses = actions::use_of_key();
+        self.add(
+            CheckId::KpExternalAccess,
+            label,
+            caller,
+            ctx,
+            via,
+            enc,
+            uses,
+            false,
+        );
+        let control = actions::control().minus(uses);
+        self.add(
+            CheckId::KpUnexpectedAdmin,
+            label,
+            caller,
+            ctx,
+            via,
+            enc,
+            control,
+            false,
+        );
+    }
+
     fn push(
         &mut self,
         check: CheckId,
@@ -757,26 +791,7 @@ impl<'a> ModelBuilder<'a> {
         for (label, caller, org_id) in &outsiders {
             let ctx = self.iam_context(caller, org_id.as_deref());
             for (via, enc) in via_ctx {
-                self.add(
-                    CheckId::KpExternalAccess,
-                    label,
-                    caller,
-                    &ctx,
-                    via,
-                    enc,
-                    uses,
-                    false,
-                );
-                self.add(
-                    CheckId::KpUnexpectedAdmin,
-                    label,
-                    caller,
-                    &ctx,
-                    via,
-                    enc,
-                    control.minus(uses),
-                    false,
-                );
+                self.probe_outsider(label, caller, &ctx, via, enc);
             }
         }
         // The confused deputy: an Identity Center service (or one the policy names) acting for
@@ -818,26 +833,7 @@ impl<'a> ModelBuilder<'a> {
                     (Via::Sso, EncContext::Sso),
                     (Via::IdentityStore, EncContext::IdentityStore),
                 ] {
-                    self.add(
-                        CheckId::KpExternalAccess,
-                        &label,
-                        &caller,
-                        &ctx,
-                        via,
-                        enc,
-                        uses,
-                        false,
-                    );
-                    self.add(
-                        CheckId::KpUnexpectedAdmin,
-                        &label,
-                        &caller,
-                        &ctx,
-                        via,
-                        enc,
-                        control.minus(uses),
-                        false,
-                    );
+                    self.probe_outsider(&label, &caller, &ctx, via, enc);
                 }
             }
             // The same service acting for the organization must not control the key either.
