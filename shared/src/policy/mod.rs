@@ -712,10 +712,7 @@ impl Parser {
         value: &str,
         version: Version,
     ) -> Template {
-        if !version.substitutes_variables()
-            && Template::looks_like_variable(value)
-            && Template::parse(value, true).has_variables()
-        {
+        if !version.substitutes_variables() && Template::parse(value, true).has_variables() {
             let v = match version {
                 Version::Absent => "no Version element".to_owned(),
                 _ => "Version 2008-10-17".to_owned(),

@@ -69,19 +69,6 @@ impl Template {
         self.fixed.is_none()
     }
 
-    /// Whether the text contains `${`, whatever the Version makes of it.
-    pub fn looks_like_variable(raw: &str) -> bool {
-        raw.contains("${")
-    }
-
-    /// The keys of the variables used.
-    pub fn variable_keys(&self) -> impl Iterator<Item = &str> {
-        self.segments.iter().filter_map(|s| match s {
-            Segment::Var { key_lc, .. } => Some(key_lc.as_str()),
-            _ => None,
-        })
-    }
-
     /// The value with variables substituted from `ctx`; `None` when a variable has no value in
     /// the request and no default (IAM then treats the value as matching nothing).
     pub fn resolve(&self, ctx: &Context) -> Option<String> {
