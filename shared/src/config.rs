@@ -516,28 +516,37 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    pub(crate) const EXAMPLE: &str = r#"
+    /// The design's example configuration with the given `regions` array and trailing tables.
+    pub(crate) fn example_with(regions: &str, tail: &str) -> String {
+        format!(
+            r#"
 instance_arn = "arn:aws:sso:::instance/ssoins-1234567890abcdef"
 identity_store_id = "d-1234567890"
 management_account_id = "111122223333"
 delegated_admin_account_ids = ["444455556666"]
 organization_id = "o-a1b2c3d4e5"
 primary_region = "us-east-1"
-regions = ["us-west-2", "us-east-1"]
+regions = {regions}
 key_arn = "arn:aws:kms:us-east-1:111122223333:key/mrk-0123456789abcdef0123456789abcdef"
 identity_source = "external-idp"
-[policy]
-pin_encryption_context = true
-[remediation]
-mode = "remediate"
-"#;
+{tail}
+"#
+        )
+    }
+
+    fn example() -> String {
+        example_with(
+            r#"["us-west-2", "us-east-1"]"#,
+            "[policy]\npin_encryption_context = true\n[remediation]\nmode = \"remediate\"\n",
+        )
+    }
 
     #[test]
     fn reads_the_design_example() {
-        let c = Config::from_toml(EXAMPLE, "c.toml").unwrap();
+        let c = Config::from_toml(&example(), "c.toml").unwrap();
         assert_eq!(c.regions, ["us-east-1", "us-west-2"]);
         assert_eq!(c.mode, Mode::Remediate);
         assert_eq!(c.supported_regions.len(), 17);
@@ -554,12 +563,12 @@ mode = "remediate"
 
     #[test]
     fn unknown_key_is_named_with_its_line() {
-        let text = format!("{EXAMPLE}\nsurprise = 1\n")
+        let text = format!("{}\nsurprise = 1\n", example())
             .replace("[remediation]\nmode = \"remediate\"\n", "");
         let err = Config::from_toml(&text, "c.toml").unwrap_err().to_string();
         assert!(err.starts_with("c.toml: line "), "{err}");
         assert!(err.contains("unknown key `surprise`"), "{err}");
-        let err = Config::from_toml(&EXAMPLE.replace("mode =", "mdoe ="), "c.toml")
+        let err = Config::from_toml(&example().replace("mode =", "mdoe ="), "c.toml")
             .unwrap_err()
             .to_string();
         assert!(err.contains("unknown key `mdoe`"), "{err}");
@@ -567,21 +576,21 @@ mode = "remediate"
 
     #[test]
     fn missing_key_is_named() {
-        let text = EXAMPLE.replace("organization_id = \"o-a1b2c3d4e5\"\n", "");
+        let text = example().replace("organization_id = \"o-a1b2c3d4e5\"\n", "");
         let err = Config::from_toml(&text, "c.toml").unwrap_err().to_string();
         assert!(err.contains("missing key `organization_id`"), "{err}");
     }
 
     #[test]
     fn every_bad_value_is_reported_by_key() {
-        let text = EXAMPLE
+        let text = example()
             .replace("111122223333\"\n", "11112222333\"\n")
             .replace("\"us-west-2\", \"us-east-1\"", "\"us-west-2\", \"moon-1\"")
             .replace("\"remediate\"", "\"yolo\"");
         let err = Config::from_toml(&text, "c.toml").unwrap_err();
         // The mode is a type error, reported first by the TOML reader.
         assert!(err.to_string().contains("yolo"), "{err}");
-        let text = EXAMPLE
+        let text = example()
             .replace(
                 "management_account_id = \"111122223333\"",
                 "management_account_id = \"11112222333\"",
@@ -596,7 +605,7 @@ mode = "remediate"
 
     #[test]
     fn key_must_be_in_the_management_account() {
-        let text = EXAMPLE.replace("us-east-1:111122223333:key", "us-east-1:999988887777:key");
+        let text = example().replace("us-east-1:111122223333:key", "us-east-1:999988887777:key");
         let err = Config::from_toml(&text, "c.toml").unwrap_err().to_string();
         assert!(
             err.contains("key_arn: the key is in account 999988887777"),

@@ -7,7 +7,7 @@ use crate::actions::ActionSet;
 use crate::checks::CheckId;
 use crate::config::Config;
 use crate::eval::{Reading, allowed_actions, evaluate};
-use crate::finding::{Finding, Status, fingerprint};
+use crate::finding::{Finding, Severity, Status, fingerprint};
 use crate::logic::Truth;
 use crate::model::{ModelBuilder, REGIONAL_KEYS, Via, Who, named_in};
 use crate::pattern::resource_match;
@@ -46,39 +46,86 @@ pub fn check_parsed(config: &Config, parsed: &ParsedPolicy, regions: &[String]) 
     let mut report = KeyPolicyReport::default();
     let Some(policy) = &parsed.policy else {
         for region in regions {
-            invalid_findings(config, parsed, region, &mut report.findings);
+            let at = At::new(config, region);
+            invalid_findings(&at, parsed, &mut report.findings);
         }
         return report;
     };
     let named = named_in(policy);
-    let mut failures_by_region: BTreeMap<&str, Vec<Failure>> = BTreeMap::new();
+    // Each class of Regions is evaluated once; its Regions share the result.
+    let mut class_failures: Vec<Vec<Failure>> = Vec::new();
+    let mut class_of: BTreeMap<&str, usize> = BTreeMap::new();
     for class in region_classes(config, policy, regions) {
         let Some(representative) = class.first() else {
             continue;
         };
-        let failures = evaluate_model(config, policy, representative, &named);
+        class_failures.push(evaluate_model(config, policy, representative, &named));
         for region in class {
-            failures_by_region.insert(region, failures.clone());
+            class_of.insert(region, class_failures.len() - 1);
         }
     }
     for region in regions {
-        invalid_findings(config, parsed, region, &mut report.findings);
-        let failures = failures_by_region
+        let at = At::new(config, region);
+        invalid_findings(&at, parsed, &mut report.findings);
+        let failures = class_of
             .get(region.as_str())
+            .and_then(|i| class_failures.get(*i))
             .map(Vec::as_slice)
             .unwrap_or_default();
         for check in CheckId::KEY_POLICY {
             if check == CheckId::KpInvalid {
                 continue;
             }
-            region_findings(config, region, check, failures, &mut report.findings);
+            region_findings(&at, check, failures, &mut report.findings);
         }
     }
     report
 }
 
+/// The Region a finding is about and the key's ARN there.
+struct At<'a> {
+    region: &'a str,
+    resource: String,
+}
+
+impl<'a> At<'a> {
+    fn new(config: &Config, region: &'a str) -> At<'a> {
+        At {
+            region,
+            resource: config.key_arn_in(region),
+        }
+    }
+
+    /// A finding of `check` here; passes are informational, failures carry the check's severity.
+    fn finding(
+        &self,
+        check: CheckId,
+        status: Status,
+        message: String,
+        statement: Option<String>,
+        cause: &str,
+    ) -> Finding {
+        Finding {
+            check: check.id().to_owned(),
+            status,
+            severity: if status == Status::Pass {
+                Severity::Info
+            } else {
+                check.severity()
+            },
+            region: self.region.to_owned(),
+            resource: self.resource.clone(),
+            message,
+            statement,
+            fingerprint: fingerprint(check.id(), &self.resource, self.region, cause),
+            trigger: None,
+            remediation: None,
+        }
+    }
+}
+
 /// One modelled request the policy gets wrong.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Failure {
     check: CheckId,
     who: Who,
@@ -131,32 +178,21 @@ fn evaluate_model(
     failures
 }
 
-fn region_findings(
-    config: &Config,
-    region: &str,
-    check: CheckId,
-    failures: &[Failure],
-    out: &mut Vec<Finding>,
-) {
-    let resource = config.key_arn_in(region);
+fn region_findings(at: &At<'_>, check: CheckId, failures: &[Failure], out: &mut Vec<Finding>) {
+    let region = at.region;
     // One finding per deciding statement (or lack of one).
     let mut groups: BTreeMap<Option<StatementRef>, Vec<&Failure>> = BTreeMap::new();
     for f in failures.iter().filter(|f| f.check == check) {
         groups.entry(f.cause.first().cloned()).or_default().push(f);
     }
     if groups.is_empty() {
-        out.push(Finding {
-            check: check.id().to_owned(),
-            status: Status::Pass,
-            severity: crate::finding::Severity::Info,
-            region: region.to_owned(),
-            resource: resource.clone(),
-            message: format!("{check} holds in {region}"),
-            statement: None,
-            fingerprint: fingerprint(check.id(), &resource, region, "pass"),
-            trigger: None,
-            remediation: None,
-        });
+        out.push(at.finding(
+            check,
+            Status::Pass,
+            format!("{check} holds in {region}"),
+            None,
+            "pass",
+        ));
         return;
     }
     for (statement, items) in groups {
@@ -216,37 +252,18 @@ fn region_findings(
             statement_text.clone().unwrap_or_default(),
             cause_key.join(";")
         );
-        out.push(Finding {
-            check: check.id().to_owned(),
-            status: Status::Fail,
-            severity: check.severity(),
-            region: region.to_owned(),
-            resource: resource.clone(),
-            message,
-            statement: statement_text,
-            fingerprint: fingerprint(check.id(), &resource, region, &cause),
-            trigger: None,
-            remediation: None,
-        });
+        out.push(at.finding(check, Status::Fail, message, statement_text, &cause));
     }
 }
 
-fn invalid_findings(config: &Config, parsed: &ParsedPolicy, region: &str, out: &mut Vec<Finding>) {
-    let resource = config.key_arn_in(region);
+fn invalid_findings(at: &At<'_>, parsed: &ParsedPolicy, out: &mut Vec<Finding>) {
     let check = CheckId::KpInvalid;
     if parsed.problems.is_empty() {
-        out.push(Finding {
-            check: check.id().to_owned(),
-            status: Status::Pass,
-            severity: crate::finding::Severity::Info,
-            region: region.to_owned(),
-            resource: resource.clone(),
-            message: format!("{check} holds in {region}: the document is a valid key policy"),
-            statement: None,
-            fingerprint: fingerprint(check.id(), &resource, region, "pass"),
-            trigger: None,
-            remediation: None,
-        });
+        let message = format!(
+            "{check} holds in {}: the document is a valid key policy",
+            at.region
+        );
+        out.push(at.finding(check, Status::Pass, message, None, "pass"));
         return;
     }
     for problem in &parsed.problems {
@@ -256,18 +273,13 @@ fn invalid_findings(config: &Config, parsed: &ParsedPolicy, region: &str, out: &
         } else {
             "The other checks read the document as KMS would."
         };
-        out.push(Finding {
-            check: check.id().to_owned(),
-            status: Status::Fail,
-            severity: check.severity(),
-            region: region.to_owned(),
-            resource: resource.clone(),
-            message: format!("{check}: {place}: {} {tail}", problem.message),
-            statement: problem.statement.as_ref().map(ToString::to_string),
-            fingerprint: fingerprint(check.id(), &resource, region, &problem.to_string()),
-            trigger: None,
-            remediation: None,
-        });
+        out.push(at.finding(
+            check,
+            Status::Fail,
+            format!("{check}: {place}: {} {tail}", problem.message),
+            problem.statement.as_ref().map(ToString::to_string),
+            &problem.to_string(),
+        ));
     }
 }
 
@@ -289,7 +301,7 @@ fn region_classes<'r>(
         resource_vars
             || s.conditions.iter().any(|c| {
                 REGIONAL_KEYS.contains(&c.key_lc.as_str())
-                    && c.values.iter().any(|v| v.variable_keys().next().is_some())
+                    && c.values.iter().any(|v| v.has_variables())
             })
     });
     if variable_on_regional_key {
@@ -347,24 +359,12 @@ fn region_signature(config: &Config, policy: &KeyPolicy, region: &str) -> Vec<Tr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::tests::example_with;
     use crate::render::render_policy;
 
-    pub(crate) fn config(extra: &str) -> Config {
-        let text = format!(
-            r#"
-instance_arn = "arn:aws:sso:::instance/ssoins-1234567890abcdef"
-identity_store_id = "d-1234567890"
-management_account_id = "111122223333"
-delegated_admin_account_ids = ["444455556666"]
-organization_id = "o-a1b2c3d4e5"
-primary_region = "us-east-1"
-regions = ["us-east-1", "us-west-2", "eu-west-1"]
-key_arn = "arn:aws:kms:us-east-1:111122223333:key/mrk-0123456789abcdef0123456789abcdef"
-identity_source = "external-idp"
-{extra}
-"#
-        );
-        Config::from_toml(&text, "test.toml").unwrap()
+    fn config(extra: &str) -> Config {
+        let regions = r#"["us-east-1", "us-west-2", "eu-west-1"]"#;
+        Config::from_toml(&example_with(regions, extra), "test.toml").unwrap()
     }
 
     fn failing(report: &KeyPolicyReport) -> Vec<(String, String)> {
