@@ -72,6 +72,8 @@ struct RawPolicySettings {
     key_admin_principals: Vec<String>,
     #[serde(default)]
     supported_regions: Vec<String>,
+    #[serde(default)]
+    organization_account_ids: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -79,6 +81,28 @@ struct RawPolicySettings {
 struct RawRemediation {
     #[serde(default)]
     mode: Mode,
+    #[serde(default)]
+    guard_role_arns: Vec<String>,
+    max_actions_per_window: Option<u32>,
+    window_minutes: Option<u32>,
+}
+
+/// Default circuit-breaker limit: remediation actions per key and window.
+pub const DEFAULT_MAX_ACTIONS_PER_WINDOW: u32 = 5;
+/// Default circuit-breaker window.
+pub const DEFAULT_WINDOW_MINUTES: u32 = 60;
+
+/// How the guards remediate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RemediationSettings {
+    /// What the guards do.
+    pub mode: Mode,
+    /// The IAM roles the guards remediate with: their changes are re-checked, never re-remediated.
+    pub guard_role_arns: Vec<String>,
+    /// Circuit breaker: at most this many remediation actions per key and window.
+    pub max_actions_per_window: u32,
+    /// Circuit breaker window, in minutes.
+    pub window_minutes: u32,
 }
 
 /// A KMS key ARN, split into its parts.
@@ -182,8 +206,12 @@ pub struct Config {
     pub key_admin_principals: Vec<String>,
     /// Regions in which multi-Region replication is supported.
     pub supported_regions: Vec<String>,
+    /// Accounts known to be in the organization besides the admin accounts (grant checks).
+    pub organization_account_ids: Vec<String>,
     /// What the guards do.
     pub mode: Mode,
+    /// How the guards remediate.
+    pub remediation: RemediationSettings,
 }
 
 /// One configuration problem, naming the key.
@@ -479,6 +507,41 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
             bad(&format!("policy.key_admin_principals[{i}]"), e);
         }
     }
+    for (i, id) in raw.policy.organization_account_ids.iter().enumerate() {
+        if !is_account_id(id) {
+            bad(
+                &format!("policy.organization_account_ids[{i}]"),
+                format!("\"{id}\" is not a 12-digit account id"),
+            );
+        }
+    }
+    for (i, arn) in raw.remediation.guard_role_arns.iter().enumerate() {
+        let role = arn
+            .strip_prefix("arn:")
+            .and_then(|r| r.split_once(":iam::"))
+            .and_then(|(_, r)| r.split_once(":role/"))
+            .is_some_and(|(acct, name)| is_account_id(acct) && !name.is_empty());
+        if !role {
+            bad(
+                &format!("remediation.guard_role_arns[{i}]"),
+                format!("\"{arn}\" is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)"),
+            );
+        }
+    }
+    if raw.remediation.max_actions_per_window == Some(0) {
+        bad(
+            "remediation.max_actions_per_window",
+            "must be at least 1 (use mode = \"notify\" to stop remediation)".to_owned(),
+        );
+    }
+    if let Some(w) = raw.remediation.window_minutes
+        && !(1..=10_080).contains(&w)
+    {
+        bad(
+            "remediation.window_minutes",
+            format!("{w} is outside 1..=10080 (one week)"),
+        );
+    }
 
     let (Some(key_arn), true) = (key_arn, problems.is_empty()) else {
         return Err(problems);
@@ -511,7 +574,20 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
         pin_encryption_context: raw.policy.pin_encryption_context,
         key_admin_principals: raw.policy.key_admin_principals,
         supported_regions,
+        organization_account_ids: raw.policy.organization_account_ids,
         mode: raw.remediation.mode,
+        remediation: RemediationSettings {
+            mode: raw.remediation.mode,
+            guard_role_arns: raw.remediation.guard_role_arns,
+            max_actions_per_window: raw
+                .remediation
+                .max_actions_per_window
+                .unwrap_or(DEFAULT_MAX_ACTIONS_PER_WINDOW),
+            window_minutes: raw
+                .remediation
+                .window_minutes
+                .unwrap_or(DEFAULT_WINDOW_MINUTES),
+        },
     })
 }
 

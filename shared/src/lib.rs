@@ -1,19 +1,33 @@
-//! idc-guard core: the Identity Center key-policy model, the policy evaluator and every check.
+//! idc-guard core: the Identity Center key-policy model, the policy evaluator, every check,
+//! remediation planning and the guards' logic over ports.
 //!
-//! Pure code: no async, no environment, no clock, no SDK types. Time, configuration and I/O
-//! come in as arguments.
+//! The decision code is pure: no environment, no clock, no SDK types. Time, configuration and
+//! I/O come in as arguments or through the [`ports`]. AWS adapters live in [`aws`] behind the
+//! `aws` feature; in-memory ports for tests in [`memory`] behind `testing`.
 
 pub mod actions;
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod checks;
 pub mod config;
 pub mod eval;
+pub mod event;
 pub mod finding;
+pub mod guard;
 pub mod json;
+pub mod key_event;
+pub mod live;
 pub mod logic;
+#[cfg(feature = "testing")]
+pub mod memory;
 pub mod model;
 pub mod pattern;
+pub mod plan;
 pub mod policy;
+pub mod ports;
 pub mod regions;
 pub mod render;
+pub mod repair;
 pub mod request;
+pub mod time;
 pub mod urls;

@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 
 use crate::actions::ActionSet;
-use crate::checks::CheckId;
+use crate::checks::{At, CheckId};
 use crate::config::Config;
 use crate::eval::{Reading, allowed_actions, evaluate};
-use crate::finding::{Finding, Severity, Status, fingerprint};
+use crate::finding::{Finding, Status};
 use crate::logic::Truth;
 use crate::model::{ModelBuilder, REGIONAL_KEYS, Via, Who, named_in};
 use crate::pattern::resource_match;
@@ -20,6 +20,24 @@ use crate::request::{AccessRequest, Context};
 pub struct KeyPolicyReport {
     /// Every finding, passes included, in Region then check order.
     pub findings: Vec<Finding>,
+    /// Why each failing finding fails, for remediation planning.
+    pub causes: Vec<Cause>,
+}
+
+/// The cause of one failing finding, as the evaluation names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cause {
+    /// The failing check.
+    pub check: CheckId,
+    /// The Region.
+    pub region: String,
+    /// The finding's fingerprint.
+    pub fingerprint: String,
+    /// The statement that decides: the Allow that grants too much, or the Deny that blocks a
+    /// required request. `None` when no statement allows a required request.
+    pub statement: Option<StatementRef>,
+    /// Whether a required request is refused (as opposed to a probe being allowed).
+    pub must_allow: bool,
 }
 
 impl KeyPolicyReport {
@@ -76,52 +94,10 @@ pub fn check_parsed(config: &Config, parsed: &ParsedPolicy, regions: &[String]) 
             if check == CheckId::KpInvalid {
                 continue;
             }
-            region_findings(&at, check, failures, &mut report.findings);
+            region_findings(&at, check, failures, &mut report);
         }
     }
     report
-}
-
-/// The Region a finding is about and the key's ARN there.
-struct At<'a> {
-    region: &'a str,
-    resource: String,
-}
-
-impl<'a> At<'a> {
-    fn new(config: &Config, region: &'a str) -> At<'a> {
-        At {
-            region,
-            resource: config.key_arn_in(region),
-        }
-    }
-
-    /// A finding of `check` here; passes are informational, failures carry the check's severity.
-    fn finding(
-        &self,
-        check: CheckId,
-        status: Status,
-        message: String,
-        statement: Option<String>,
-        cause: &str,
-    ) -> Finding {
-        Finding {
-            check: check.id().to_owned(),
-            status,
-            severity: if status == Status::Pass {
-                Severity::Info
-            } else {
-                check.severity()
-            },
-            region: self.region.to_owned(),
-            resource: self.resource.clone(),
-            message,
-            statement,
-            fingerprint: fingerprint(check.id(), &self.resource, self.region, cause),
-            trigger: None,
-            remediation: None,
-        }
-    }
 }
 
 /// One modelled request the policy gets wrong.
@@ -178,7 +154,13 @@ fn evaluate_model(
     failures
 }
 
-fn region_findings(at: &At<'_>, check: CheckId, failures: &[Failure], out: &mut Vec<Finding>) {
+fn region_findings(
+    at: &At<'_>,
+    check: CheckId,
+    failures: &[Failure],
+    report: &mut KeyPolicyReport,
+) {
+    let out = &mut report.findings;
     let region = at.region;
     // One finding per deciding statement (or lack of one).
     let mut groups: BTreeMap<Option<StatementRef>, Vec<&Failure>> = BTreeMap::new();
@@ -207,7 +189,15 @@ fn region_findings(at: &At<'_>, check: CheckId, failures: &[Failure], out: &mut 
             if !entry.1.contains(&way) {
                 entry.1.push(way);
             }
-            cause_key.push(format!("{:?}/{:?}/{}", f.who, f.actions, f.must_allow));
+            // Written out field by field (not Debug) so the fingerprint survives refactoring.
+            let names: Vec<&str> = f.actions.names().collect();
+            cause_key.push(format!(
+                "{}/{}/{}/{}",
+                f.who.label,
+                f.who.way(region),
+                names.join(","),
+                f.must_allow
+            ));
         }
         cause_key.sort();
         let verb = if must_allow { "cannot" } else { "can" };
@@ -252,7 +242,15 @@ fn region_findings(at: &At<'_>, check: CheckId, failures: &[Failure], out: &mut 
             statement_text.clone().unwrap_or_default(),
             cause_key.join(";")
         );
-        out.push(at.finding(check, Status::Fail, message, statement_text, &cause));
+        let finding = at.finding(check, Status::Fail, message, statement_text, &cause);
+        report.causes.push(Cause {
+            check,
+            region: region.to_owned(),
+            fingerprint: finding.fingerprint.clone(),
+            statement,
+            must_allow,
+        });
+        out.push(finding);
     }
 }
 

@@ -1,12 +1,14 @@
 //! The checks, by stable id (design §4).
 
 pub mod key_policy;
+pub mod key_state;
 
 use std::fmt;
 
 use serde::Serialize;
 
-use crate::finding::Severity;
+use crate::config::Config;
+use crate::finding::{Finding, Severity, Status, fingerprint};
 
 /// A check id. The strings are a contract: never rename one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -29,6 +31,10 @@ pub enum CheckId {
     KpBroaderThanModel,
     /// The document is not a valid key policy.
     KpInvalid,
+    /// The key (primary and each replica) is Enabled and not pending deletion.
+    KeyState,
+    /// No grant on the key to a principal outside the organization.
+    KeyGrants,
 }
 
 impl CheckId {
@@ -57,13 +63,16 @@ impl CheckId {
             CheckId::KpUnexpectedAdmin => "KP-UNEXPECTED-ADMIN",
             CheckId::KpBroaderThanModel => "KP-BROADER-THAN-MODEL",
             CheckId::KpInvalid => "KP-INVALID",
+            CheckId::KeyState => "KEY-STATE",
+            CheckId::KeyGrants => "KEY-GRANTS",
         }
     }
 
     /// How bad a failure of this check is.
     pub fn severity(self) -> Severity {
         match self {
-            CheckId::KpAdmin | CheckId::KpExternalAccess => Severity::Critical,
+            CheckId::KpAdmin | CheckId::KpExternalAccess | CheckId::KeyState => Severity::Critical,
+            CheckId::KeyGrants => Severity::High,
             CheckId::KpServiceDescribe
             | CheckId::KpServiceUse
             | CheckId::KpOrgViaService
@@ -99,6 +108,10 @@ impl CheckId {
             CheckId::KpInvalid => {
                 "KMS would reject this document, or reads it differently than it looks"
             }
+            CheckId::KeyState => {
+                "Identity Center cannot use the key in this Region: sign-in fails there"
+            }
+            CheckId::KeyGrants => "a principal outside the organization holds a grant on the key",
         }
     }
 }
@@ -106,5 +119,47 @@ impl CheckId {
 impl fmt::Display for CheckId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.id())
+    }
+}
+
+/// The Region a finding is about and the key's ARN there.
+pub(crate) struct At<'a> {
+    pub(crate) region: &'a str,
+    pub(crate) resource: String,
+}
+
+impl<'a> At<'a> {
+    pub(crate) fn new(config: &Config, region: &'a str) -> At<'a> {
+        At {
+            region,
+            resource: config.key_arn_in(region),
+        }
+    }
+
+    /// A finding of `check` here; passes are informational, failures carry the check's severity.
+    pub(crate) fn finding(
+        &self,
+        check: CheckId,
+        status: Status,
+        message: String,
+        statement: Option<String>,
+        cause: &str,
+    ) -> Finding {
+        Finding {
+            check: check.id().to_owned(),
+            status,
+            severity: if status == Status::Pass {
+                Severity::Info
+            } else {
+                check.severity()
+            },
+            region: self.region.to_owned(),
+            resource: self.resource.clone(),
+            message,
+            statement,
+            fingerprint: fingerprint(check.id(), &self.resource, self.region, cause),
+            trigger: None,
+            remediation: None,
+        }
     }
 }

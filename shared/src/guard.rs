@@ -1,0 +1,542 @@
+//! The key-policy guard's logic over the ports: re-read live state, check, plan, apply per
+//! mode, verify, publish. Shared by the Lambda, `idc-guard replay` and `idc-guard audit`.
+//!
+//! Safety rules enforced here (design §6): the event only says WHERE to look, never what the
+//! state is; changes by the guard's own role are re-checked but never re-remediated; a
+//! per-key circuit breaker bounds remediation; every finding is claimed by fingerprint so a
+//! duplicate delivery is handled once; a plan is only applied in `remediate` mode and only
+//! after [`crate::repair`] proved the new policy passes every KP check.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::checks::key_policy::{KeyPolicyReport, check_parsed};
+use crate::checks::key_state::{check_key_grants, check_key_state};
+use crate::config::{Config, Mode};
+use crate::event::{CloudTrailEvent, Rejection, Skip};
+use crate::finding::{Finding, Remediation, Status, Trigger};
+use crate::key_event::{KeyEvent, KeyRef};
+use crate::live::KeySnapshot;
+use crate::plan::{KeyAction, KeyPlan, plan_key};
+use crate::policy::parse_key_policy;
+use crate::ports::{
+    ActionBudget, Budget, Claim, ClaimOutcome, ClaimStore, FindingBus, KeyStore, PortError,
+    PortErrorKind,
+};
+use crate::time::Timestamp;
+
+/// How long a claim is remembered: longer than EventBridge's and Lambda's retry horizons.
+pub const CLAIM_TTL_SECONDS: i64 = 24 * 3600;
+
+/// How long an unsettled claim blocks others: longer than a Lambda invocation can run.
+pub const CLAIM_LEASE_SECONDS: i64 = 15 * 60;
+
+fn claim_for(fingerprint: &str, change_time: Timestamp, now: Timestamp) -> Claim {
+    Claim {
+        fingerprint: fingerprint.to_owned(),
+        change_time,
+        now,
+        lease_until: now.plus(CLAIM_LEASE_SECONDS),
+        expires: now.plus(CLAIM_TTL_SECONDS),
+    }
+}
+
+/// The ports a guard works through.
+#[derive(Debug)]
+pub struct KeyGuard<K, B, C, A> {
+    /// The configuration.
+    pub config: Config,
+    /// KMS.
+    pub keys: K,
+    /// The findings bus.
+    pub bus: B,
+    /// Idempotency claims.
+    pub claims: C,
+    /// The circuit breaker.
+    pub budget: A,
+}
+
+/// A failure a retry may fix; everything else is reported in findings and acknowledged.
+#[derive(Debug, thiserror::Error)]
+pub enum GuardError {
+    /// Reading or changing live state failed transiently.
+    #[error("{0}")]
+    Port(#[from] PortError),
+    /// The findings could not be published; they are carried here so the caller can log them.
+    #[error("publishing {count} finding(s) failed: {source}")]
+    Publish {
+        /// How many findings.
+        count: usize,
+        /// The findings, as JSON, so nothing is lost.
+        findings: String,
+        /// Why.
+        source: PortError,
+    },
+}
+
+impl GuardError {
+    /// Whether the invocation should be retried.
+    pub fn retryable(&self) -> bool {
+        match self {
+            GuardError::Port(e) => e.retryable(),
+            GuardError::Publish { .. } => true,
+        }
+    }
+}
+
+/// What happened to the key in one Region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RegionOutcome {
+    /// Every check passes; nothing published.
+    Compliant,
+    /// Findings reported (notify / dry-run, or nothing safe to apply).
+    Reported,
+    /// The plan was applied and verified.
+    Remediated,
+    /// The plan was applied but verification or an action failed.
+    RemediationFailed,
+    /// Every finding was already handled for this change: nothing done, nothing published.
+    Duplicate,
+    /// The key could not be read there.
+    Unreadable,
+}
+
+/// The guard's result for one Region.
+#[derive(Debug, Clone, Serialize)]
+pub struct RegionReport {
+    /// The Region.
+    pub region: String,
+    /// What happened.
+    pub outcome: RegionOutcome,
+    /// The findings published (not passes).
+    pub findings: Vec<Finding>,
+    /// The plan, when there was something to plan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<KeyPlan>,
+}
+
+/// The guard's result for one event.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "result", rename_all = "kebab-case")]
+pub enum GuardOutcome {
+    /// Not for this guard.
+    Skipped {
+        /// Why.
+        reason: String,
+    },
+    /// Unreadable; acknowledged so it is not retried forever.
+    Rejected {
+        /// What is wrong, naming the field.
+        error: String,
+    },
+    /// Checked (and remediated, per mode).
+    Handled {
+        /// The event.
+        event_id: String,
+        /// Per Region.
+        regions: Vec<RegionReport>,
+    },
+}
+
+/// Everything the checks found about the key in one Region.
+#[derive(Debug, Clone)]
+pub struct Inspection {
+    /// The live state read.
+    pub snapshot: KeySnapshot,
+    /// Every finding, passes included.
+    pub findings: Vec<Finding>,
+    /// The plan that would fix the failures.
+    pub plan: KeyPlan,
+}
+
+impl Inspection {
+    /// The findings that are not passes.
+    pub fn problems(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| f.status != Status::Pass)
+    }
+}
+
+/// Inspects the key in `region`: reads live state and runs KEY-STATE, KP-* and KEY-GRANTS.
+pub async fn inspect<K: KeyStore>(
+    config: &Config,
+    keys: &K,
+    region: &str,
+) -> Result<Inspection, PortError> {
+    let key_id = config.key_arn.key_id.as_str();
+    let key = keys.describe_key(region, key_id).await?;
+    let policy = keys.get_key_policy(region, key_id).await?;
+    let grants = keys.list_grants(region, key_id).await?;
+    let snapshot = KeySnapshot {
+        key,
+        policy,
+        grants,
+    };
+    Ok(check_snapshot(config, snapshot))
+}
+
+/// Runs the checks on a snapshot (pure).
+pub fn check_snapshot(config: &Config, snapshot: KeySnapshot) -> Inspection {
+    let region = snapshot.key.region.clone();
+    let mut findings = vec![check_key_state(config, &snapshot.key)];
+    let report: KeyPolicyReport = check_parsed(
+        config,
+        &parse_key_policy(&snapshot.policy),
+        std::slice::from_ref(&region),
+    );
+    findings.extend(report.findings.iter().cloned());
+    let grants = check_key_grants(config, &region, &snapshot.grants);
+    let grant_failures = grants.iter().filter(|f| f.status == Status::Fail).count();
+    findings.extend(grants);
+    let plan = plan_key(config, &snapshot, &report, grant_failures);
+    Inspection {
+        snapshot,
+        findings,
+        plan,
+    }
+}
+
+impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, C, A> {
+    /// Handles one EventBridge event (or bare CloudTrail record) at time `now`.
+    pub async fn handle_event(
+        &self,
+        event: &Value,
+        now: Timestamp,
+    ) -> Result<GuardOutcome, GuardError> {
+        let parsed = CloudTrailEvent::try_from(event).and_then(|e| KeyEvent::try_from(&e));
+        match parsed {
+            Ok(key_event) => self.handle_key_event(&key_event, now).await,
+            Err(Rejection::Skip(skip)) => Ok(GuardOutcome::Skipped {
+                reason: skip.to_string(),
+            }),
+            Err(Rejection::Malformed(e)) => Ok(GuardOutcome::Rejected {
+                error: e.to_string(),
+            }),
+        }
+    }
+
+    /// Handles a KMS change: every Region it names is re-read and checked.
+    pub async fn handle_key_event(
+        &self,
+        event: &KeyEvent,
+        now: Timestamp,
+    ) -> Result<GuardOutcome, GuardError> {
+        let key_id = self.config.key_arn.key_id.as_str();
+        if !event.may_concern(key_id) {
+            let KeyRef::Id(other) = &event.key else {
+                return Ok(skipped(Skip::OtherKey("an alias".to_owned())));
+            };
+            return Ok(skipped(Skip::OtherKey(other.clone())));
+        }
+        if let KeyRef::Alias(alias) = &event.key {
+            // Resolve against live state; an alias that is not ours is not our business.
+            let region = event
+                .regions
+                .first()
+                .map(String::as_str)
+                .unwrap_or_default();
+            match self.keys.describe_key(region, alias).await {
+                Ok(k) if k.key_id == key_id => {}
+                Ok(k) => return Ok(skipped(Skip::OtherKey(k.key_id))),
+                Err(e) if e.kind == PortErrorKind::NotFound => {
+                    return Ok(skipped(Skip::OtherKey(alias.clone())));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let mut regions = Vec::new();
+        for region in &event.regions {
+            regions.push(self.handle_region(event, region, now).await?);
+        }
+        Ok(GuardOutcome::Handled {
+            event_id: event.event_id.clone(),
+            regions,
+        })
+    }
+
+    async fn handle_region(
+        &self,
+        event: &KeyEvent,
+        region: &str,
+        now: Timestamp,
+    ) -> Result<RegionReport, GuardError> {
+        let trigger = Trigger {
+            event_id: event.event_id.clone(),
+            event_name: event.kind.name().to_owned(),
+            actor: event.actor.label(),
+            time: event.time_text.clone(),
+        };
+        let inspection = match inspect(&self.config, &self.keys, region).await {
+            Ok(i) => i,
+            Err(e) if e.retryable() => return Err(e.into()),
+            Err(e) => return self.unreadable(region, &trigger, e, now).await,
+        };
+        let problems: Vec<Finding> = inspection.problems().cloned().collect();
+        if problems.is_empty() {
+            return Ok(RegionReport {
+                region: region.to_owned(),
+                outcome: RegionOutcome::Compliant,
+                findings: Vec::new(),
+                plan: None,
+            });
+        }
+        // Idempotency: claim every problem for this change; a duplicate delivery (or the same
+        // change seen from another Region) finds them claimed.
+        let change_time = event.time.unwrap_or(now);
+        let mut fresh = Vec::new();
+        for f in problems {
+            let claim = claim_for(&f.fingerprint, change_time, now);
+            if self.claims.claim(&claim).await? == ClaimOutcome::Granted {
+                fresh.push(f);
+            }
+        }
+        if fresh.is_empty() {
+            return Ok(RegionReport {
+                region: region.to_owned(),
+                outcome: RegionOutcome::Duplicate,
+                findings: Vec::new(),
+                plan: Some(inspection.plan),
+            });
+        }
+        let result = self.act(event, &inspection, now).await;
+        let (outcome, remediation, note) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                for f in &fresh {
+                    self.claims.release(&f.fingerprint).await?;
+                }
+                return Err(e);
+            }
+        };
+        let mut findings = fresh;
+        for f in &mut findings {
+            f.trigger = Some(trigger.clone());
+            f.remediation = Some(remediation.clone());
+            if let Some(note) = &note {
+                f.message.push(' ');
+                f.message.push_str(note);
+            }
+        }
+        if let Err(e) = self.publish(&findings).await {
+            // Let the retry publish them; a remediation already applied is not repeated, as
+            // the retry re-reads a compliant key.
+            for f in &findings {
+                self.claims.release(&f.fingerprint).await?;
+            }
+            return Err(e);
+        }
+        for f in &findings {
+            self.claims.settle(&f.fingerprint, now).await?;
+        }
+        Ok(RegionReport {
+            region: region.to_owned(),
+            outcome,
+            findings,
+            plan: Some(inspection.plan),
+        })
+    }
+
+    /// Decides and (in remediate mode) applies the plan. Returns the outcome, the remediation
+    /// record for the findings, and a note to append to their messages.
+    async fn act(
+        &self,
+        event: &KeyEvent,
+        inspection: &Inspection,
+        now: Timestamp,
+    ) -> Result<(RegionOutcome, Remediation, Option<String>), GuardError> {
+        let plan = &inspection.plan;
+        let settings = &self.config.remediation;
+        let mut actions = plan.describe();
+        actions.extend(plan.manual.iter().cloned());
+        let record = |outcome: &str, actions: Vec<String>| Remediation {
+            mode: settings.mode.to_string(),
+            actions,
+            outcome: outcome.to_owned(),
+        };
+        match settings.mode {
+            Mode::DryRun => {
+                return Ok((RegionOutcome::Reported, record("planned", actions), None));
+            }
+            Mode::Notify => {
+                let note = (!plan.is_empty()).then(|| {
+                    "Mode notify: nothing was changed; the remediation lists what remediate mode would do.".to_owned()
+                });
+                return Ok((RegionOutcome::Reported, record("skipped", actions), note));
+            }
+            Mode::Remediate => {}
+        }
+        if plan.is_empty() {
+            return Ok((RegionOutcome::Reported, record("skipped", actions), None));
+        }
+        if let Some(role) = settings
+            .guard_role_arns
+            .iter()
+            .find(|r| event.actor.is_role(r))
+        {
+            let note = format!(
+                "The change was made by idc-guard's own role {role}: re-checked, never re-remediated (loop protection); a human must look."
+            );
+            return Ok((
+                RegionOutcome::Reported,
+                record("skipped", actions),
+                Some(note),
+            ));
+        }
+        let window = i64::from(settings.window_minutes) * 60;
+        let window_start = Timestamp(now.0 - now.0.rem_euclid(window.max(1)));
+        match self
+            .budget
+            .take(
+                &plan.key_arn,
+                window_start,
+                settings.max_actions_per_window,
+                window_start.plus(2 * window),
+            )
+            .await?
+        {
+            Budget::Granted { .. } => {}
+            Budget::Exhausted { limit } => {
+                let note = format!(
+                    "Circuit breaker open: {limit} remediations of this key in {} already in the current {}-minute window; nothing was changed until it closes at {}.",
+                    plan.region,
+                    settings.window_minutes,
+                    window_start.plus(window)
+                );
+                return Ok((
+                    RegionOutcome::Reported,
+                    record("skipped", actions),
+                    Some(note),
+                ));
+            }
+        }
+        if let Err(failure) = self.apply(plan).await {
+            if failure.retryable() {
+                return Err(failure.into());
+            }
+            let note = format!("Remediation failed: {failure}.");
+            return Ok((
+                RegionOutcome::RemediationFailed,
+                record("failed", actions),
+                Some(note),
+            ));
+        }
+        // Verify against live state, never against what we think we wrote.
+        let after = inspect(&self.config, &self.keys, &plan.region).await?;
+        let still: Vec<String> = after
+            .problems()
+            .filter(|f| f.status == Status::Fail || f.status == Status::Error)
+            .filter(|f| f.check != "KEY-GRANTS")
+            .map(|f| f.check.clone())
+            .collect();
+        if still.is_empty() {
+            Ok((
+                RegionOutcome::Remediated,
+                record("applied", actions),
+                Some("Remediated and verified: the key's live state in this Region passes the checks.".to_owned()),
+            ))
+        } else {
+            let note = format!(
+                "Remediation applied but verification still fails {}.",
+                still.join(", ")
+            );
+            Ok((
+                RegionOutcome::RemediationFailed,
+                record("failed", actions),
+                Some(note),
+            ))
+        }
+    }
+
+    async fn apply(&self, plan: &KeyPlan) -> Result<(), PortError> {
+        let (region, key) = (plan.region.as_str(), plan.key_id.as_str());
+        for action in &plan.actions {
+            match action {
+                KeyAction::CancelKeyDeletion => self.keys.cancel_key_deletion(region, key).await?,
+                KeyAction::EnableKey => self.keys.enable_key(region, key).await?,
+                KeyAction::PutKeyPolicy { policy, .. } => {
+                    self.keys.put_key_policy(region, key, policy).await?
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn unreadable(
+        &self,
+        region: &str,
+        trigger: &Trigger,
+        error: PortError,
+        now: Timestamp,
+    ) -> Result<RegionReport, GuardError> {
+        let resource = self.config.key_arn_in(region);
+        let (status, message) = if error.kind == PortErrorKind::NotFound {
+            (
+                Status::Fail,
+                format!(
+                    "KEY-STATE fails in {region}: the guarded key has no replica here ({error})."
+                ),
+            )
+        } else {
+            (
+                Status::Error,
+                format!("KEY-STATE could not be checked in {region}: {error}."),
+            )
+        };
+        let finding = Finding {
+            check: "KEY-STATE".to_owned(),
+            status,
+            severity: crate::finding::Severity::High,
+            region: region.to_owned(),
+            resource: resource.clone(),
+            message,
+            statement: None,
+            fingerprint: crate::finding::fingerprint(
+                "KEY-STATE",
+                &resource,
+                region,
+                &format!("{:?}", error.kind),
+            ),
+            trigger: Some(trigger.clone()),
+            remediation: None,
+        };
+        let change_time = Timestamp::parse(&trigger.time).unwrap_or(now);
+        let claim = claim_for(&finding.fingerprint, change_time, now);
+        if self.claims.claim(&claim).await? != ClaimOutcome::Granted {
+            return Ok(RegionReport {
+                region: region.to_owned(),
+                outcome: RegionOutcome::Duplicate,
+                findings: Vec::new(),
+                plan: None,
+            });
+        }
+        let findings = vec![finding];
+        if let Err(e) = self.publish(&findings).await {
+            self.claims.release(&claim.fingerprint).await?;
+            return Err(e);
+        }
+        self.claims.settle(&claim.fingerprint, now).await?;
+        Ok(RegionReport {
+            region: region.to_owned(),
+            outcome: RegionOutcome::Unreadable,
+            findings,
+            plan: None,
+        })
+    }
+
+    async fn publish(&self, findings: &[Finding]) -> Result<(), GuardError> {
+        self.bus
+            .publish(findings)
+            .await
+            .map_err(|source| GuardError::Publish {
+                count: findings.len(),
+                findings: serde_json::to_string(findings).unwrap_or_default(),
+                source,
+            })
+    }
+}
+
+fn skipped(skip: Skip) -> GuardOutcome {
+    GuardOutcome::Skipped {
+        reason: skip.to_string(),
+    }
+}

@@ -1,0 +1,296 @@
+//! In-memory port implementations for handler tests (feature `testing`): KMS with fault
+//! injection and a call log, a findings bus, a claim store and a circuit breaker with the
+//! same semantics as the DynamoDB adapter.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+
+use crate::finding::Finding;
+use crate::live::{Grant, KeyDescription, KeyState};
+use crate::ports::{
+    ActionBudget, Budget, Claim, ClaimOutcome, ClaimRecord, ClaimStore, FindingBus, KeyStore,
+    PortError, PortErrorKind,
+};
+use crate::time::Timestamp;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Gives other tasks a turn once, like a network call would, so concurrent handlers
+/// interleave (two deliveries of one event both read before either writes).
+#[derive(Debug, Default)]
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// One Region's copy of the key.
+#[derive(Debug, Clone)]
+pub struct MemoryKey {
+    /// The description.
+    pub description: KeyDescription,
+    /// The policy text.
+    pub policy: String,
+    /// The grants.
+    pub grants: Vec<Grant>,
+}
+
+/// KMS in memory: one key per Region, a log of every call, injectable failures.
+#[derive(Debug, Default)]
+pub struct MemoryKms {
+    keys: Mutex<BTreeMap<String, MemoryKey>>,
+    calls: Mutex<Vec<String>>,
+    faults: Mutex<Vec<(String, PortErrorKind)>>,
+}
+
+impl MemoryKms {
+    /// Puts the key's copy for its Region.
+    pub fn insert(&self, key: MemoryKey) {
+        lock(&self.keys).insert(key.description.region.clone(), key);
+    }
+
+    /// The key's copy in `region`.
+    pub fn get(&self, region: &str) -> Option<MemoryKey> {
+        lock(&self.keys).get(region).cloned()
+    }
+
+    /// Every call so far, as `Operation region`.
+    pub fn calls(&self) -> Vec<String> {
+        lock(&self.calls).clone()
+    }
+
+    /// The calls that change something.
+    pub fn writes(&self) -> Vec<String> {
+        self.calls()
+            .into_iter()
+            .filter(|c| {
+                !c.starts_with("Describe") && !c.starts_with("Get") && !c.starts_with("List")
+            })
+            .collect()
+    }
+
+    /// Makes the next call of `operation` (e.g. `PutKeyPolicy`) fail with `kind`.
+    pub fn fail_next(&self, operation: &str, kind: PortErrorKind) {
+        lock(&self.faults).push((operation.to_owned(), kind));
+    }
+
+    fn enter(&self, operation: &str, region: &str) -> Result<(), PortError> {
+        lock(&self.calls).push(format!("{operation} {region}"));
+        let mut faults = lock(&self.faults);
+        if let Some(pos) = faults.iter().position(|(op, _)| op == operation) {
+            let (_, kind) = faults.remove(pos);
+            return Err(PortError {
+                operation: format!("kms:{operation}"),
+                region: region.to_owned(),
+                kind,
+                message: "injected fault".to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn with_key<T>(
+        &self,
+        operation: &str,
+        region: &str,
+        key: &str,
+        f: impl FnOnce(&mut MemoryKey) -> Result<T, PortError>,
+    ) -> Result<T, PortError> {
+        YieldOnce::default().await;
+        self.enter(operation, region)?;
+        let mut keys = lock(&self.keys);
+        let found = keys.get_mut(region).filter(|k| {
+            k.description.key_id == key || k.description.arn == key || key.starts_with("alias/")
+        });
+        match found {
+            Some(k) => f(k),
+            None => Err(PortError {
+                operation: format!("kms:{operation}"),
+                region: region.to_owned(),
+                kind: PortErrorKind::NotFound,
+                message: format!("NotFoundException: key {key} does not exist in {region}"),
+            }),
+        }
+    }
+}
+
+fn invalid_state(operation: &str, region: &str, state: &KeyState) -> PortError {
+    PortError {
+        operation: format!("kms:{operation}"),
+        region: region.to_owned(),
+        kind: PortErrorKind::InvalidState,
+        message: format!("KMSInvalidStateException: the key is {}", state.name()),
+    }
+}
+
+impl KeyStore for MemoryKms {
+    async fn describe_key(&self, region: &str, key: &str) -> Result<KeyDescription, PortError> {
+        self.with_key("DescribeKey", region, key, |k| Ok(k.description.clone()))
+            .await
+    }
+
+    async fn get_key_policy(&self, region: &str, key_id: &str) -> Result<String, PortError> {
+        self.with_key("GetKeyPolicy", region, key_id, |k| Ok(k.policy.clone()))
+            .await
+    }
+
+    async fn put_key_policy(
+        &self,
+        region: &str,
+        key_id: &str,
+        policy: &str,
+    ) -> Result<(), PortError> {
+        self.with_key("PutKeyPolicy", region, key_id, |k| {
+            k.policy = policy.to_owned();
+            Ok(())
+        })
+        .await
+    }
+
+    async fn enable_key(&self, region: &str, key_id: &str) -> Result<(), PortError> {
+        self.with_key("EnableKey", region, key_id, |k| {
+            if k.description.state.pending_deletion() {
+                return Err(invalid_state("EnableKey", region, &k.description.state));
+            }
+            k.description.state = KeyState::Enabled;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn cancel_key_deletion(&self, region: &str, key_id: &str) -> Result<(), PortError> {
+        self.with_key("CancelKeyDeletion", region, key_id, |k| {
+            if !k.description.state.pending_deletion() {
+                return Err(invalid_state(
+                    "CancelKeyDeletion",
+                    region,
+                    &k.description.state,
+                ));
+            }
+            // As KMS does: a cancelled key is Disabled.
+            k.description.state = KeyState::Disabled;
+            k.description.deletion_date = None;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_grants(&self, region: &str, key_id: &str) -> Result<Vec<Grant>, PortError> {
+        self.with_key("ListGrants", region, key_id, |k| Ok(k.grants.clone()))
+            .await
+    }
+}
+
+/// A findings bus in memory.
+#[derive(Debug, Default)]
+pub struct MemoryBus {
+    published: Mutex<Vec<Finding>>,
+    fail: Mutex<u32>,
+}
+
+impl MemoryBus {
+    /// Everything published.
+    pub fn published(&self) -> Vec<Finding> {
+        lock(&self.published).clone()
+    }
+
+    /// Makes the next `n` publishes fail transiently.
+    pub fn fail_next(&self, n: u32) {
+        *lock(&self.fail) = n;
+    }
+}
+
+impl FindingBus for MemoryBus {
+    async fn publish(&self, findings: &[Finding]) -> Result<(), PortError> {
+        let mut fail = lock(&self.fail);
+        if *fail > 0 {
+            *fail -= 1;
+            return Err(PortError {
+                operation: "events:PutEvents".to_owned(),
+                region: "local".to_owned(),
+                kind: PortErrorKind::Transient,
+                message: "injected fault".to_owned(),
+            });
+        }
+        lock(&self.published).extend_from_slice(findings);
+        Ok(())
+    }
+}
+
+/// Claims in memory, with [`ClaimRecord::yields_to`] as the rule.
+#[derive(Debug, Default)]
+pub struct MemoryClaims {
+    records: Mutex<BTreeMap<String, (ClaimRecord, Timestamp)>>,
+}
+
+impl ClaimStore for MemoryClaims {
+    async fn claim(&self, claim: &Claim) -> Result<ClaimOutcome, PortError> {
+        let mut records = lock(&self.records);
+        if let Some((record, expires)) = records.get(&claim.fingerprint)
+            && *expires >= claim.now
+            && !record.yields_to(claim)
+        {
+            return Ok(ClaimOutcome::Duplicate { by: *record });
+        }
+        records.insert(
+            claim.fingerprint.clone(),
+            (
+                ClaimRecord::Held {
+                    lease_until: claim.lease_until,
+                },
+                claim.expires,
+            ),
+        );
+        Ok(ClaimOutcome::Granted)
+    }
+
+    async fn settle(&self, fingerprint: &str, now: Timestamp) -> Result<(), PortError> {
+        if let Some(entry) = lock(&self.records).get_mut(fingerprint) {
+            entry.0 = ClaimRecord::Settled { at: now };
+        }
+        Ok(())
+    }
+
+    async fn release(&self, fingerprint: &str) -> Result<(), PortError> {
+        lock(&self.records).remove(fingerprint);
+        Ok(())
+    }
+}
+
+/// A circuit breaker in memory: a counter per key and window.
+#[derive(Debug, Default)]
+pub struct MemoryBudget {
+    used: Mutex<BTreeMap<(String, Timestamp), u32>>,
+}
+
+impl ActionBudget for MemoryBudget {
+    async fn take(
+        &self,
+        key_arn: &str,
+        window_start: Timestamp,
+        limit: u32,
+        _expires: Timestamp,
+    ) -> Result<Budget, PortError> {
+        let mut used = lock(&self.used);
+        let n = used.entry((key_arn.to_owned(), window_start)).or_default();
+        if *n >= limit {
+            return Ok(Budget::Exhausted { limit });
+        }
+        *n += 1;
+        Ok(Budget::Granted { used: *n })
+    }
+}

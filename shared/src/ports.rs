@@ -1,0 +1,214 @@
+//! Ports: the capabilities the guards need from the outside world, as small async traits over
+//! domain types. AWS adapters live in [`crate::aws`] (feature `aws`); tests use in-memory
+//! implementations.
+//!
+//! There is deliberately no way to pass `BypassPolicyLockoutSafetyCheck` through
+//! [`KeyStore::put_key_policy`]: KMS's own lockout check always stays on.
+
+use std::fmt;
+use std::future::Future;
+
+use serde::Serialize;
+
+use crate::finding::Finding;
+use crate::live::{Grant, KeyDescription};
+use crate::time::Timestamp;
+
+/// What went wrong talking to a service, in terms a guard can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum PortErrorKind {
+    /// The thing does not exist (in that Region).
+    NotFound,
+    /// Our role may not do that.
+    AccessDenied,
+    /// The resource's state forbids the call (KMS `KMSInvalidStateException`, a conflict).
+    InvalidState,
+    /// The service refused the input (e.g. `MalformedPolicyDocumentException`).
+    Rejected,
+    /// Throttling, timeouts, 5xx: a retry may help.
+    Transient,
+}
+
+/// An error from a port: the operation, the Region, and what happened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{operation} in {region}: {message}")]
+pub struct PortError {
+    /// `kms:PutKeyPolicy`, ...
+    pub operation: String,
+    /// The Region called.
+    pub region: String,
+    /// The class of error.
+    pub kind: PortErrorKind,
+    /// The service's message (error code first).
+    pub message: String,
+}
+
+impl PortError {
+    /// Whether retrying the whole invocation later may help.
+    pub fn retryable(&self) -> bool {
+        self.kind == PortErrorKind::Transient
+    }
+}
+
+/// Reads and changes the guarded KMS key, one Region at a time.
+pub trait KeyStore: Send + Sync {
+    /// `DescribeKey` in `region`; `key` is a key id, ARN or alias.
+    fn describe_key(
+        &self,
+        region: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<KeyDescription, PortError>> + Send;
+
+    /// `GetKeyPolicy` (`default`).
+    fn get_key_policy(
+        &self,
+        region: &str,
+        key_id: &str,
+    ) -> impl Future<Output = Result<String, PortError>> + Send;
+
+    /// `PutKeyPolicy` (`default`), with KMS's lockout safety check on.
+    fn put_key_policy(
+        &self,
+        region: &str,
+        key_id: &str,
+        policy: &str,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// `EnableKey`.
+    fn enable_key(
+        &self,
+        region: &str,
+        key_id: &str,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// `CancelKeyDeletion` (leaves the key Disabled).
+    fn cancel_key_deletion(
+        &self,
+        region: &str,
+        key_id: &str,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// `ListGrants`, every page.
+    fn list_grants(
+        &self,
+        region: &str,
+        key_id: &str,
+    ) -> impl Future<Output = Result<Vec<Grant>, PortError>> + Send;
+}
+
+/// Publishes findings (EventBridge `PutEvents` to the idc-guard bus).
+pub trait FindingBus: Send + Sync {
+    /// Publishes every finding; an error means some may not have been delivered.
+    fn publish(&self, findings: &[Finding]) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// A request to handle a finding once: the fingerprint and the time of the change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// The finding's fingerprint.
+    pub fingerprint: String,
+    /// When the change that caused the finding happened (the event's time, or now for sweeps).
+    pub change_time: Timestamp,
+    /// Now.
+    pub now: Timestamp,
+    /// Until when an unsettled claim blocks others (longer than one invocation may run), so a
+    /// crashed handler does not block the finding until the record expires.
+    pub lease_until: Timestamp,
+    /// When the record may be forgotten.
+    pub expires: Timestamp,
+}
+
+/// What a claim store remembers about a fingerprint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimRecord {
+    /// Being handled; blocks others until the lease ends.
+    Held {
+        /// When the lease ends.
+        lease_until: Timestamp,
+    },
+    /// Handled at this time.
+    Settled {
+        /// When.
+        at: Timestamp,
+    },
+}
+
+impl ClaimRecord {
+    /// Whether `claim` may take over from this record: a lapsed lease, or a handling that
+    /// settled before the change in question happened (so that change is new).
+    /// Every claim store implements exactly this rule.
+    pub fn yields_to(&self, claim: &Claim) -> bool {
+        match *self {
+            ClaimRecord::Held { lease_until } => lease_until < claim.now,
+            ClaimRecord::Settled { at } => at < claim.change_time,
+        }
+    }
+}
+
+/// The answer to a [`Claim`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// Ours: handle it, then settle.
+    Granted,
+    /// Someone handled (or is handling) this finding for a change at or before `change_time`.
+    Duplicate {
+        /// The record that blocks the claim.
+        by: ClaimRecord,
+    },
+}
+
+/// Idempotency: one handling per finding and change, across retries, duplicate deliveries and
+/// the same change arriving in several Regions.
+pub trait ClaimStore: Send + Sync {
+    /// Claims a finding: granted when there is no record or [`ClaimRecord::yields_to`] says
+    /// the claim may take over; atomically (two concurrent claims never both win).
+    fn claim(&self, claim: &Claim) -> impl Future<Output = Result<ClaimOutcome, PortError>> + Send;
+
+    /// Marks a claimed finding handled at `now`.
+    fn settle(
+        &self,
+        fingerprint: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// Gives a claim up (the handling failed before changing anything), so a retry can take it.
+    fn release(&self, fingerprint: &str) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// The answer of the circuit breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    /// Go ahead: this is action number `used` in the window.
+    Granted {
+        /// Actions in the window, this one included.
+        used: u32,
+    },
+    /// The breaker is open: `limit` actions were already taken in the window.
+    Exhausted {
+        /// The limit.
+        limit: u32,
+    },
+}
+
+/// The per-key circuit breaker: at most `limit` remediation actions per window.
+pub trait ActionBudget: Send + Sync {
+    /// Takes one action from the budget of `key_arn` for the window starting `window_start`.
+    fn take(
+        &self,
+        key_arn: &str,
+        window_start: Timestamp,
+        limit: u32,
+        expires: Timestamp,
+    ) -> impl Future<Output = Result<Budget, PortError>> + Send;
+}
+
+impl fmt::Display for Budget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Budget::Granted { used } => write!(f, "action {used} in this window"),
+            Budget::Exhausted { limit } => {
+                write!(f, "{limit} actions already taken in this window")
+            }
+        }
+    }
+}
