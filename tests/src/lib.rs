@@ -1,5 +1,7 @@
 //! Shared helpers for the integration tests: the base configuration and fixture loading.
 
+pub mod idc_emulator;
+
 use std::path::{Path, PathBuf};
 
 use idc_guard_core::config::Config;
