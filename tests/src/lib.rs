@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests: the base configuration and fixture loading.
 
 pub mod idc_emulator;
+pub mod key_fixture;
+pub mod local_aws;
 
 use std::path::{Path, PathBuf};
 
