@@ -3,14 +3,19 @@
 CARGO ?= cargo
 PROFILE ?= ci
 
-.PHONY: build test lint fmt bench demo clean
+.PHONY: build test lint fmt bench demo clean local-aws
 
 build:
 	$(CARGO) build --workspace --locked
 
-# The README's test command: unit, property, fixture, snapshot and CLI tests.
+# The README's test command: unit, property, fixture, snapshot, CLI and integration tests;
+# the integration tests talk to a moto server started (and stopped) around the run.
 test:
-	$(CARGO) nextest run --workspace --locked --profile $(PROFILE)
+	bash scripts/local-aws.sh run $(CARGO) nextest run --workspace --locked --profile $(PROFILE)
+
+# Installs the local AWS server (moto) into .venv.
+local-aws:
+	bash scripts/local-aws.sh install
 
 lint:
 	$(CARGO) fmt --all --check
