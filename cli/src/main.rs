@@ -1,14 +1,26 @@
-//! `idc-guard`: render, check and simulate IAM Identity Center key policies offline.
+//! `idc-guard`: render, check and simulate IAM Identity Center key policies offline; replay
+//! events and audit the key live.
 //!
 //! Exit codes (design §8): 0 compliant / done, 1 findings, 2 bad input or usage.
 
 mod commands;
 mod input;
+mod live;
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use idc_guard_core::config::Mode;
+
+fn parse_mode(text: &str) -> Result<Mode, String> {
+    match text {
+        "dry-run" => Ok(Mode::DryRun),
+        "notify" => Ok(Mode::Notify),
+        "remediate" => Ok(Mode::Remediate),
+        other => Err(format!("\"{other}\" is not dry-run, notify or remediate")),
+    }
+}
 
 /// The output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -73,6 +85,45 @@ enum Command {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// Run the key-policy guard's logic on one event file against live AWS (or local
+    /// servers), in any mode: re-read, check, plan, and report or remediate.
+    Replay {
+        /// The idc-guard configuration (TOML).
+        #[arg(long)]
+        config: String,
+        /// The event file (an EventBridge event or a bare CloudTrail record), or - for stdin.
+        event: String,
+        /// Overrides remediation.mode: dry-run, notify or remediate.
+        #[arg(long, value_parser = parse_mode)]
+        mode: Option<Mode>,
+        /// Endpoint for every AWS service (a local server).
+        #[arg(long)]
+        endpoint_url: Option<String>,
+        /// DynamoDB table for idempotency and the circuit breaker (default: in-process).
+        #[arg(long)]
+        state_table: Option<String>,
+        /// EventBridge bus to publish findings to (default: print only).
+        #[arg(long)]
+        bus: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Read-only sweep of the key in every enabled Region with the key-policy guard's checks.
+    Audit {
+        /// The idc-guard configuration (TOML).
+        #[arg(long)]
+        config: String,
+        /// Endpoint for every AWS service (a local server).
+        #[arg(long)]
+        endpoint_url: Option<String>,
+        /// Endpoint for IAM Identity Center (sso-admin) only, e.g. the local emulator.
+        #[arg(long)]
+        sso_endpoint_url: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
     /// Print the SAML ACS and access portal URLs of every enabled Region.
     AcsUrls {
         /// The idc-guard configuration (TOML).
@@ -128,6 +179,39 @@ fn main() -> ExitCode {
             format,
         }),
         Command::AcsUrls { config, format } => commands::acs_urls(&config, format),
+        Command::Replay {
+            config,
+            event,
+            mode,
+            endpoint_url,
+            state_table,
+            bus,
+            format,
+        } => live::replay(&live::ReplayArgs {
+            config: &config,
+            event: &event,
+            mode,
+            connection: live::Connection {
+                endpoint_url,
+                sso_endpoint_url: None,
+            },
+            state_table: state_table.as_deref(),
+            bus: bus.as_deref(),
+            format,
+        }),
+        Command::Audit {
+            config,
+            endpoint_url,
+            sso_endpoint_url,
+            format,
+        } => live::audit_command(
+            &config,
+            &live::Connection {
+                endpoint_url,
+                sso_endpoint_url,
+            },
+            format,
+        ),
     };
     match result {
         Ok(outcome) => {

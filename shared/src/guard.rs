@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::checks::key_policy::{KeyPolicyReport, check_parsed};
-use crate::checks::key_state::{check_key_grants, check_key_state};
+use crate::checks::key_state::{check_key_grants, check_key_state, unreadable_key};
 use crate::config::{Config, Mode};
 use crate::event::{CloudTrailEvent, Rejection, Skip};
 use crate::finding::{Finding, Remediation, Status, Trigger};
@@ -468,37 +468,8 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
         error: PortError,
         now: Timestamp,
     ) -> Result<RegionReport, GuardError> {
-        let resource = self.config.key_arn_in(region);
-        let (status, message) = if error.kind == PortErrorKind::NotFound {
-            (
-                Status::Fail,
-                format!(
-                    "KEY-STATE fails in {region}: the guarded key has no replica here ({error})."
-                ),
-            )
-        } else {
-            (
-                Status::Error,
-                format!("KEY-STATE could not be checked in {region}: {error}."),
-            )
-        };
-        let finding = Finding {
-            check: "KEY-STATE".to_owned(),
-            status,
-            severity: crate::finding::Severity::High,
-            region: region.to_owned(),
-            resource: resource.clone(),
-            message,
-            statement: None,
-            fingerprint: crate::finding::fingerprint(
-                "KEY-STATE",
-                &resource,
-                region,
-                &format!("{:?}", error.kind),
-            ),
-            trigger: Some(trigger.clone()),
-            remediation: None,
-        };
+        let mut finding = unreadable_key(&self.config, region, &error);
+        finding.trigger = Some(trigger.clone());
         let change_time = Timestamp::parse(&trigger.time).unwrap_or(now);
         let claim = claim_for(&finding.fingerprint, change_time, now);
         if self.claims.claim(&claim).await? != ClaimOutcome::Granted {

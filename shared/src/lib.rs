@@ -3,9 +3,10 @@
 //!
 //! The decision code is pure: no environment, no clock, no SDK types. Time, configuration and
 //! I/O come in as arguments or through the [`ports`]. AWS adapters live in [`aws`] behind the
-//! `aws` feature; in-memory ports for tests in [`memory`] behind `testing`.
+//! `aws` feature; in-process ports (tests, one-shot CLI runs) in [`memory`].
 
 pub mod actions;
+pub mod audit;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod checks;
@@ -18,7 +19,6 @@ pub mod json;
 pub mod key_event;
 pub mod live;
 pub mod logic;
-#[cfg(feature = "testing")]
 pub mod memory;
 pub mod model;
 pub mod pattern;

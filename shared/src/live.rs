@@ -114,3 +114,42 @@ pub struct KeySnapshot {
     /// The grants.
     pub grants: Vec<Grant>,
 }
+
+/// A Region of the Identity Center instance (`ListRegions`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InstanceRegion {
+    /// The Region code.
+    pub name: String,
+    /// `ACTIVE`, `ADDING` or `REMOVING`.
+    pub status: String,
+    /// Whether it is the primary Region.
+    pub is_primary: bool,
+}
+
+/// How the instance encrypts its data (`EncryptionConfigurationDetails`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InstanceEncryption {
+    /// `AWS_OWNED_KMS_KEY` or `CUSTOMER_MANAGED_KEY`.
+    pub key_type: String,
+    /// The customer managed key, if any.
+    pub kms_key_arn: Option<String>,
+    /// `UPDATING`, `ENABLED` or `UPDATE_FAILED`.
+    pub status: Option<String>,
+    /// Why, when the update failed.
+    pub reason: Option<String>,
+}
+
+/// The Identity Center instance as `DescribeInstance` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InstanceDescription {
+    /// The Region-less instance ARN.
+    pub instance_arn: String,
+    /// `ACTIVE`, ...
+    pub status: String,
+    /// The owning (management) account.
+    pub owner_account_id: Option<String>,
+    /// `d-...`.
+    pub identity_store_id: Option<String>,
+    /// The encryption configuration.
+    pub encryption: Option<InstanceEncryption>,
+}

@@ -1,6 +1,6 @@
-//! In-memory port implementations for handler tests (feature `testing`): KMS with fault
-//! injection and a call log, a findings bus, a claim store and a circuit breaker with the
-//! same semantics as the DynamoDB adapter.
+//! In-process port implementations: KMS with fault injection and a call log (tests), and a
+//! findings collector, a claim store and a circuit breaker with the DynamoDB adapter's
+//! semantics (tests, and one-shot CLI runs without a state table).
 
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -11,7 +11,7 @@ use std::future::Future;
 use serde::Serialize;
 
 use crate::finding::Finding;
-use crate::live::{Grant, KeyDescription};
+use crate::live::{Grant, InstanceDescription, InstanceRegion, KeyDescription};
 use crate::time::Timestamp;
 
 /// What went wrong talking to a service, in terms a guard can act on.
@@ -96,6 +96,23 @@ pub trait KeyStore: Send + Sync {
     ) -> impl Future<Output = Result<Vec<Grant>, PortError>> + Send;
 }
 
+/// Reads the Identity Center instance (sso-admin), from a given Region.
+pub trait InstanceDirectory: Send + Sync {
+    /// `DescribeInstance`.
+    fn describe_instance(
+        &self,
+        region: &str,
+        instance_arn: &str,
+    ) -> impl Future<Output = Result<InstanceDescription, PortError>> + Send;
+
+    /// `ListRegions`, every page.
+    fn list_regions(
+        &self,
+        region: &str,
+        instance_arn: &str,
+    ) -> impl Future<Output = Result<Vec<InstanceRegion>, PortError>> + Send;
+}
+
 /// Publishes findings (EventBridge `PutEvents` to the idc-guard bus).
 pub trait FindingBus: Send + Sync {
     /// Publishes every finding; an error means some may not have been delivered.
@@ -175,6 +192,24 @@ pub trait ClaimStore: Send + Sync {
     fn release(&self, fingerprint: &str) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
+impl<T: ClaimStore> ClaimStore for &T {
+    fn claim(&self, claim: &Claim) -> impl Future<Output = Result<ClaimOutcome, PortError>> + Send {
+        (**self).claim(claim)
+    }
+
+    fn settle(
+        &self,
+        fingerprint: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), PortError>> + Send {
+        (**self).settle(fingerprint, now)
+    }
+
+    fn release(&self, fingerprint: &str) -> impl Future<Output = Result<(), PortError>> + Send {
+        (**self).release(fingerprint)
+    }
+}
+
 /// The answer of the circuit breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Budget {
@@ -200,6 +235,18 @@ pub trait ActionBudget: Send + Sync {
         limit: u32,
         expires: Timestamp,
     ) -> impl Future<Output = Result<Budget, PortError>> + Send;
+}
+
+impl<T: ActionBudget> ActionBudget for &T {
+    fn take(
+        &self,
+        key_arn: &str,
+        window_start: Timestamp,
+        limit: u32,
+        expires: Timestamp,
+    ) -> impl Future<Output = Result<Budget, PortError>> + Send {
+        (**self).take(key_arn, window_start, limit, expires)
+    }
 }
 
 impl fmt::Display for Budget {

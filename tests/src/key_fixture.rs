@@ -356,8 +356,14 @@ fn kms(sdk: &SdkConfig, url: &str, region: &str) -> aws_sdk_kms::Client {
 
 /// The design's example configuration for a key created on moto.
 pub fn fixture_config(key_arn: &str, regions: &[&str], mode: &str) -> Result<Config, String> {
+    Config::from_toml(&fixture_config_text(key_arn, regions, mode), "fixture")
+        .map_err(|e| e.to_string())
+}
+
+/// [`fixture_config`] as TOML text (for the CLI).
+pub fn fixture_config_text(key_arn: &str, regions: &[&str], mode: &str) -> String {
     let regions: Vec<String> = regions.iter().map(|r| format!("\"{r}\"")).collect();
-    let text = format!(
+    format!(
         r#"
 instance_arn = "arn:aws:sso:::instance/ssoins-1234567890abcdef"
 identity_store_id = "d-1234567890"
@@ -373,6 +379,5 @@ mode = "{mode}"
 guard_role_arns = ["{GUARD_ROLE}"]
 "#,
         regions.join(", ")
-    );
-    Config::from_toml(&text, "fixture").map_err(|e| e.to_string())
+    )
 }

@@ -9,14 +9,17 @@ mod claims;
 mod errors;
 mod events;
 mod kms;
+mod sso;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 pub use aws_config::SdkConfig;
+pub use aws_types::region::Region;
 pub use claims::DynamoClaims;
 pub use events::EventBridgeBus;
 pub use kms::KmsKeyStore;
+pub use sso::SsoInstanceDirectory;
 
 /// Per-service endpoint overrides (`None` = the SDK's resolution).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -4,6 +4,7 @@ use crate::checks::{At, CheckId};
 use crate::config::{Config, is_account_id};
 use crate::finding::{Finding, Severity, Status};
 use crate::live::{Grant, KeyDescription, KeyState};
+use crate::ports::{PortError, PortErrorKind};
 
 /// KEY-STATE: the key in this Region is Enabled and not pending deletion.
 pub fn check_key_state(config: &Config, key: &KeyDescription) -> Finding {
@@ -47,6 +48,32 @@ pub fn check_key_state(config: &Config, key: &KeyDescription) -> Finding {
     };
     let mut finding = at.finding(check, status, message, None, state);
     finding.severity = severity;
+    finding
+}
+
+/// KEY-STATE when the key cannot be read in `region`: no replica there (a failure), or the
+/// read itself failed (an error: the state is unknown, not fine).
+pub fn unreadable_key(config: &Config, region: &str, error: &PortError) -> Finding {
+    let check = CheckId::KeyState;
+    let at = At::new(config, region);
+    let (status, message, cause) = if error.kind == PortErrorKind::NotFound {
+        (
+            Status::Fail,
+            format!(
+                "{check} fails in {region}: {}. The guarded key has no replica here ({error}).",
+                check.consequence()
+            ),
+            "missing",
+        )
+    } else {
+        (
+            Status::Error,
+            format!("{check} could not be checked in {region}: {error}."),
+            "unreadable",
+        )
+    };
+    let mut finding = at.finding(check, status, message, None, cause);
+    finding.severity = Severity::High;
     finding
 }
 

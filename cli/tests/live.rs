@@ -1,0 +1,265 @@
+//! `idc-guard replay` and `idc-guard audit` against local AWS: moto for KMS, EventBridge and
+//! DynamoDB, the Identity Center emulator for sso-admin, the real binary as a user runs it.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use idc_guard_tests::idc_emulator::{EmulatorOptions, SeedInstance, start};
+use idc_guard_tests::key_fixture::{KeyFixture, PRIMARY, fixture_config_text};
+use idc_guard_tests::local_aws::{MOTO_ACCOUNT, Moto};
+use serde_json::Value;
+
+const REPLICA: &str = "eu-west-1";
+
+struct Files {
+    dir: PathBuf,
+}
+
+impl Files {
+    fn new() -> Files {
+        let dir = std::env::temp_dir().join(idc_guard_tests::local_aws::unique("idc-guard-cli"));
+        std::fs::create_dir_all(&dir).unwrap();
+        Files { dir }
+    }
+
+    fn write(&self, name: &str, text: &str) -> String {
+        let path = self.dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for Files {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The binary with test credentials and nothing from the developer's AWS setup.
+fn idc_guard(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_idc-guard"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", PRIMARY)
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+async fn fixture(mode: &str) -> (Moto, KeyFixture, Files, String) {
+    let moto = Moto::start().unwrap();
+    let f = KeyFixture::new(&moto, &[PRIMARY, REPLICA], mode)
+        .await
+        .unwrap();
+    let files = Files::new();
+    let config = files.write(
+        "config.toml",
+        &fixture_config_text(&f.config.key_arn.to_string(), &[PRIMARY, REPLICA], mode),
+    );
+    (moto, f, files, config)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_reports_in_notify_and_repairs_in_remediate() {
+    let (moto, f, files, config) = fixture("notify").await;
+    f.edit_policy(REPLICA, |doc| {
+        doc["Statement"].as_array_mut().unwrap().remove(2);
+    })
+    .await
+    .unwrap();
+    let drifted = f.policy(REPLICA).await.unwrap();
+    let event = files.write(
+        "event.json",
+        &f.event(
+            "PutKeyPolicy",
+            REPLICA,
+            "Admin",
+            "2026-11-27T10:00:00Z",
+            "ev-1",
+        )
+        .to_string(),
+    );
+
+    let out = idc_guard(&[
+        "replay",
+        "--config",
+        &config,
+        &event,
+        "--endpoint-url",
+        &moto.url,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("eu-west-1 ev-1: REPORTED"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("KP-SERVICE-USE"), "{}", stdout(&out));
+    assert_eq!(f.policy(REPLICA).await.unwrap(), drifted);
+
+    let out = idc_guard(&[
+        "replay",
+        "--config",
+        &config,
+        &event,
+        "--mode",
+        "remediate",
+        "--endpoint-url",
+        &moto.url,
+        "--state-table",
+        &f.table,
+        "--bus",
+        &f.bus,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(doc["result"], "handled");
+    assert_eq!(doc["regions"][0]["outcome"], "remediated");
+    assert_ne!(f.policy(REPLICA).await.unwrap(), drifted);
+    // Published to the bus, as the Lambda would.
+    let published = f.published().await.unwrap();
+    assert!(published.iter().any(|p| p.check == "KP-SERVICE-USE"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_refuses_a_malformed_event_naming_the_file_and_field() {
+    let files = Files::new();
+    let config = files.write(
+        "config.toml",
+        &fixture_config_text(
+            "arn:aws:kms:us-east-1:123456789012:key/mrk-0123456789abcdef0123456789abcdef",
+            &[PRIMARY],
+            "notify",
+        ),
+    );
+    let event = files.write("event.json", r#"{"id": "e1", "detail": {"eventID": "x"}}"#);
+    let out = idc_guard(&["replay", "--config", &config, &event]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("event.json") && err.contains("detail.eventName"),
+        "{err}"
+    );
+    let not_json = files.write("bad.json", "{\n  nope");
+    let out = idc_guard(&["replay", "--config", &config, &not_json]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("bad.json: line 2"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_sweeps_every_region_of_the_instance_read_only() {
+    let (moto, f, _files, config) = fixture("remediate").await;
+    let emulator = start(EmulatorOptions::default()).await.unwrap();
+    // The instance has a third Region the configuration does not list, without a replica.
+    emulator
+        .emulator()
+        .try_seed(&SeedInstance {
+            instance_arn: "arn:aws:sso:::instance/ssoins-1234567890abcdef".into(),
+            owner_account_id: MOTO_ACCOUNT.into(),
+            identity_store_id: "d-1234567890".into(),
+            primary_region: PRIMARY.into(),
+            regions: vec![PRIMARY.into(), REPLICA.into(), "ap-southeast-2".into()],
+            kms_key_arn: Some(f.config.key_arn.to_string()),
+        })
+        .unwrap();
+    let pinned = f
+        .policy(REPLICA)
+        .await
+        .unwrap()
+        .replace("sso.*.amazonaws.com", "sso.us-east-1.amazonaws.com");
+    f.put_policy(REPLICA, &pinned).await.unwrap();
+
+    let out = idc_guard(&[
+        "audit",
+        "--config",
+        &config,
+        "--endpoint-url",
+        &moto.url,
+        "--sso-endpoint-url",
+        &emulator.url,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(doc["compliant"], false);
+    assert_eq!(
+        doc["regions"],
+        serde_json::json!([PRIMARY, REPLICA, "ap-southeast-2"])
+    );
+    let findings = doc["findings"].as_array().unwrap();
+    let by: Vec<(String, String)> = findings
+        .iter()
+        .map(|f| {
+            (
+                f["region"].as_str().unwrap().into(),
+                f["check"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert!(
+        by.contains(&(REPLICA.into(), "KP-ORG-VIA-SERVICE".into())),
+        "{by:?}"
+    );
+    assert!(
+        by.contains(&("ap-southeast-2".into(), "KEY-STATE".into())),
+        "{by:?}"
+    );
+    assert!(!by.iter().any(|(r, _)| r == PRIMARY), "{by:?}");
+    let planned = findings
+        .iter()
+        .find(|f| f["check"] == "KP-ORG-VIA-SERVICE")
+        .unwrap();
+    assert_eq!(planned["remediation"]["outcome"], "planned");
+    assert!(
+        doc["notes"][0].as_str().unwrap().contains("ap-southeast-2"),
+        "{}",
+        doc["notes"]
+    );
+    // Read-only, even though the configuration says remediate.
+    assert_eq!(f.policy(REPLICA).await.unwrap(), pinned);
+}
