@@ -34,8 +34,10 @@ run() {
   moto_pid=$!
   trap 'kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true; rm -f "$moto_log"' EXIT
   trap 'exit 130' INT TERM
+  ready=""
   for _ in $(seq 1 150); do
     if python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/', timeout=1)" 2>/dev/null; then
+      ready=1
       break
     fi
     if ! kill -0 "$moto_pid" 2>/dev/null; then
@@ -43,6 +45,9 @@ run() {
     fi
     sleep 0.2
   done
+  if [ -z "$ready" ]; then
+    echo "moto_server did not answer on port $port within 30 s:" >&2; cat "$moto_log" >&2; exit 1
+  fi
   export IDC_GUARD_MOTO_URL="http://127.0.0.1:$port"
   echo "local AWS (moto) at $IDC_GUARD_MOTO_URL" >&2
   "$@"

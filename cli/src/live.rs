@@ -11,7 +11,7 @@ use idc_guard_core::aws::{
 };
 use idc_guard_core::config::{Config, Mode};
 use idc_guard_core::finding::{Finding, Status};
-use idc_guard_core::guard::{GuardOutcome, KeyGuard, RegionOutcome};
+use idc_guard_core::guard::{GuardError, GuardOutcome, KeyGuard, RegionOutcome};
 use idc_guard_core::memory::{MemoryBudget, MemoryBus, MemoryClaims};
 use idc_guard_core::ports::{
     ActionBudget, Budget, Claim, ClaimOutcome, ClaimStore, FindingBus, PortError,
@@ -156,7 +156,6 @@ fn now() -> Timestamp {
 pub fn replay(args: &ReplayArgs<'_>) -> Result<Outcome, UsageError> {
     let mut config = read_config(args.config)?;
     if let Some(mode) = args.mode {
-        config.mode = mode;
         config.remediation.mode = mode;
     }
     let text = read_text(args.event, "event")?;
@@ -191,10 +190,19 @@ pub fn replay(args: &ReplayArgs<'_>) -> Result<Outcome, UsageError> {
             budget: &claims,
             config,
         };
-        let outcome = guard
-            .handle_event(&event, now())
-            .await
-            .map_err(|e| UsageError(format!("{name}: {e}")))?;
+        let outcome = match guard.handle_event(&event, now()).await {
+            Ok(outcome) => outcome,
+            // Not bad input: AWS failed. Exit 1 with what happened, the findings included.
+            Err(e) => {
+                let stdout = match &e {
+                    GuardError::Publish { findings, .. } => {
+                        format!("ERROR {name}: {e}\nfindings: {findings}\n")
+                    }
+                    GuardError::Port(_) => format!("ERROR {name}: {e}\n"),
+                };
+                return Ok(Outcome { stdout, code: 1 });
+            }
+        };
         if let GuardOutcome::Rejected { error } = &outcome {
             return Err(UsageError(format!("{name}: {error}")));
         }

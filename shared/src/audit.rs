@@ -92,6 +92,7 @@ pub async fn audit<K: KeyStore, D: InstanceDirectory>(
                         .chain(inspection.plan.manual.iter().cloned())
                         .collect(),
                     outcome: "planned".to_owned(),
+                    previous_policy: None,
                 };
                 findings.extend(inspection.findings.into_iter().map(|mut f| {
                     if f.status == Status::Fail {

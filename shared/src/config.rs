@@ -99,7 +99,8 @@ pub struct RemediationSettings {
     pub mode: Mode,
     /// The IAM roles the guards remediate with: their changes are re-checked, never re-remediated.
     pub guard_role_arns: Vec<String>,
-    /// Circuit breaker: at most this many remediation actions per key and window.
+    /// Circuit breaker: at most this many remediations (applied plans) of the key in one
+    /// Region per window; a failed application counts too.
     pub max_actions_per_window: u32,
     /// Circuit breaker window, in minutes.
     pub window_minutes: u32,
@@ -208,9 +209,7 @@ pub struct Config {
     pub supported_regions: Vec<String>,
     /// Accounts known to be in the organization besides the admin accounts (grant checks).
     pub organization_account_ids: Vec<String>,
-    /// What the guards do.
-    pub mode: Mode,
-    /// How the guards remediate.
+    /// How the guards remediate (`remediation.mode` is what they do).
     pub remediation: RemediationSettings,
 }
 
@@ -578,7 +577,6 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
         key_admin_principals: raw.policy.key_admin_principals,
         supported_regions,
         organization_account_ids: raw.policy.organization_account_ids,
-        mode: raw.remediation.mode,
         remediation: RemediationSettings {
             mode: raw.remediation.mode,
             guard_role_arns: raw.remediation.guard_role_arns,
@@ -627,7 +625,7 @@ identity_source = "external-idp"
     fn reads_the_design_example() {
         let c = Config::from_toml(&example(), "c.toml").unwrap();
         assert_eq!(c.regions, ["us-east-1", "us-west-2"]);
-        assert_eq!(c.mode, Mode::Remediate);
+        assert_eq!(c.remediation.mode, Mode::Remediate);
         assert_eq!(c.supported_regions.len(), 17);
         assert_eq!(
             c.key_arn_in("us-west-2"),

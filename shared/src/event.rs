@@ -90,35 +90,27 @@ impl Actor {
     }
 }
 
+/// `arn:P:SERVICE:REGION:ACCOUNT:RESOURCE` to (SERVICE, ACCOUNT, RESOURCE).
+fn arn_parts(arn: &str) -> Option<(&str, &str, &str)> {
+    let mut parts = arn.splitn(6, ':');
+    let (arn_lit, _partition, service, _region) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let (account, resource) = (parts.next()?, parts.next()?);
+    (arn_lit == "arn").then_some((service, account, resource))
+}
+
 /// `arn:P:iam::ACCOUNT:role/PATH/NAME` to (ACCOUNT, NAME).
 fn role_account_and_name(arn: &str) -> Option<(&str, &str)> {
-    let mut parts = arn.splitn(6, ':');
-    let (arn_lit, _partition, service, _region, account, resource) = (
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    );
+    let (service, account, resource) = arn_parts(arn)?;
     let path = resource.strip_prefix("role/")?;
-    (arn_lit == "arn" && service == "iam").then_some((account, path.rsplit('/').next()?))
+    (service == "iam").then_some((account, path.rsplit('/').next()?))
 }
 
 /// `arn:P:sts::ACCOUNT:assumed-role/NAME/SESSION` to (ACCOUNT, NAME).
 fn session_account_and_role(arn: &str) -> Option<(&str, &str)> {
-    let mut parts = arn.splitn(6, ':');
-    let (arn_lit, _partition, service, _region, account, resource) = (
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    );
-    let rest = resource.strip_prefix("assumed-role/")?;
-    let name = rest.split('/').next()?;
-    (arn_lit == "arn" && service == "sts").then_some((account, name))
+    let (service, account, resource) = arn_parts(arn)?;
+    let name = resource.strip_prefix("assumed-role/")?.split('/').next()?;
+    (service == "sts").then_some((account, name))
 }
 
 /// Why an event cannot be read. Names the event and the path of the bad field.

@@ -55,6 +55,9 @@ pub struct Remediation {
     pub actions: Vec<String>,
     /// `applied` | `planned` | `skipped` | `failed`.
     pub outcome: String,
+    /// The key policy the remediation replaced (for the evidence record), when it wrote one.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub previous_policy: Option<String>,
 }
 
 /// One finding.

@@ -10,6 +10,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::checks::CheckId;
 use crate::checks::key_policy::{KeyPolicyReport, check_parsed};
 use crate::checks::key_state::{check_key_grants, check_key_state, unreadable_key};
 use crate::config::{Config, Mode};
@@ -28,8 +29,10 @@ use crate::time::Timestamp;
 /// How long a claim is remembered: longer than EventBridge's and Lambda's retry horizons.
 pub const CLAIM_TTL_SECONDS: i64 = 24 * 3600;
 
-/// How long an unsettled claim blocks others: longer than a Lambda invocation can run.
-pub const CLAIM_LEASE_SECONDS: i64 = 15 * 60;
+/// How long an unsettled claim blocks others. It must exceed the function timeout (infra: 60
+/// s), so a slow handler is not overtaken, and stay short, so Lambda's retries of a crashed
+/// invocation (after about 1 and 3 minutes) can take the finding over.
+pub const CLAIM_LEASE_SECONDS: i64 = 120;
 
 fn claim_for(fingerprint: &str, change_time: Timestamp, now: Timestamp) -> Claim {
     Claim {
@@ -82,6 +85,15 @@ impl GuardError {
             GuardError::Publish { .. } => true,
         }
     }
+}
+
+/// What acting on a plan came to: the Region's outcome, the remediation record, and a note
+/// for the findings' messages.
+#[derive(Debug, Clone)]
+struct Act {
+    outcome: RegionOutcome,
+    remediation: Remediation,
+    note: Option<String>,
 }
 
 /// What happened to the key in one Region.
@@ -284,10 +296,24 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
         // change seen from another Region) finds them claimed.
         let change_time = event.time.unwrap_or(now);
         let mut fresh = Vec::new();
+        let mut degraded = None;
         for f in problems {
             let claim = claim_for(&f.fingerprint, change_time, now);
-            if self.claims.claim(&claim).await? == ClaimOutcome::Granted {
-                fresh.push(f);
+            match self.claims.claim(&claim).await {
+                Ok(ClaimOutcome::Granted) => fresh.push(f),
+                Ok(ClaimOutcome::Duplicate { .. }) => {}
+                Err(e) if e.retryable() => {
+                    self.release_all(&fresh).await?;
+                    return Err(e.into());
+                }
+                // Without a working claim store there is no idempotency and no breaker:
+                // report everything, change nothing.
+                Err(e) => {
+                    degraded = Some(format!(
+                        "Not remediated: the idempotency store failed ({e}), so a change could repeat; a human must act."
+                    ));
+                    fresh.push(f);
+                }
             }
         }
         if fresh.is_empty() {
@@ -298,31 +324,44 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
                 plan: Some(inspection.plan),
             });
         }
-        let result = self.act(event, &inspection, now).await;
-        let (outcome, remediation, note) = match result {
-            Ok(r) => r,
+        let act = match self.act(event, &inspection, now, degraded).await {
+            Ok(a) => a,
             Err(e) => {
-                for f in &fresh {
-                    self.claims.release(&f.fingerprint).await?;
-                }
+                self.release_all(&fresh).await?;
                 return Err(e);
             }
         };
         let mut findings = fresh;
         for f in &mut findings {
             f.trigger = Some(trigger.clone());
-            f.remediation = Some(remediation.clone());
-            if let Some(note) = &note {
+            if f.check == CheckId::KeyGrants.id() {
+                // Grants are never changed by the guard: their record says so, whatever
+                // happened to the rest of the key.
+                f.remediation = Some(Remediation {
+                    mode: act.remediation.mode.clone(),
+                    actions: inspection
+                        .plan
+                        .manual
+                        .iter()
+                        .filter(|m| m.contains("grant"))
+                        .cloned()
+                        .collect(),
+                    outcome: "skipped".to_owned(),
+                    previous_policy: None,
+                });
+                continue;
+            }
+            f.remediation = Some(act.remediation.clone());
+            if let Some(note) = &act.note {
                 f.message.push(' ');
                 f.message.push_str(note);
             }
         }
         if let Err(e) = self.publish(&findings).await {
-            // Let the retry publish them; a remediation already applied is not repeated, as
-            // the retry re-reads a compliant key.
-            for f in &findings {
-                self.claims.release(&f.fingerprint).await?;
-            }
+            // In notify and dry-run the retry publishes them. After an applied remediation
+            // the retry finds the key compliant: the findings then survive in the error
+            // (logged, and in the invocation's on-failure destination).
+            self.release_all(&findings).await?;
             return Err(e);
         }
         for f in &findings {
@@ -330,61 +369,69 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
         }
         Ok(RegionReport {
             region: region.to_owned(),
-            outcome,
+            outcome: act.outcome,
             findings,
             plan: Some(inspection.plan),
         })
     }
 
-    /// Decides and (in remediate mode) applies the plan. Returns the outcome, the remediation
-    /// record for the findings, and a note to append to their messages.
+    async fn release_all(&self, findings: &[Finding]) -> Result<(), GuardError> {
+        for f in findings {
+            self.claims.release(&f.fingerprint).await?;
+        }
+        Ok(())
+    }
+
+    /// Decides and (in remediate mode) applies the plan.
     async fn act(
         &self,
         event: &KeyEvent,
         inspection: &Inspection,
         now: Timestamp,
-    ) -> Result<(RegionOutcome, Remediation, Option<String>), GuardError> {
+        degraded: Option<String>,
+    ) -> Result<Act, GuardError> {
         let plan = &inspection.plan;
         let settings = &self.config.remediation;
         let mut actions = plan.describe();
         actions.extend(plan.manual.iter().cloned());
-        let record = |outcome: &str, actions: Vec<String>| Remediation {
-            mode: settings.mode.to_string(),
-            actions,
-            outcome: outcome.to_owned(),
+        let act = |outcome: RegionOutcome, record: &str, note: Option<String>| Act {
+            outcome,
+            remediation: Remediation {
+                mode: settings.mode.to_string(),
+                actions: actions.clone(),
+                outcome: record.to_owned(),
+                previous_policy: None,
+            },
+            note,
         };
+        let report = |note: Option<String>| act(RegionOutcome::Reported, "skipped", note);
         match settings.mode {
-            Mode::DryRun => {
-                return Ok((RegionOutcome::Reported, record("planned", actions), None));
-            }
+            Mode::DryRun => return Ok(act(RegionOutcome::Reported, "planned", None)),
             Mode::Notify => {
-                let note = (!plan.is_empty()).then(|| {
+                return Ok(report((!plan.is_empty()).then(|| {
                     "Mode notify: nothing was changed; the remediation lists what remediate mode would do.".to_owned()
-                });
-                return Ok((RegionOutcome::Reported, record("skipped", actions), note));
+                })));
             }
             Mode::Remediate => {}
         }
         if plan.is_empty() {
-            return Ok((RegionOutcome::Reported, record("skipped", actions), None));
+            return Ok(report(None));
+        }
+        if let Some(reason) = degraded {
+            return Ok(report(Some(reason)));
         }
         if let Some(role) = settings
             .guard_role_arns
             .iter()
             .find(|r| event.actor.is_role(r))
         {
-            let note = format!(
+            return Ok(report(Some(format!(
                 "The change was made by idc-guard's own role {role}: re-checked, never re-remediated (loop protection); a human must look."
-            );
-            return Ok((
-                RegionOutcome::Reported,
-                record("skipped", actions),
-                Some(note),
-            ));
+            ))));
         }
         let window = i64::from(settings.window_minutes) * 60;
         let window_start = Timestamp(now.0 - now.0.rem_euclid(window.max(1)));
-        match self
+        let budget = self
             .budget
             .take(
                 &plan.key_arn,
@@ -392,58 +439,86 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
                 settings.max_actions_per_window,
                 window_start.plus(2 * window),
             )
-            .await?
-        {
-            Budget::Granted { .. } => {}
-            Budget::Exhausted { limit } => {
-                let note = format!(
+            .await;
+        match budget {
+            Ok(Budget::Granted { .. }) => {}
+            Ok(Budget::Exhausted { limit }) => {
+                return Ok(report(Some(format!(
                     "Circuit breaker open: {limit} remediations of this key in {} already in the current {}-minute window; nothing was changed until it closes at {}.",
                     plan.region,
                     settings.window_minutes,
                     window_start.plus(window)
-                );
-                return Ok((
-                    RegionOutcome::Reported,
-                    record("skipped", actions),
-                    Some(note),
-                ));
+                ))));
+            }
+            Err(e) if e.retryable() => return Err(e.into()),
+            Err(e) => {
+                return Ok(report(Some(format!(
+                    "Not remediated: the circuit breaker could not be read ({e}); a human must act."
+                ))));
             }
         }
+        let rewrites_policy = plan
+            .actions
+            .iter()
+            .any(|a| matches!(a, KeyAction::PutKeyPolicy { .. }));
+        let applied = |mut a: Act| {
+            // The replaced policy travels with the finding into the evidence.
+            if rewrites_policy {
+                a.remediation.previous_policy = plan.previous_policy.clone();
+            }
+            a
+        };
         if let Err(failure) = self.apply(plan).await {
             if failure.retryable() {
                 return Err(failure.into());
             }
             let note = format!("Remediation failed: {failure}.");
-            return Ok((
+            return Ok(applied(act(
                 RegionOutcome::RemediationFailed,
-                record("failed", actions),
+                "failed",
                 Some(note),
-            ));
+            )));
         }
         // Verify against live state, never against what we think we wrote.
-        let after = inspect(&self.config, &self.keys, &plan.region).await?;
-        let still: Vec<String> = after
+        let after = match inspect(&self.config, &self.keys, &plan.region).await {
+            Ok(after) => after,
+            Err(e) => {
+                let note = format!(
+                    "Remediation applied, but the key could not be re-read to verify it ({e})."
+                );
+                return Ok(applied(act(
+                    RegionOutcome::RemediationFailed,
+                    "applied",
+                    Some(note),
+                )));
+            }
+        };
+        let mut still: Vec<&str> = after
             .problems()
-            .filter(|f| f.status == Status::Fail || f.status == Status::Error)
-            .filter(|f| f.check != "KEY-GRANTS")
-            .map(|f| f.check.clone())
+            .filter(|f| matches!(f.status, Status::Fail | Status::Error))
+            .filter(|f| f.check != CheckId::KeyGrants.id())
+            .map(|f| f.check.as_str())
             .collect();
+        still.sort_unstable();
+        still.dedup();
         if still.is_empty() {
-            Ok((
+            let note =
+                "Remediated and verified: the key's live state in this Region passes the checks.";
+            Ok(applied(act(
                 RegionOutcome::Remediated,
-                record("applied", actions),
-                Some("Remediated and verified: the key's live state in this Region passes the checks.".to_owned()),
-            ))
+                "applied",
+                Some(note.to_owned()),
+            )))
         } else {
             let note = format!(
                 "Remediation applied but verification still fails {}.",
                 still.join(", ")
             );
-            Ok((
+            Ok(applied(act(
                 RegionOutcome::RemediationFailed,
-                record("failed", actions),
+                "failed",
                 Some(note),
-            ))
+            )))
         }
     }
 

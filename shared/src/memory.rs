@@ -54,7 +54,7 @@ pub struct MemoryKey {
 pub struct MemoryKms {
     keys: Mutex<BTreeMap<String, MemoryKey>>,
     calls: Mutex<Vec<String>>,
-    faults: Mutex<Vec<(String, PortErrorKind)>>,
+    faults: Mutex<Vec<(String, PortErrorKind, usize)>>,
 }
 
 impl MemoryKms {
@@ -85,20 +85,31 @@ impl MemoryKms {
 
     /// Makes the next call of `operation` (e.g. `PutKeyPolicy`) fail with `kind`.
     pub fn fail_next(&self, operation: &str, kind: PortErrorKind) {
-        lock(&self.faults).push((operation.to_owned(), kind));
+        self.fail_later(operation, kind, 0);
+    }
+
+    /// Lets `skip` calls of `operation` through, then fails the next one with `kind`.
+    pub fn fail_later(&self, operation: &str, kind: PortErrorKind, skip: usize) {
+        lock(&self.faults).push((operation.to_owned(), kind, skip));
     }
 
     fn enter(&self, operation: &str, region: &str) -> Result<(), PortError> {
         lock(&self.calls).push(format!("{operation} {region}"));
         let mut faults = lock(&self.faults);
-        if let Some(pos) = faults.iter().position(|(op, _)| op == operation) {
-            let (_, kind) = faults.remove(pos);
-            return Err(PortError {
-                operation: format!("kms:{operation}"),
-                region: region.to_owned(),
+        if let Some(pos) = faults.iter().position(|(op, _, _)| op == operation) {
+            if let Some((_, _, skip)) = faults.get_mut(pos)
+                && *skip > 0
+            {
+                *skip -= 1;
+                return Ok(());
+            }
+            let (_, kind, _) = faults.remove(pos);
+            return Err(PortError::new(
+                format!("kms:{operation}"),
+                region,
                 kind,
-                message: "injected fault".to_owned(),
-            });
+                "injected fault",
+            ));
         }
         Ok(())
     }
@@ -118,23 +129,23 @@ impl MemoryKms {
         });
         match found {
             Some(k) => f(k),
-            None => Err(PortError {
-                operation: format!("kms:{operation}"),
-                region: region.to_owned(),
-                kind: PortErrorKind::NotFound,
-                message: format!("NotFoundException: key {key} does not exist in {region}"),
-            }),
+            None => Err(PortError::new(
+                format!("kms:{operation}"),
+                region,
+                PortErrorKind::NotFound,
+                format!("NotFoundException: key {key} does not exist in {region}"),
+            )),
         }
     }
 }
 
 fn invalid_state(operation: &str, region: &str, state: &KeyState) -> PortError {
-    PortError {
-        operation: format!("kms:{operation}"),
-        region: region.to_owned(),
-        kind: PortErrorKind::InvalidState,
-        message: format!("KMSInvalidStateException: the key is {}", state.name()),
-    }
+    PortError::new(
+        format!("kms:{operation}"),
+        region,
+        PortErrorKind::InvalidState,
+        format!("KMSInvalidStateException: the key is {}", state.name()),
+    )
 }
 
 impl KeyStore for MemoryKms {
@@ -189,6 +200,37 @@ impl KeyStore for MemoryKms {
         .await
     }
 
+    async fn replicate_key(
+        &self,
+        primary_region: &str,
+        key_id: &str,
+        replica_region: &str,
+        policy: &str,
+    ) -> Result<KeyDescription, PortError> {
+        let primary = self
+            .with_key("ReplicateKey", primary_region, key_id, |k| Ok(k.clone()))
+            .await?;
+        if self.get(replica_region).is_some() {
+            return Err(PortError::new(
+                "kms:ReplicateKey",
+                primary_region,
+                PortErrorKind::InvalidState,
+                format!("AlreadyExistsException: a replica exists in {replica_region}"),
+            ));
+        }
+        let mut description = primary.description;
+        description.arn = description.arn.replace(primary_region, replica_region);
+        description.region = replica_region.to_owned();
+        // As KMS: a new replica is Creating for a few seconds.
+        description.state = KeyState::Creating;
+        self.insert(MemoryKey {
+            description: description.clone(),
+            policy: policy.to_owned(),
+            grants: Vec::new(),
+        });
+        Ok(description)
+    }
+
     async fn list_grants(&self, region: &str, key_id: &str) -> Result<Vec<Grant>, PortError> {
         self.with_key("ListGrants", region, key_id, |k| Ok(k.grants.clone()))
             .await
@@ -219,12 +261,12 @@ impl FindingBus for MemoryBus {
         let mut fail = lock(&self.fail);
         if *fail > 0 {
             *fail -= 1;
-            return Err(PortError {
-                operation: "events:PutEvents".to_owned(),
-                region: "local".to_owned(),
-                kind: PortErrorKind::Transient,
-                message: "injected fault".to_owned(),
-            });
+            return Err(PortError::new(
+                "events:PutEvents",
+                "local".to_owned(),
+                PortErrorKind::Transient,
+                "injected fault",
+            ));
         }
         lock(&self.published).extend_from_slice(findings);
         Ok(())
@@ -235,10 +277,26 @@ impl FindingBus for MemoryBus {
 #[derive(Debug, Default)]
 pub struct MemoryClaims {
     records: Mutex<BTreeMap<String, (ClaimRecord, Timestamp)>>,
+    fail: Mutex<Option<PortErrorKind>>,
+}
+
+impl MemoryClaims {
+    /// Makes every claim fail with `kind` (e.g. a table the role may not write).
+    pub fn fail_with(&self, kind: PortErrorKind) {
+        *lock(&self.fail) = Some(kind);
+    }
 }
 
 impl ClaimStore for MemoryClaims {
     async fn claim(&self, claim: &Claim) -> Result<ClaimOutcome, PortError> {
+        if let Some(kind) = *lock(&self.fail) {
+            return Err(PortError::new(
+                "dynamodb:PutItem",
+                "local",
+                kind,
+                "injected fault",
+            ));
+        }
         let mut records = lock(&self.records);
         if let Some((record, expires)) = records.get(&claim.fingerprint)
             && *expires >= claim.now
@@ -275,6 +333,14 @@ impl ClaimStore for MemoryClaims {
 #[derive(Debug, Default)]
 pub struct MemoryBudget {
     used: Mutex<BTreeMap<(String, Timestamp), u32>>,
+    fail: Mutex<Option<PortErrorKind>>,
+}
+
+impl MemoryBudget {
+    /// Makes every take fail with `kind`.
+    pub fn fail_with(&self, kind: PortErrorKind) {
+        *lock(&self.fail) = Some(kind);
+    }
 }
 
 impl ActionBudget for MemoryBudget {
@@ -285,6 +351,14 @@ impl ActionBudget for MemoryBudget {
         limit: u32,
         _expires: Timestamp,
     ) -> Result<Budget, PortError> {
+        if let Some(kind) = *lock(&self.fail) {
+            return Err(PortError::new(
+                "dynamodb:UpdateItem",
+                "local",
+                kind,
+                "injected fault",
+            ));
+        }
         let mut used = lock(&self.used);
         let n = used.entry((key_arn.to_owned(), window_start)).or_default();
         if *n >= limit {

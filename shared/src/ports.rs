@@ -44,6 +44,21 @@ pub struct PortError {
 }
 
 impl PortError {
+    /// An error of `operation` in `region`.
+    pub fn new(
+        operation: impl Into<String>,
+        region: impl Into<String>,
+        kind: PortErrorKind,
+        message: impl Into<String>,
+    ) -> PortError {
+        PortError {
+            operation: operation.into(),
+            region: region.into(),
+            kind,
+            message: message.into(),
+        }
+    }
+
     /// Whether retrying the whole invocation later may help.
     pub fn retryable(&self) -> bool {
         self.kind == PortErrorKind::Transient
@@ -94,6 +109,17 @@ pub trait KeyStore: Send + Sync {
         region: &str,
         key_id: &str,
     ) -> impl Future<Output = Result<Vec<Grant>, PortError>> + Send;
+
+    /// `ReplicateKey` from the primary in `primary_region` to `replica_region`, with `policy`
+    /// (KMS does not copy the primary's policy; a replica created without one gets the KMS
+    /// default policy, which Identity Center cannot use). Lockout safety check on.
+    fn replicate_key(
+        &self,
+        primary_region: &str,
+        key_id: &str,
+        replica_region: &str,
+        policy: &str,
+    ) -> impl Future<Output = Result<KeyDescription, PortError>> + Send;
 }
 
 /// Reads the Identity Center instance (sso-admin), from a given Region.

@@ -59,11 +59,6 @@ pub fn repair_policy(
     if !report.problems().any(|f| f.region == region) {
         return Ok(None);
     }
-    let region_causes: Vec<&Cause> = report
-        .causes
-        .iter()
-        .filter(|c| c.region == region)
-        .collect();
     let parsed = parse_key_policy(live_text);
     let Some(live) = parsed.policy else {
         let why = parsed
@@ -77,6 +72,23 @@ pub fn repair_policy(
     };
     if parsed.problems.iter().any(|p| p.fatal) {
         return Err("the live policy has problems that make its meaning unknown".to_owned());
+    }
+    let region_causes: Vec<&Cause> = report
+        .causes
+        .iter()
+        .filter(|c| c.region == region)
+        .collect();
+    if region_causes.is_empty() {
+        // Only non-fatal KP-INVALID problems: no statement is a cause to remove.
+        let problems: Vec<&str> = report
+            .problems()
+            .filter(|f| f.region == region)
+            .map(|f| f.message.as_str())
+            .collect();
+        return Err(format!(
+            "the policy's only problems are ones no statement change by idc-guard fixes: {}",
+            problems.join(" ")
+        ));
     }
     let model = model_statements(config);
     let mut origins: Vec<Origin> = (0..live.statements.len()).map(Origin::Live).collect();
@@ -102,6 +114,11 @@ pub fn repair_policy(
             return Err(stuck_reason(config, region, &causes));
         }
         origins.retain(|o| !remove.contains(o));
+        if origins.is_empty() {
+            // Every statement was a cause: what remains must be the model, whole (an empty
+            // Statement array is not even a policy).
+            add.extend((0..model.len()).map(Origin::Model));
+        }
         for origin in add {
             if !origins.contains(&origin) {
                 origins.push(origin);
@@ -437,6 +454,24 @@ mod tests {
         let fixed = repair(&c, "eu-west-1", &doc).unwrap().unwrap();
         assert_passes(&c, "eu-west-1", &fixed.text);
         assert_eq!(fixed.text, baseline(&c).to_string());
+    }
+
+    #[test]
+    fn a_policy_that_is_only_too_large_is_manual_and_says_why() {
+        let c = config();
+        let mut doc = baseline(&c);
+        let tags: Vec<String> = (0..2600).map(|i| format!("team-{i:05}")).collect();
+        doc["Statement"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"Sid": "Big", "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::111122223333:role/App"}, "Action": "kms:DescribeKey",
+            "Resource": "*", "Condition": {"StringEquals": {"aws:PrincipalTag/team": tags}}}));
+        let err = repair(&c, "us-east-1", &doc).unwrap_err();
+        assert!(
+            err.contains("no statement change") && err.contains("bytes"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -123,6 +123,42 @@ async fn describe_reads_multi_region_metadata_and_grants() {
     assert!(grants.iter().all(|g| g.operations == ["Decrypt"]));
 }
 
+#[tokio::test]
+async fn a_replica_is_requested_with_the_model_policy_and_no_bypass() {
+    // moto ignores ReplicateKey's Policy (it copies the primary's), so what the adapter sends
+    // is checked on the wire.
+    let (url, recorded) = recording_kms().await;
+    let sdk = sdk_config(PRIMARY).await;
+    let keys = KmsKeyStore::new(&sdk, Some(url));
+    let err = keys
+        .replicate_key(PRIMARY, "mrk-1", "ap-southeast-2", "{\"model\":true}")
+        .await
+        .unwrap_err();
+    assert!(err.message.contains("ReplicaKeyMetadata"), "{err}");
+    let recorded = recorded.lock().unwrap().clone();
+    let (target, body) = &recorded[0];
+    assert_eq!(target, "TrentService.ReplicateKey");
+    assert_eq!(body["ReplicaRegion"], "ap-southeast-2");
+    assert_eq!(body["Policy"], "{\"model\":true}");
+    assert_eq!(body["BypassPolicyLockoutSafetyCheck"], Value::Bool(false));
+}
+
+#[tokio::test]
+async fn a_replica_is_created_on_moto() {
+    let moto = Moto::start().unwrap();
+    let f = KeyFixture::new(&moto, &[PRIMARY], "notify").await.unwrap();
+    let keys = KmsKeyStore::new(&f.sdk, Some(moto.url.clone()));
+    let model = idc_guard_core::render::render_policy(&f.config);
+    let replica = keys
+        .replicate_key(PRIMARY, &f.key_id, "ap-southeast-2", &model)
+        .await
+        .unwrap();
+    assert_eq!(replica.region, "ap-southeast-2");
+    assert_eq!(replica.key_id, f.key_id);
+    assert_eq!(replica.arn, f.config.key_arn_in("ap-southeast-2"));
+    assert!(keys.describe_key("ap-southeast-2", &f.key_id).await.is_ok());
+}
+
 fn claim(fingerprint: &str, change: i64, now: i64) -> Claim {
     Claim {
         fingerprint: fingerprint.into(),

@@ -53,7 +53,12 @@ impl Settings {
         })?;
         let mut config = Config::from_toml(&text, ENV_CONFIG).map_err(|e| SettingsError {
             variable: ENV_CONFIG,
-            message: e.to_string(),
+            message: e
+                .problems
+                .iter()
+                .map(|p| format!("{}: {}", p.place, p.message))
+                .collect::<Vec<_>>()
+                .join("; "),
         })?;
         if let Some(mode) = get(ENV_MODE).filter(|m| !m.is_empty()) {
             let mode = match mode.as_str() {
@@ -67,7 +72,6 @@ impl Settings {
                     });
                 }
             };
-            config.mode = mode;
             config.remediation.mode = mode;
         }
         let table_name = get(ENV_TABLE)

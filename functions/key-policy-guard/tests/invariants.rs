@@ -508,6 +508,136 @@ async fn a_failed_write_is_reported_not_retried_blindly() {
 }
 
 #[tokio::test]
+async fn the_replaced_policy_travels_with_the_finding() {
+    let g = guard("remediate", "");
+    drift(&g, "us-east-1", 3);
+    let drifted = g.keys.get("us-east-1").unwrap().policy;
+    handle(
+        &g,
+        &event("PutKeyPolicy", "us-east-1", ADMIN, T0, "e1"),
+        now(5),
+    )
+    .await
+    .unwrap();
+    let published = g.bus.published();
+    let record = published[0].remediation.as_ref().unwrap();
+    assert_eq!(record.previous_policy.as_deref(), Some(drifted.as_str()));
+}
+
+#[tokio::test]
+async fn grants_are_never_reported_as_remediated() {
+    let g = guard("remediate", "");
+    drift(&g, "us-east-1", 3);
+    let mut key = g.keys.get("us-east-1").unwrap();
+    key.grants.push(idc_guard_core::live::Grant {
+        grant_id: "g-outsider".into(),
+        name: None,
+        grantee_principal: "arn:aws:iam::999999999999:role/X".into(),
+        retiring_principal: None,
+        issuing_account: None,
+        operations: vec!["Decrypt".into()],
+    });
+    g.keys.insert(key);
+    let out = handle(
+        &g,
+        &event("PutKeyPolicy", "us-east-1", ADMIN, T0, "e1"),
+        now(5),
+    )
+    .await
+    .unwrap();
+    assert_eq!(regions(&out), ["remediated"]);
+    let published = g.bus.published();
+    let grants = published.iter().find(|f| f.check == "KEY-GRANTS").unwrap();
+    let record = grants.remediation.as_ref().unwrap();
+    assert_eq!(record.outcome, "skipped");
+    assert!(
+        record.actions.iter().all(|a| a.contains("grant")),
+        "{:?}",
+        record.actions
+    );
+    assert!(!grants.message.contains("Remediated"), "{}", grants.message);
+    let policy = published
+        .iter()
+        .find(|f| f.check == "KP-ORG-VIA-SERVICE")
+        .unwrap();
+    assert_eq!(policy.remediation.as_ref().unwrap().outcome, "applied");
+}
+
+#[tokio::test]
+async fn a_broken_state_table_means_report_only() {
+    // Claims failing for good (e.g. AccessDenied on the table): no idempotency, no changes.
+    let g = guard("remediate", "");
+    drift(&g, "us-east-1", 3);
+    g.claims.fail_with(PortErrorKind::AccessDenied);
+    let out = handle(
+        &g,
+        &event("PutKeyPolicy", "us-east-1", ADMIN, T0, "e1"),
+        now(5),
+    )
+    .await
+    .unwrap();
+    assert_eq!(regions(&out), ["reported"]);
+    assert!(g.keys.writes().is_empty());
+    assert!(
+        g.bus.published()[0]
+            .message
+            .contains("idempotency store failed")
+    );
+    // The breaker failing for good: likewise.
+    let g = guard("remediate", "");
+    drift(&g, "us-east-1", 3);
+    g.budget.fail_with(PortErrorKind::AccessDenied);
+    let out = handle(
+        &g,
+        &event("PutKeyPolicy", "us-east-1", ADMIN, T0, "e1"),
+        now(5),
+    )
+    .await
+    .unwrap();
+    assert_eq!(regions(&out), ["reported"]);
+    assert!(g.keys.writes().is_empty());
+    assert!(
+        g.bus.published()[0]
+            .message
+            .contains("circuit breaker could not be read")
+    );
+    // Transient claim failures go back to Lambda, holding nothing.
+    let g = guard("remediate", "");
+    drift(&g, "us-east-1", 3);
+    g.claims.fail_with(PortErrorKind::Transient);
+    assert!(
+        handle(
+            &g,
+            &event("PutKeyPolicy", "us-east-1", ADMIN, T0, "e1"),
+            now(5)
+        )
+        .await
+        .is_err()
+    );
+}
+
+#[tokio::test]
+async fn an_unverifiable_remediation_is_reported_as_such() {
+    let g = guard("remediate", "");
+    drift(&g, "us-east-1", 3);
+    // The first DescribeKey (inspection) works; the verification read fails.
+    g.keys
+        .fail_later("DescribeKey", PortErrorKind::AccessDenied, 1);
+    let out = handle(
+        &g,
+        &event("PutKeyPolicy", "us-east-1", ADMIN, T0, "e1"),
+        now(5),
+    )
+    .await
+    .unwrap();
+    assert_eq!(regions(&out), ["remediation-failed"]);
+    assert_eq!(g.keys.writes(), ["PutKeyPolicy us-east-1"]);
+    let f = &g.bus.published()[0];
+    assert_eq!(f.remediation.as_ref().unwrap().outcome, "applied");
+    assert!(f.message.contains("could not be re-read"), "{}", f.message);
+}
+
+#[tokio::test]
 async fn replicate_key_checks_both_regions() {
     let g = guard("notify", "");
     let mut e = event("ReplicateKey", "us-east-1", ADMIN, T0, "e1");
@@ -557,7 +687,15 @@ fn settings_name_the_bad_variable() {
         idc_guard_core::config::Mode::Remediate
     );
     let err = Settings::from_env(env(vec![("IDC_GUARD_CONFIG", "bogus = 1".into())])).unwrap_err();
-    assert!(err.to_string().starts_with("IDC_GUARD_CONFIG:"), "{err}");
+    assert!(
+        err.to_string().starts_with("IDC_GUARD_CONFIG: line 1"),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string().matches("IDC_GUARD_CONFIG").count(),
+        1,
+        "{err}"
+    );
 }
 
 #[allow(dead_code)]

@@ -70,17 +70,17 @@ impl FindingBus for EventBridgeBus {
                             .map(|c| format!("{c}: {}", e.error_message().unwrap_or_default()))
                     })
                     .collect();
-                return Err(PortError {
-                    operation: OP.to_owned(),
-                    region: self.region.clone(),
-                    kind: PortErrorKind::Transient,
-                    message: format!(
+                return Err(PortError::new(
+                    OP,
+                    self.region.clone(),
+                    PortErrorKind::Transient,
+                    format!(
                         "{} of {} entries failed: {}",
                         out.failed_entry_count(),
                         batch.len(),
                         reasons.join("; ")
                     ),
-                });
+                ));
             }
         }
         Ok(())

@@ -47,12 +47,12 @@ impl KmsKeyStore {
 }
 
 fn missing(operation: &str, region: &str, what: &str) -> PortError {
-    PortError {
-        operation: operation.to_owned(),
-        region: region.to_owned(),
-        kind: PortErrorKind::Rejected,
-        message: format!("the response has no {what}"),
-    }
+    PortError::new(
+        operation,
+        region,
+        PortErrorKind::Rejected,
+        format!("the response has no {what}"),
+    )
 }
 
 fn describe(region: &str, m: &KeyMetadata) -> KeyDescription {
@@ -165,6 +165,30 @@ impl KeyStore for KmsKeyStore {
         Ok(())
     }
 
+    async fn replicate_key(
+        &self,
+        primary_region: &str,
+        key_id: &str,
+        replica_region: &str,
+        policy: &str,
+    ) -> Result<KeyDescription, PortError> {
+        const OP: &str = "kms:ReplicateKey";
+        let out = self
+            .client(primary_region)
+            .replicate_key()
+            .key_id(key_id)
+            .replica_region(replica_region)
+            .policy(policy)
+            .bypass_policy_lockout_safety_check(false)
+            .send()
+            .await
+            .map_err(|e| port_error(OP, primary_region, &e))?;
+        let metadata = out
+            .replica_key_metadata()
+            .ok_or_else(|| missing(OP, primary_region, "ReplicaKeyMetadata"))?;
+        Ok(describe(replica_region, metadata))
+    }
+
     async fn list_grants(&self, region: &str, key_id: &str) -> Result<Vec<Grant>, PortError> {
         const OP: &str = "kms:ListGrants";
         let client = self.client(region);
@@ -199,11 +223,11 @@ impl KeyStore for KmsKeyStore {
                 _ => return Ok(grants),
             }
         }
-        Err(PortError {
-            operation: OP.to_owned(),
-            region: region.to_owned(),
-            kind: PortErrorKind::Rejected,
-            message: "more than 600 pages of grants".to_owned(),
-        })
+        Err(PortError::new(
+            OP,
+            region,
+            PortErrorKind::Rejected,
+            "more than 600 pages of grants",
+        ))
     }
 }

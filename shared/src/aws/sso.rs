@@ -109,11 +109,11 @@ impl InstanceDirectory for SsoInstanceDirectory {
                 _ => return Ok(regions),
             }
         }
-        Err(PortError {
-            operation: OP.to_owned(),
-            region: region.to_owned(),
-            kind: PortErrorKind::Rejected,
-            message: "more than 100 pages of Regions".to_owned(),
-        })
+        Err(PortError::new(
+            OP,
+            region,
+            PortErrorKind::Rejected,
+            "more than 100 pages of Regions",
+        ))
     }
 }

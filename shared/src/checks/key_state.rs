@@ -22,7 +22,7 @@ pub fn check_key_state(config: &Config, key: &KeyDescription) -> Finding {
             Status::Warn,
             Severity::Low,
             format!(
-                "{check}: the replica in {region} is still Creating; it is usable in seconds and the sweep re-checks it"
+                "{check}: the replica in {region} is still Creating; it is usable in seconds, and the next event or audit re-checks it"
             ),
         ),
         KeyState::PendingDeletion | KeyState::PendingReplicaDeletion => (
