@@ -3,7 +3,7 @@
 CARGO ?= cargo
 PROFILE ?= ci
 
-.PHONY: build test lint fmt bench demo clean local-aws
+.PHONY: build test lint fmt bench bench-lambda demo clean local-aws
 
 build:
 	$(CARGO) build --workspace --locked
@@ -27,6 +27,12 @@ fmt:
 # Criterion benchmarks (medians in target/criterion/*/new/estimates.json).
 bench:
 	$(CARGO) bench -p idc-guard-core --bench check_policy
+
+# The key-policy-guard release binary behind a local Lambda Runtime API against moto: cold
+# start, peak RSS, warm latency (median / p99 over 200 events).
+bench-lambda:
+	$(CARGO) build --release --locked -p key-policy-guard
+	bash scripts/local-aws.sh run $(CARGO) bench --locked -p idc-guard-tests --bench lambda
 
 # Until the full local-emulator demo exists: the CLI on the bundled example.
 demo:

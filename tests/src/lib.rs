@@ -3,6 +3,7 @@
 pub mod idc_emulator;
 pub mod key_fixture;
 pub mod local_aws;
+pub mod runtime_api;
 
 use std::path::{Path, PathBuf};
 

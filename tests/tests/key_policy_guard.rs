@@ -69,7 +69,6 @@ fn checks(findings: &[Finding]) -> Vec<&str> {
 
 fn with_mode(config: &Config, mode: Mode) -> Config {
     let mut c = config.clone();
-    c.mode = mode;
     c.remediation.mode = mode;
     c
 }
