@@ -109,13 +109,17 @@ pub struct RetryableError(#[from] GuardError);
 
 impl From<RetryableError> for Diagnostic {
     fn from(e: RetryableError) -> Diagnostic {
-        let error_type = match &e.0 {
-            GuardError::Port(_) => "TransientAwsError",
-            GuardError::Publish { .. } => "FindingPublishError",
-        };
-        Diagnostic {
-            error_type: error_type.to_owned(),
-            error_message: e.to_string(),
+        match &e.0 {
+            GuardError::Port(_) => Diagnostic {
+                error_type: "TransientAwsError".to_owned(),
+                error_message: e.to_string(),
+            },
+            // The findings ride in the error: Lambda hands it to the on-failure destination,
+            // so they survive even when the retry has nothing left to publish.
+            GuardError::Publish { findings, .. } => Diagnostic {
+                error_type: "FindingPublishError".to_owned(),
+                error_message: format!("{e}; findings: {findings}"),
+            },
         }
     }
 }

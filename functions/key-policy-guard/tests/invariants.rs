@@ -456,6 +456,13 @@ async fn a_publish_failure_is_retried_and_nothing_is_lost() {
     g.bus.fail_next(1);
     let err = handle(&g, &e, now(5)).await.unwrap_err();
     assert!(err.to_string().contains("publishing"), "{err}");
+    let diagnostic = lambda_runtime::Diagnostic::from(err);
+    assert_eq!(diagnostic.error_type, "FindingPublishError");
+    assert!(
+        diagnostic.error_message.contains("\"check\":\"KP-"),
+        "{}",
+        diagnostic.error_message
+    );
     assert!(g.bus.published().is_empty());
     // Lambda retries the same event: the claim was released, so it is published now.
     let out = handle(&g, &e, now(65)).await.unwrap();
