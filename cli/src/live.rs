@@ -156,7 +156,17 @@ fn now() -> Timestamp {
 pub fn replay(args: &ReplayArgs<'_>) -> Result<Outcome, UsageError> {
     let mut config = read_config(args.config)?;
     if let Some(mode) = args.mode {
-        config.remediation.mode = mode;
+        config
+            .remediation
+            .set_mode(mode)
+            .map_err(|e| UsageError(format!("{}: {e}", args.config)))?;
+    }
+    if config.remediation.mode == Mode::Remediate && args.state_table.is_none() {
+        // In-process claims and breaker forget everything at exit: a loop of replays could
+        // remediate without bound and twice for what the Lambda already handled.
+        return Err(UsageError(
+            "--mode remediate needs --state-table (the guards' DynamoDB table): idempotency and the circuit breaker must be shared with the Lambda".to_owned(),
+        ));
     }
     let text = read_text(args.event, "event")?;
     let name = if args.event == "-" {
@@ -198,7 +208,9 @@ pub fn replay(args: &ReplayArgs<'_>) -> Result<Outcome, UsageError> {
                     GuardError::Publish { findings, .. } => {
                         format!("ERROR {name}: {e}\nfindings: {findings}\n")
                     }
-                    GuardError::Port(_) => format!("ERROR {name}: {e}\n"),
+                    GuardError::Port(_) | GuardError::ClaimHeld { .. } => {
+                        format!("ERROR {name}: {e}\n")
+                    }
                 };
                 return Ok(Outcome { stdout, code: 1 });
             }

@@ -149,7 +149,18 @@ async fn replay_reports_in_notify_and_repairs_in_remediate() {
     let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(doc["result"], "handled");
     assert_eq!(doc["regions"][0]["outcome"], "remediated");
-    assert_ne!(f.policy(REPLICA).await.unwrap(), drifted);
+    let live = f.policy(REPLICA).await.unwrap();
+    assert_ne!(live, drifted);
+    let report = idc_guard_core::checks::key_policy::check_parsed(
+        &f.config,
+        &idc_guard_core::policy::parse_key_policy(&live),
+        &[REPLICA.to_owned()],
+    );
+    assert!(
+        report.compliant(),
+        "{:#?}",
+        report.problems().collect::<Vec<_>>()
+    );
     // Published to the bus, as the Lambda would.
     let published = f.published().await.unwrap();
     assert!(published.iter().any(|p| p.check == "KP-SERVICE-USE"));

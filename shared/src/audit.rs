@@ -85,12 +85,7 @@ pub async fn audit<K: KeyStore, D: InstanceDirectory>(
             Ok(inspection) => {
                 let planned = Remediation {
                     mode: "dry-run".to_owned(),
-                    actions: inspection
-                        .plan
-                        .describe()
-                        .into_iter()
-                        .chain(inspection.plan.manual.iter().cloned())
-                        .collect(),
+                    actions: inspection.plan.describe_all(),
                     outcome: "planned".to_owned(),
                     previous_policy: None,
                 };

@@ -87,7 +87,29 @@ struct RawRemediation {
     window_minutes: Option<u32>,
 }
 
-/// Default circuit-breaker limit: remediation actions per key and window.
+/// Remediation needs loop protection: the roles whose changes are the guards' own.
+fn loop_protection(mode: Mode, guard_role_arns: &[String]) -> Result<(), String> {
+    if mode == Mode::Remediate && guard_role_arns.is_empty() {
+        return Err(
+            "must name the role(s) the guards remediate with when mode is remediate: without them a guard cannot tell its own changes from others' (loop protection)"
+                .to_owned(),
+        );
+    }
+    Ok(())
+}
+
+impl RemediationSettings {
+    /// Switches the mode (an environment or command-line override), keeping the rule that
+    /// `remediate` needs `guard_role_arns`.
+    pub fn set_mode(&mut self, mode: Mode) -> Result<(), String> {
+        loop_protection(mode, &self.guard_role_arns)
+            .map_err(|e| format!("remediation.guard_role_arns {e}"))?;
+        self.mode = mode;
+        Ok(())
+    }
+}
+
+/// Default circuit-breaker limit: remediations per key and window.
 pub const DEFAULT_MAX_ACTIONS_PER_WINDOW: u32 = 5;
 /// Default circuit-breaker window.
 pub const DEFAULT_WINDOW_MINUTES: u32 = 60;
@@ -530,6 +552,9 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
             );
         }
     }
+    if let Err(e) = loop_protection(raw.remediation.mode, &raw.remediation.guard_role_arns) {
+        bad("remediation.guard_role_arns", e);
+    }
     if raw.remediation.max_actions_per_window == Some(0) {
         bad(
             "remediation.max_actions_per_window",
@@ -617,8 +642,22 @@ identity_source = "external-idp"
     fn example() -> String {
         example_with(
             r#"["us-west-2", "us-east-1"]"#,
-            "[policy]\npin_encryption_context = true\n[remediation]\nmode = \"remediate\"\n",
+            "[policy]\npin_encryption_context = true\n[remediation]\nmode = \"remediate\"\nguard_role_arns = [\"arn:aws:iam::111122223333:role/idc-guard\"]\n",
         )
+    }
+
+    #[test]
+    fn remediation_needs_the_guards_own_roles() {
+        let text = example().replace(
+            "guard_role_arns = [\"arn:aws:iam::111122223333:role/idc-guard\"]\n",
+            "",
+        );
+        let err = Config::from_toml(&text, "c.toml").unwrap_err();
+        assert_eq!(err.problems[0].place, "remediation.guard_role_arns");
+        let mut c =
+            Config::from_toml(&text.replace("\"remediate\"", "\"notify\""), "c.toml").unwrap();
+        assert!(c.remediation.set_mode(Mode::Remediate).is_err());
+        assert!(c.remediation.set_mode(Mode::DryRun).is_ok());
     }
 
     #[test]
@@ -640,8 +679,11 @@ identity_source = "external-idp"
 
     #[test]
     fn unknown_key_is_named_with_its_line() {
-        let text = format!("{}\nsurprise = 1\n", example())
-            .replace("[remediation]\nmode = \"remediate\"\n", "");
+        // The unknown key lands in the last table, [policy], once [remediation] is gone.
+        let text = format!(
+            "{}\nsurprise = 1\n",
+            example().split("[remediation]").next().unwrap()
+        );
         let err = Config::from_toml(&text, "c.toml").unwrap_err().to_string();
         assert!(err.starts_with("c.toml: line "), "{err}");
         assert!(err.contains("unknown key `surprise`"), "{err}");

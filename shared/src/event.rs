@@ -14,6 +14,10 @@ use crate::time::Timestamp;
 
 /// The `detail-type` of CloudTrail API calls on EventBridge.
 pub const CLOUDTRAIL_DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
+/// The `detail-type` of records a service writes for itself (e.g. the replica Region's
+/// `CreateKey`, `invokedBy: kms.amazonaws.com`). AWS does not say which of the two such KMS
+/// records arrive as, so both are read.
+pub const SERVICE_EVENT_DETAIL_TYPE: &str = "AWS Service Event via CloudTrail";
 
 /// A CloudTrail record as delivered by EventBridge, with the fields the guards use.
 #[derive(Debug, Clone, PartialEq)]
@@ -203,6 +207,7 @@ impl TryFrom<&Value> for CloudTrailEvent {
         };
         if let Some(t) = text(input, "detail-type")
             && t != CLOUDTRAIL_DETAIL_TYPE
+            && t != SERVICE_EVENT_DETAIL_TYPE
         {
             return Err(Rejection::Skip(Skip::NotCloudTrail(t.to_owned())));
         }
@@ -331,6 +336,20 @@ mod tests {
             err.to_string()
                 .contains("event e: detail: not a JSON object"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn service_events_are_read_like_api_calls() {
+        let mut v = envelope(
+            json!({"eventName": "CreateKey", "eventID": "c", "awsRegion": "eu-west-1",
+            "userIdentity": {"invokedBy": "kms.amazonaws.com"}}),
+        );
+        v["detail-type"] = json!(SERVICE_EVENT_DETAIL_TYPE);
+        let e = CloudTrailEvent::try_from(&v).unwrap();
+        assert_eq!(
+            (e.event_name.as_str(), e.region.as_str()),
+            ("CreateKey", "eu-west-1")
         );
     }
 

@@ -17,12 +17,12 @@ use crate::config::{Config, Mode};
 use crate::event::{CloudTrailEvent, Rejection, Skip};
 use crate::finding::{Finding, Remediation, Status, Trigger};
 use crate::key_event::{KeyEvent, KeyRef};
-use crate::live::KeySnapshot;
+use crate::live::{KeySnapshot, KeyState};
 use crate::plan::{KeyAction, KeyPlan, plan_key};
 use crate::policy::parse_key_policy;
 use crate::ports::{
-    ActionBudget, Budget, Claim, ClaimOutcome, ClaimStore, FindingBus, KeyStore, PortError,
-    PortErrorKind,
+    ActionBudget, Budget, Claim, ClaimOutcome, ClaimRecord, ClaimStore, FindingBus, KeyStore,
+    PortError, PortErrorKind,
 };
 use crate::time::Timestamp;
 
@@ -62,9 +62,19 @@ pub struct KeyGuard<K, B, C, A> {
 /// A failure a retry may fix; everything else is reported in findings and acknowledged.
 #[derive(Debug, thiserror::Error)]
 pub enum GuardError {
-    /// Reading or changing live state failed transiently.
+    /// Reading or changing live state failed (see [`PortError::retryable`]).
     #[error("{0}")]
     Port(#[from] PortError),
+    /// Another invocation holds the claim on these findings (a racing duplicate, or a crashed
+    /// invocation whose lease has not lapsed). Retrying later finds them settled or free:
+    /// acknowledging now could lose them.
+    #[error("another invocation holds the claim on {count} finding(s) in {region}; retry later")]
+    ClaimHeld {
+        /// The Region.
+        region: String,
+        /// How many findings.
+        count: usize,
+    },
     /// The findings could not be published; they are carried here so the caller can log them.
     #[error("publishing {count} finding(s) failed: {source}")]
     Publish {
@@ -82,9 +92,20 @@ impl GuardError {
     pub fn retryable(&self) -> bool {
         match self {
             GuardError::Port(e) => e.retryable(),
-            GuardError::Publish { .. } => true,
+            GuardError::ClaimHeld { .. } | GuardError::Publish { .. } => true,
         }
     }
+}
+
+/// The claims taken for a Region's problems.
+#[derive(Debug, Default)]
+struct Claimed {
+    /// Claimed by this invocation.
+    granted: Vec<Finding>,
+    /// Reported without a claim, because the claim store failed for good.
+    degraded: Vec<Finding>,
+    /// Why remediation is off for the degraded ones.
+    reason: Option<String>,
 }
 
 /// What acting on a plan came to: the Region's outcome, the remediation record, and a note
@@ -234,10 +255,9 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
         now: Timestamp,
     ) -> Result<GuardOutcome, GuardError> {
         let key_id = self.config.key_arn.key_id.as_str();
-        if !event.may_concern(key_id) {
-            let KeyRef::Id(other) = &event.key else {
-                return Ok(skipped(Skip::OtherKey("an alias".to_owned())));
-            };
+        if let KeyRef::Id(other) = &event.key
+            && other != key_id
+        {
             return Ok(skipped(Skip::OtherKey(other.clone())));
         }
         if let KeyRef::Alias(alias) = &event.key {
@@ -281,7 +301,10 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
         let inspection = match inspect(&self.config, &self.keys, region).await {
             Ok(i) => i,
             Err(e) if e.retryable() => return Err(e.into()),
-            Err(e) => return self.unreadable(region, &trigger, e, now).await,
+            Err(e) => {
+                let change_time = event.time.unwrap_or(now);
+                return self.unreadable(region, &trigger, e, change_time, now).await;
+            }
         };
         let problems: Vec<Finding> = inspection.problems().cloned().collect();
         if problems.is_empty() {
@@ -292,31 +315,9 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
                 plan: None,
             });
         }
-        // Idempotency: claim every problem for this change; a duplicate delivery (or the same
-        // change seen from another Region) finds them claimed.
         let change_time = event.time.unwrap_or(now);
-        let mut fresh = Vec::new();
-        let mut degraded = None;
-        for f in problems {
-            let claim = claim_for(&f.fingerprint, change_time, now);
-            match self.claims.claim(&claim).await {
-                Ok(ClaimOutcome::Granted) => fresh.push(f),
-                Ok(ClaimOutcome::Duplicate { .. }) => {}
-                Err(e) if e.retryable() => {
-                    self.release_all(&fresh).await?;
-                    return Err(e.into());
-                }
-                // Without a working claim store there is no idempotency and no breaker:
-                // report everything, change nothing.
-                Err(e) => {
-                    degraded = Some(format!(
-                        "Not remediated: the idempotency store failed ({e}), so a change could repeat; a human must act."
-                    ));
-                    fresh.push(f);
-                }
-            }
-        }
-        if fresh.is_empty() {
+        let claimed = self.claim_all(region, problems, change_time, now).await?;
+        if claimed.granted.is_empty() && claimed.degraded.is_empty() {
             return Ok(RegionReport {
                 region: region.to_owned(),
                 outcome: RegionOutcome::Duplicate,
@@ -324,14 +325,18 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
                 plan: Some(inspection.plan),
             });
         }
-        let act = match self.act(event, &inspection, now, degraded).await {
+        let act = match self
+            .act(event, &inspection, now, claimed.reason.clone())
+            .await
+        {
             Ok(a) => a,
             Err(e) => {
-                self.release_all(&fresh).await?;
+                self.release_all(&claimed.granted).await;
                 return Err(e);
             }
         };
-        let mut findings = fresh;
+        let mut findings = claimed.granted.clone();
+        findings.extend(claimed.degraded);
         for f in &mut findings {
             f.trigger = Some(trigger.clone());
             if f.check == CheckId::KeyGrants.id() {
@@ -339,13 +344,7 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
                 // happened to the rest of the key.
                 f.remediation = Some(Remediation {
                     mode: act.remediation.mode.clone(),
-                    actions: inspection
-                        .plan
-                        .manual
-                        .iter()
-                        .filter(|m| m.contains("grant"))
-                        .cloned()
-                        .collect(),
+                    actions: inspection.plan.grants.iter().cloned().collect(),
                     outcome: "skipped".to_owned(),
                     previous_policy: None,
                 });
@@ -357,16 +356,8 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
                 f.message.push_str(note);
             }
         }
-        if let Err(e) = self.publish(&findings).await {
-            // In notify and dry-run the retry publishes them. After an applied remediation
-            // the retry finds the key compliant: the findings then survive in the error
-            // (logged, and in the invocation's on-failure destination).
-            self.release_all(&findings).await?;
-            return Err(e);
-        }
-        for f in &findings {
-            self.claims.settle(&f.fingerprint, now).await?;
-        }
+        self.publish_and_settle(&findings, &claimed.granted, now)
+            .await?;
         Ok(RegionReport {
             region: region.to_owned(),
             outcome: act.outcome,
@@ -375,11 +366,79 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
         })
     }
 
-    async fn release_all(&self, findings: &[Finding]) -> Result<(), GuardError> {
-        for f in findings {
-            self.claims.release(&f.fingerprint).await?;
+    /// Claims each problem for the change at `change_time`. A duplicate delivery (or the same
+    /// change seen from another Region) finds them claimed: settled ones are dropped, held
+    /// ones make the invocation retry.
+    async fn claim_all(
+        &self,
+        region: &str,
+        problems: Vec<Finding>,
+        change_time: Timestamp,
+        now: Timestamp,
+    ) -> Result<Claimed, GuardError> {
+        let mut claimed = Claimed::default();
+        let mut held = 0;
+        for f in problems {
+            let claim = claim_for(&f.fingerprint, change_time, now);
+            match self.claims.claim(&claim).await {
+                Ok(ClaimOutcome::Granted) => claimed.granted.push(f),
+                Ok(ClaimOutcome::Duplicate {
+                    by: ClaimRecord::Held { .. },
+                }) => held += 1,
+                Ok(ClaimOutcome::Duplicate { .. }) => {}
+                Err(e) if e.retryable() => {
+                    self.release_all(&claimed.granted).await;
+                    return Err(e.into());
+                }
+                // Without a working claim store there is no idempotency and no breaker:
+                // report, change nothing.
+                Err(e) => {
+                    claimed.reason = Some(format!(
+                        "Not remediated: the idempotency store failed ({e}), so a change could repeat; a human must act."
+                    ));
+                    claimed.degraded.push(f);
+                }
+            }
+        }
+        if held > 0 && claimed.granted.is_empty() && claimed.degraded.is_empty() {
+            return Err(GuardError::ClaimHeld {
+                region: region.to_owned(),
+                count: held,
+            });
+        }
+        Ok(claimed)
+    }
+
+    /// Publishes `findings`, then settles the claims this invocation holds. If publishing
+    /// fails, the claims are released so the retry can publish.
+    async fn publish_and_settle(
+        &self,
+        findings: &[Finding],
+        granted: &[Finding],
+        now: Timestamp,
+    ) -> Result<(), GuardError> {
+        if let Err(e) = self.publish(findings).await {
+            // In notify and dry-run the retry publishes them. After an applied remediation
+            // the retry finds the key compliant: the findings then survive in the error
+            // (logged, and in the invocation's on-failure destination).
+            self.release_all(granted).await;
+            return Err(e);
+        }
+        for f in granted {
+            // Best effort: an unsettled claim only makes a redelivery retry until the lease
+            // lapses, then it is handled again (a duplicate report, nothing lost).
+            let _ = self.claims.settle(&f.fingerprint, now).await;
         }
         Ok(())
+    }
+
+    /// Gives claims back, best effort: a claim that cannot be released lapses with its lease,
+    /// and until then redeliveries retry (they never acknowledge a held claim), so the
+    /// original error, which the caller returns, is what matters.
+    async fn release_all(&self, findings: &[Finding]) {
+        for f in findings {
+            let _ = self.claims.release(&f.fingerprint).await;
+        }
     }
 
     /// Decides and (in remediate mode) applies the plan.
@@ -392,8 +451,7 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
     ) -> Result<Act, GuardError> {
         let plan = &inspection.plan;
         let settings = &self.config.remediation;
-        let mut actions = plan.describe();
-        actions.extend(plan.manual.iter().cloned());
+        let actions = plan.describe_all();
         let act = |outcome: RegionOutcome, record: &str, note: Option<String>| Act {
             outcome,
             remediation: Remediation {
@@ -417,6 +475,15 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
         if plan.is_empty() {
             return Ok(report(None));
         }
+        if inspection.snapshot.key.state == KeyState::Creating {
+            // KMS refuses changes to a replica still being created; it is ready in seconds.
+            return Err(GuardError::Port(PortError::new(
+                "kms:PutKeyPolicy",
+                &plan.region,
+                PortErrorKind::Transient,
+                "the replica is still Creating; retrying once it is usable",
+            )));
+        }
         if let Some(reason) = degraded {
             return Ok(report(Some(reason)));
         }
@@ -434,7 +501,8 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
         let budget = self
             .budget
             .take(
-                &plan.key_arn,
+                // One budget for the key across its Regions (design §6: per key).
+                &self.config.key_arn.key_id,
                 window_start,
                 settings.max_actions_per_window,
                 window_start.plus(2 * window),
@@ -444,8 +512,7 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
             Ok(Budget::Granted { .. }) => {}
             Ok(Budget::Exhausted { limit }) => {
                 return Ok(report(Some(format!(
-                    "Circuit breaker open: {limit} remediations of this key in {} already in the current {}-minute window; nothing was changed until it closes at {}.",
-                    plan.region,
+                    "Circuit breaker open: {limit} remediations of this key (all Regions) already in the current {}-minute window; nothing was changed until it closes at {}.",
                     settings.window_minutes,
                     window_start.plus(window)
                 ))));
@@ -529,6 +596,17 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
                 KeyAction::CancelKeyDeletion => self.keys.cancel_key_deletion(region, key).await?,
                 KeyAction::EnableKey => self.keys.enable_key(region, key).await?,
                 KeyAction::PutKeyPolicy { policy, .. } => {
+                    // KMS has no conditional write: re-read just before writing, so a change
+                    // made since the inspection is not overwritten (its own event follows).
+                    let current = self.keys.get_key_policy(region, key).await?;
+                    if plan.previous_policy.as_deref() != Some(current.as_str()) {
+                        return Err(PortError::new(
+                            "kms:PutKeyPolicy",
+                            region,
+                            PortErrorKind::Transient,
+                            "the key policy changed since it was read; re-checking instead of overwriting it",
+                        ));
+                    }
                     self.keys.put_key_policy(region, key, policy).await?
                 }
             }
@@ -541,26 +619,30 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
         region: &str,
         trigger: &Trigger,
         error: PortError,
+        change_time: Timestamp,
         now: Timestamp,
     ) -> Result<RegionReport, GuardError> {
         let mut finding = unreadable_key(&self.config, region, &error);
         finding.trigger = Some(trigger.clone());
-        let change_time = Timestamp::parse(&trigger.time).unwrap_or(now);
-        let claim = claim_for(&finding.fingerprint, change_time, now);
-        if self.claims.claim(&claim).await? != ClaimOutcome::Granted {
+        let claimed = self
+            .claim_all(region, vec![finding], change_time, now)
+            .await?;
+        let findings: Vec<Finding> = claimed
+            .granted
+            .iter()
+            .chain(&claimed.degraded)
+            .cloned()
+            .collect();
+        if findings.is_empty() {
             return Ok(RegionReport {
                 region: region.to_owned(),
                 outcome: RegionOutcome::Duplicate,
-                findings: Vec::new(),
+                findings,
                 plan: None,
             });
         }
-        let findings = vec![finding];
-        if let Err(e) = self.publish(&findings).await {
-            self.claims.release(&claim.fingerprint).await?;
-            return Err(e);
-        }
-        self.claims.settle(&claim.fingerprint, now).await?;
+        self.publish_and_settle(&findings, &claimed.granted, now)
+            .await?;
         Ok(RegionReport {
             region: region.to_owned(),
             outcome: RegionOutcome::Unreadable,

@@ -55,6 +55,8 @@ pub struct MemoryKms {
     keys: Mutex<BTreeMap<String, MemoryKey>>,
     calls: Mutex<Vec<String>>,
     faults: Mutex<Vec<(String, PortErrorKind, usize)>>,
+    aliases: Mutex<BTreeMap<String, String>>,
+    pending_policy: Mutex<Vec<(String, usize, String)>>,
 }
 
 impl MemoryKms {
@@ -66,6 +68,17 @@ impl MemoryKms {
     /// The key's copy in `region`.
     pub fn get(&self, region: &str) -> Option<MemoryKey> {
         lock(&self.keys).get(region).cloned()
+    }
+
+    /// Points `alias` (`alias/name`) at `key_id`, which need not be a key held here.
+    pub fn add_alias(&self, alias: &str, key_id: &str) {
+        lock(&self.aliases).insert(alias.to_owned(), key_id.to_owned());
+    }
+
+    /// After `reads` more `GetKeyPolicy` calls in `region`, someone else sets `policy` (a
+    /// change racing the guard).
+    pub fn change_policy_after_reads(&self, region: &str, reads: usize, policy: &str) {
+        lock(&self.pending_policy).push((region.to_owned(), reads, policy.to_owned()));
     }
 
     /// Every call so far, as `Operation region`.
@@ -124,9 +137,9 @@ impl MemoryKms {
         YieldOnce::default().await;
         self.enter(operation, region)?;
         let mut keys = lock(&self.keys);
-        let found = keys.get_mut(region).filter(|k| {
-            k.description.key_id == key || k.description.arn == key || key.starts_with("alias/")
-        });
+        let found = keys
+            .get_mut(region)
+            .filter(|k| k.description.key_id == key || k.description.arn == key);
         match found {
             Some(k) => f(k),
             None => Err(PortError::new(
@@ -150,13 +163,50 @@ fn invalid_state(operation: &str, region: &str, state: &KeyState) -> PortError {
 
 impl KeyStore for MemoryKms {
     async fn describe_key(&self, region: &str, key: &str) -> Result<KeyDescription, PortError> {
-        self.with_key("DescribeKey", region, key, |k| Ok(k.description.clone()))
-            .await
+        let target = lock(&self.aliases).get(key).cloned();
+        match target {
+            // An alias of another key: KMS describes that key.
+            Some(id) if self.get(region).is_none_or(|k| k.description.key_id != id) => {
+                self.enter("DescribeKey", region)?;
+                let mut other = self.get(region).map(|k| k.description).ok_or_else(|| {
+                    PortError::new("kms:DescribeKey", region, PortErrorKind::NotFound, "no key")
+                })?;
+                other.arn = other.arn.replace(&other.key_id, &id);
+                other.key_id = id;
+                Ok(other)
+            }
+            Some(id) => {
+                self.with_key("DescribeKey", region, &id, |k| Ok(k.description.clone()))
+                    .await
+            }
+            None => {
+                self.with_key("DescribeKey", region, key, |k| Ok(k.description.clone()))
+                    .await
+            }
+        }
     }
 
     async fn get_key_policy(&self, region: &str, key_id: &str) -> Result<String, PortError> {
-        self.with_key("GetKeyPolicy", region, key_id, |k| Ok(k.policy.clone()))
-            .await
+        let policy = self
+            .with_key("GetKeyPolicy", region, key_id, |k| Ok(k.policy.clone()))
+            .await?;
+        let change = {
+            let mut pending = lock(&self.pending_policy);
+            pending.iter_mut().for_each(|p| {
+                if p.0 == region {
+                    p.1 = p.1.saturating_sub(1);
+                }
+            });
+            let due = pending.iter().position(|p| p.0 == region && p.1 == 0);
+            due.map(|i| pending.remove(i))
+        };
+        if let Some((_, _, new_policy)) = change
+            && let Some(mut key) = self.get(region)
+        {
+            key.policy = new_policy;
+            self.insert(key);
+        }
+        Ok(policy)
     }
 
     async fn put_key_policy(
@@ -166,6 +216,10 @@ impl KeyStore for MemoryKms {
         policy: &str,
     ) -> Result<(), PortError> {
         self.with_key("PutKeyPolicy", region, key_id, |k| {
+            // As KMS: a replica still being created refuses changes.
+            if k.description.state == KeyState::Creating {
+                return Err(invalid_state("PutKeyPolicy", region, &k.description.state));
+            }
             k.policy = policy.to_owned();
             Ok(())
         })
@@ -174,7 +228,7 @@ impl KeyStore for MemoryKms {
 
     async fn enable_key(&self, region: &str, key_id: &str) -> Result<(), PortError> {
         self.with_key("EnableKey", region, key_id, |k| {
-            if k.description.state.pending_deletion() {
+            if k.description.state.pending_deletion() || k.description.state == KeyState::Creating {
                 return Err(invalid_state("EnableKey", region, &k.description.state));
             }
             k.description.state = KeyState::Enabled;

@@ -25,6 +25,8 @@ pub enum KeyAction {
         removed: Vec<String>,
         /// The model statements added (Sids).
         added: Vec<String>,
+        /// Whether `Version` is raised to 2012-10-17.
+        version_raised: bool,
     },
 }
 
@@ -34,8 +36,16 @@ impl KeyAction {
         match self {
             KeyAction::CancelKeyDeletion => format!("kms:CancelKeyDeletion in {region}"),
             KeyAction::EnableKey => format!("kms:EnableKey in {region}"),
-            KeyAction::PutKeyPolicy { removed, added, .. } => {
+            KeyAction::PutKeyPolicy {
+                removed,
+                added,
+                version_raised,
+                ..
+            } => {
                 let mut parts = Vec::new();
+                if *version_raised {
+                    parts.push("raise Version to 2012-10-17".to_owned());
+                }
                 if !removed.is_empty() {
                     parts.push(format!("remove {}", removed.join(", ")));
                 }
@@ -45,11 +55,6 @@ impl KeyAction {
                 format!("kms:PutKeyPolicy in {region}: {}", parts.join("; "))
             }
         }
-    }
-
-    /// Whether the action changes the key's state (as opposed to its policy).
-    pub fn is_state_change(&self) -> bool {
-        !matches!(self, KeyAction::PutKeyPolicy { .. })
     }
 }
 
@@ -66,6 +71,8 @@ pub struct KeyPlan {
     pub actions: Vec<KeyAction>,
     /// Problems no safe automatic change can fix, each with the reason.
     pub manual: Vec<String>,
+    /// Grants to report for a human to revoke (the guard never revokes one).
+    pub grants: Option<String>,
     /// The policy before the change (for the evidence), when the plan rewrites it.
     pub previous_policy: Option<String>,
 }
@@ -76,6 +83,15 @@ impl KeyPlan {
         self.actions
             .iter()
             .map(|a| a.describe(&self.region))
+            .collect()
+    }
+
+    /// The actions in words, then the manual items and the grants to revoke.
+    pub fn describe_all(&self) -> Vec<String> {
+        self.describe()
+            .into_iter()
+            .chain(self.manual.iter().cloned())
+            .chain(self.grants.iter().cloned())
             .collect()
     }
 
@@ -99,6 +115,7 @@ pub fn plan_key(
         region: region.clone(),
         actions: Vec::new(),
         manual: Vec::new(),
+        grants: None,
         previous_policy: None,
     };
     match &snapshot.key.state {
@@ -125,6 +142,7 @@ pub fn plan_key(
                     policy: repaired.text,
                     removed: repaired.removed,
                     added: repaired.added,
+                    version_raised: repaired.version_raised,
                 });
             }
             // Unreachable while `policy_fails`; kept total rather than assumed.
@@ -135,7 +153,7 @@ pub fn plan_key(
         }
     }
     if grant_failures > 0 {
-        plan.manual.push(format!(
+        plan.grants = Some(format!(
             "{grant_failures} grant(s) to principals outside the organization: revoking a grant can break its user, so idc-guard reports it for a human to revoke"
         ));
     }

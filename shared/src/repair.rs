@@ -1,28 +1,32 @@
 //! Policy repair: the smallest change to a live key policy that makes it pass every KP check.
 //!
 //! Rules (design §6): remove only the statements the evaluation names as the cause, add only
-//! the model's statements, keep every other statement exactly as written. The candidate is
-//! re-checked after each round; if it cannot be made to pass, nothing is proposed and the
-//! reason says why a human must act.
+//! the model's statements, keep every other statement exactly as written (its original text,
+//! byte for byte). The candidate is re-checked after each round; if it cannot be made to pass,
+//! nothing is proposed and the reason says why a human must act. A Deny statement is never
+//! removed: that widens access beyond what the model can verify.
 
+use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::checks::CheckId;
 use crate::checks::key_policy::{Cause, KeyPolicyReport, check_parsed};
 use crate::config::Config;
-use crate::json::Json;
-use crate::policy::{MAX_POLICY_BYTES, Version, parse_key_policy};
+use crate::policy::{Effect, KeyPolicy, MAX_POLICY_BYTES, Version, parse_key_policy};
 use crate::render::{BASELINE_SIDS, model_statements};
 
 /// A repaired policy and what changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepairedPolicy {
-    /// The new policy text (compact JSON, member order kept).
+    /// The new policy text (kept statements as written, model statements compact JSON).
     pub text: String,
     /// The removed statements, as `"Sid (index N)"` of the live policy.
     pub removed: Vec<String>,
     /// The Sids of the model statements added.
     pub added: Vec<String>,
+    /// Whether `Version` was raised to 2012-10-17 (which turns `${...}` into variables).
+    pub version_raised: bool,
 }
 
 /// Where a candidate statement came from.
@@ -49,6 +53,31 @@ fn model_index(check: CheckId) -> Option<usize> {
 /// Rounds of remove-and-add before giving up; each round must make progress.
 const MAX_ROUNDS: usize = 4;
 
+/// The live document's parts as written: a key policy's top level is Version, Id and
+/// Statement (anything else is KP-INVALID and never repaired).
+#[derive(Debug, Deserialize)]
+struct RawDocument<'a> {
+    #[serde(rename = "Version", borrow, default)]
+    version: Option<&'a RawValue>,
+    #[serde(rename = "Id", borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(rename = "Statement", borrow)]
+    statement: &'a RawValue,
+}
+
+impl<'a> RawDocument<'a> {
+    fn read(text: &'a str) -> Result<(RawDocument<'a>, Vec<&'a RawValue>), String> {
+        let doc: RawDocument<'a> = serde_json::from_str(text)
+            .map_err(|e| format!("the live policy's top level cannot be read: {e}"))?;
+        // "Statement" is an array of statements, or one statement object.
+        let statements = match serde_json::from_str::<Vec<&'a RawValue>>(doc.statement.get()) {
+            Ok(list) => list,
+            Err(_) => vec![doc.statement],
+        };
+        Ok((doc, statements))
+    }
+}
+
 /// Repairs `live_text`, whose check in `region` gave `report`. `Ok(None)` when nothing fails.
 pub fn repair_policy(
     config: &Config,
@@ -70,9 +99,6 @@ pub fn repair_policy(
             "the live policy cannot be read ({why}), so its statements cannot be kept; restore it from the evidence or render-policy"
         ));
     };
-    if parsed.problems.iter().any(|p| p.fatal) {
-        return Err("the live policy has problems that make its meaning unknown".to_owned());
-    }
     let region_causes: Vec<&Cause> = report
         .causes
         .iter()
@@ -90,8 +116,17 @@ pub fn repair_policy(
             problems.join(" ")
         ));
     }
+    let (raw, raw_statements) = RawDocument::read(live_text)?;
+    if raw_statements.len() != live.statements.len() {
+        return Err("the live policy's statements could not be matched to their text".to_owned());
+    }
     let model = model_statements(config);
-    let mut origins: Vec<Origin> = (0..live.statements.len()).map(Origin::Live).collect();
+    // Candidate statement i comes from origins[i]; the live policy's statement i is Live(i).
+    let mut origins: Vec<Origin> = live
+        .statements
+        .iter()
+        .map(|s| Origin::Live(s.index))
+        .collect();
     let mut causes: Vec<Cause> = region_causes.into_iter().cloned().collect();
     for _ in 0..MAX_ROUNDS {
         // Causes name statements by their index in the document that was checked, which is
@@ -100,9 +135,23 @@ pub fn repair_policy(
         let mut add: Vec<Origin> = Vec::new();
         for cause in &causes {
             match (&cause.statement, cause.must_allow) {
-                // The deciding statement goes: an over-broad Allow, or a Deny that blocks a
-                // required request.
-                (Some(s), _) => remove.extend(origins.get(s.index).copied()),
+                (Some(s), _) => {
+                    let Some(origin) = origins.get(s.index).copied() else {
+                        continue;
+                    };
+                    if let Origin::Live(i) = origin
+                        && live
+                            .statements
+                            .get(i)
+                            .is_some_and(|st| st.effect == Effect::Deny)
+                    {
+                        return Err(format!(
+                            "statement {s} is a Deny that blocks access {} requires; idc-guard never removes a Deny, because that widens access beyond what it can verify",
+                            cause.check
+                        ));
+                    }
+                    remove.push(origin);
+                }
                 // Nothing allows a required request: the model's statement comes in.
                 (None, true) => add.extend(model_index(cause.check).map(Origin::Model)),
                 (None, false) => {}
@@ -124,8 +173,12 @@ pub fn repair_policy(
                 origins.push(origin);
             }
         }
-        let candidate = build(&live, live_text, &model, &origins)?;
-        let check = check_parsed(config, &parse_key_policy(&candidate), &[region.to_owned()]);
+        let candidate = build(&live, &raw, &raw_statements, &model, &origins)?;
+        let check = check_parsed(
+            config,
+            &parse_key_policy(&candidate.text),
+            &[region.to_owned()],
+        );
         if check.compliant() {
             let removed = live
                 .statements
@@ -133,17 +186,11 @@ pub fn repair_policy(
                 .filter(|s| !origins.contains(&Origin::Live(s.index)))
                 .map(|s| s.reference().to_string())
                 .collect();
-            let added = origins
-                .iter()
-                .filter_map(|o| match o {
-                    Origin::Model(i) => BASELINE_SIDS.get(*i).map(|s| (*s).to_owned()),
-                    Origin::Live(_) => None,
-                })
-                .collect();
             return Ok(Some(RepairedPolicy {
-                text: candidate,
+                text: candidate.text,
                 removed,
-                added,
+                added: candidate.added,
+                version_raised: candidate.version_raised,
             }));
         }
         causes = check.causes;
@@ -165,32 +212,38 @@ fn stuck_reason(config: &Config, region: &str, causes: &[Cause]) -> String {
     )
 }
 
-/// Builds the candidate document: the live document's members in order, `Statement` replaced
-/// by the chosen statements, `Version` raised to 2012-10-17 when model statements (which use
-/// policy variables) are added.
+/// A candidate document.
+struct Candidate {
+    text: String,
+    added: Vec<String>,
+    version_raised: bool,
+}
+
+/// Builds the candidate: `Version` (raised to 2012-10-17 when model statements, which use
+/// policy variables, are added), `Id`, then the chosen statements, kept ones as written.
 fn build(
-    live: &crate::policy::KeyPolicy,
-    live_text: &str,
+    live: &KeyPolicy,
+    raw: &RawDocument<'_>,
+    raw_statements: &[&RawValue],
     model: &[Value],
     origins: &[Origin],
-) -> Result<String, String> {
-    let doc = Json::parse(live_text).map_err(|e| format!("the live policy is not JSON: {e}"))?;
-    let Json::Object(members) = doc else {
-        return Err("the live policy is not a JSON object".to_owned());
-    };
+) -> Result<Candidate, String> {
+    let kept = |i: usize| origins.contains(&Origin::Live(i));
     // Sids of the statements that stay; an added model statement must not reuse one.
     let mut taken: Vec<String> = live
         .statements
         .iter()
-        .filter(|s| origins.contains(&Origin::Live(s.index)))
+        .filter(|s| kept(s.index))
         .filter_map(|s| s.sid.clone())
         .collect();
-    let mut statements: Vec<Value> = Vec::new();
+    let old_version = live.version != Version::V2012_10_17;
+    let mut parts: Vec<String> = Vec::new();
+    let mut added = Vec::new();
     for origin in origins {
         match origin {
             Origin::Live(i) => {
-                if let Some(s) = live.statements.get(*i) {
-                    statements.push(s.raw.to_value());
+                if let Some(text) = raw_statements.get(*i) {
+                    parts.push(text.get().to_owned());
                 }
             }
             Origin::Model(i) => {
@@ -199,37 +252,38 @@ fn build(
                 };
                 // Under an old Version a kept copy of the model statement is inert text; once
                 // the Version is raised it works, so it is not added twice.
-                let present = live.statements.iter().any(|s| {
-                    origins.contains(&Origin::Live(s.index))
-                        && same_but_sid(&s.raw.to_value(), &statement)
-                });
-                if present && live.version != Version::V2012_10_17 {
+                let present = live
+                    .statements
+                    .iter()
+                    .any(|s| kept(s.index) && same_but_sid(&s.raw.to_value(), &statement));
+                if present && old_version {
                     continue;
                 }
-                // A kept statement may already use the model's Sid: keep both, renamed.
                 if let Some(sid) = statement
                     .get("Sid")
                     .and_then(Value::as_str)
                     .map(str::to_owned)
                 {
+                    // A kept statement may already use the model's Sid: keep both, renamed.
                     let unique = unique_sid(&sid, &taken);
                     taken.push(unique.clone());
                     if let Some(obj) = statement.as_object_mut() {
                         obj.insert("Sid".to_owned(), Value::String(unique));
                     }
                 }
-                statements.push(statement);
+                added.extend(BASELINE_SIDS.get(*i).map(|s| (*s).to_owned()));
+                parts.push(statement.to_string());
             }
         }
     }
     let adds_model = origins.iter().any(|o| matches!(o, Origin::Model(_)));
-    let raise_version = adds_model && live.version != Version::V2012_10_17;
-    if raise_version {
+    let version_raised = adds_model && old_version;
+    if version_raised {
         // Raising the Version turns `${...}` in kept statements from text into variables.
         // A kept copy of a model statement is exempt: raising the Version is what it needs.
         if let Some(s) = live.statements.iter().find(|s| {
             let raw = s.raw.to_value();
-            origins.contains(&Origin::Live(s.index))
+            kept(s.index)
                 && raw.to_string().contains("${")
                 && !model.iter().any(|m| same_but_sid(&raw, m))
         }) {
@@ -239,37 +293,35 @@ fn build(
             ));
         }
     }
-    let mut out = serde_json::Map::new();
-    let mut saw_version = false;
-    for (name, value) in members {
-        match name.as_str() {
-            "Statement" => {
-                out.insert(name, Value::Array(std::mem::take(&mut statements)));
-            }
-            "Version" if raise_version => {
-                saw_version = true;
-                out.insert(name, Value::String("2012-10-17".to_owned()));
-            }
-            _ => {
-                saw_version |= name == "Version";
-                out.insert(name, value.to_value());
-            }
+    let mut text = String::from("{");
+    match (version_raised, raw.version) {
+        (true, _) => text.push_str("\"Version\":\"2012-10-17\","),
+        (false, Some(v)) => {
+            text.push_str("\"Version\":");
+            text.push_str(v.get());
+            text.push(',');
         }
+        (false, None) => {}
     }
-    if raise_version && !saw_version {
-        let mut with_version = serde_json::Map::new();
-        with_version.insert("Version".to_owned(), Value::String("2012-10-17".to_owned()));
-        with_version.extend(out);
-        out = with_version;
+    if let Some(id) = raw.id {
+        text.push_str("\"Id\":");
+        text.push_str(id.get());
+        text.push(',');
     }
-    let text = Value::Object(out).to_string();
+    text.push_str("\"Statement\":[");
+    text.push_str(&parts.join(","));
+    text.push_str("]}");
     if text.len() > MAX_POLICY_BYTES {
         return Err(format!(
             "the repaired policy would be {} bytes, over KMS's limit of {MAX_POLICY_BYTES}",
             text.len()
         ));
     }
-    Ok(text)
+    Ok(Candidate {
+        text,
+        added,
+        version_raised,
+    })
 }
 
 /// Whether two statements are equal apart from their Sids.
@@ -418,7 +470,8 @@ mod tests {
     }
 
     #[test]
-    fn a_deny_that_blocks_the_admins_is_removed() {
+    fn a_deny_that_blocks_required_access_is_left_for_a_human() {
+        // Removing a Deny widens access for every request, not only the modelled ones.
         let c = config();
         let mut doc = baseline(&c);
         doc["Statement"]
@@ -426,8 +479,33 @@ mod tests {
             .unwrap()
             .push(json!({"Sid": "Freeze",
             "Effect": "Deny", "Principal": "*", "Action": "kms:PutKeyPolicy", "Resource": "*"}));
-        let fixed = repair(&c, "us-east-1", &doc).unwrap().unwrap();
-        assert_eq!(fixed.removed, ["Freeze (index 5)"]);
+        let err = repair(&c, "us-east-1", &doc).unwrap_err();
+        assert!(err.contains("Freeze (index 5) is a Deny"), "{err}");
+        assert!(err.contains("KP-ADMIN"), "{err}");
+    }
+
+    #[test]
+    fn kept_statements_keep_their_text_byte_for_byte() {
+        let c = config();
+        let model = render_policy(&c);
+        let kept = r#"{ "Sid" : "App",  "Effect":"Allow", "Principal":{"AWS":"arn:aws:iam::111122223333:role/App"},
+            "Action":"kms:DescribeKey","Resource":"*",
+            "Condition":{"NumericLessThan":{"aws:MultiFactorAuthAge":1.50e3},"StringEquals":{"aws:PrincipalTag/n":"O\u2019Brien"}}}"#;
+        let outsider = r#"{"Sid":"Oops","Effect":"Allow","Principal":"*","Action":"kms:Decrypt","Resource":"*"}"#;
+        let list: Vec<String> = statements(&model).iter().map(Value::to_string).collect();
+        let base = list.join(",");
+        let text = format!(
+            "{{\"Version\":\"2012-10-17\",\"Id\":\"key-consolepolicy-3\",\"Statement\":[{base},{kept},{outsider}]}}"
+        );
+        let report = check_key_policy(&c, &text);
+        let fixed = repair_policy(&c, "us-east-1", &text, &report)
+            .unwrap()
+            .unwrap();
+        assert_eq!(fixed.removed, ["Oops (index 6)"]);
+        assert!(fixed.text.contains(kept), "{}", fixed.text);
+        assert!(fixed.text.contains(&base));
+        assert!(fixed.text.contains("\"Id\":\"key-consolepolicy-3\""));
+        assert!(!fixed.version_raised);
         assert_passes(&c, "us-east-1", &fixed.text);
     }
 
@@ -454,6 +532,8 @@ mod tests {
         let fixed = repair(&c, "eu-west-1", &doc).unwrap().unwrap();
         assert_passes(&c, "eu-west-1", &fixed.text);
         assert_eq!(fixed.text, baseline(&c).to_string());
+        assert!(fixed.version_raised);
+        assert!(fixed.added.is_empty(), "{:?}", fixed.added);
     }
 
     #[test]
@@ -533,7 +613,11 @@ mod tests {
                 Ok(None) => assert_passes(&c, region, &doc.to_string()),
                 // Every drift generated here has a safe repair (an empty Statement array
                 // excepted: KMS cannot store one, so there is nothing to keep).
-                Err(reason) => prop_assert!(list.is_empty(), "no repair: {reason}"),
+                Err(reason) => prop_assert!(
+                    list.is_empty()
+                        || (reason.contains("is a Deny") && list.iter().any(|s| s["Effect"] == "Deny")),
+                    "no repair: {reason}"
+                ),
             }
         }
     }

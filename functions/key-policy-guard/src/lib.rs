@@ -72,7 +72,13 @@ impl Settings {
                     });
                 }
             };
-            config.remediation.mode = mode;
+            config
+                .remediation
+                .set_mode(mode)
+                .map_err(|message| SettingsError {
+                    variable: ENV_MODE,
+                    message,
+                })?;
         }
         let table_name = get(ENV_TABLE)
             .filter(|t| !t.is_empty())
@@ -112,6 +118,10 @@ impl From<RetryableError> for Diagnostic {
         match &e.0 {
             GuardError::Port(_) => Diagnostic {
                 error_type: "TransientAwsError".to_owned(),
+                error_message: e.to_string(),
+            },
+            GuardError::ClaimHeld { .. } => Diagnostic {
+                error_type: "ClaimHeld".to_owned(),
                 error_message: e.to_string(),
             },
             // The findings ride in the error: Lambda hands it to the on-failure destination,

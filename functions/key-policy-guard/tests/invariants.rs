@@ -10,7 +10,7 @@
 use idc_guard_core::checks::key_policy::check_parsed;
 use idc_guard_core::config::Config;
 use idc_guard_core::finding::Finding;
-use idc_guard_core::guard::{GuardOutcome, KeyGuard, RegionOutcome};
+use idc_guard_core::guard::KeyGuard;
 use idc_guard_core::live::{KeyDescription, KeyState, MultiRegionRole};
 use idc_guard_core::memory::{MemoryBudget, MemoryBus, MemoryClaims, MemoryKey, MemoryKms};
 use idc_guard_core::policy::parse_key_policy;
@@ -326,15 +326,55 @@ async fn the_same_change_twice_is_handled_once() {
     let e = event("PutKeyPolicy", "us-east-1", ADMIN, T0, "e1");
     // Two deliveries racing: both read the drifted state before either writes.
     let (a, b) = tokio::join!(handle(&g, &e, now(5)), handle(&g, &e, now(5)));
-    let mut got = [regions(&a.unwrap()), regions(&b.unwrap())].concat();
-    got.sort();
-    assert_eq!(got, ["duplicate", "remediated"]);
+    // One remediates; the other finds the claim held and asks Lambda to retry, never
+    // acknowledging a finding someone else may still drop.
+    let (won, lost) = match (a, b) {
+        (Ok(won), Err(lost)) | (Err(lost), Ok(won)) => (won, lost),
+        other => panic!("expected one winner and one retry: {other:?}"),
+    };
+    assert_eq!(regions(&won), ["remediated"]);
+    assert!(lost.to_string().contains("holds the claim"), "{lost}");
     assert_eq!(g.keys.writes(), ["PutKeyPolicy us-east-1"]);
     let published = g.bus.published().len();
-    // A late third delivery finds a compliant key.
-    let c = handle(&g, &e, now(60)).await.unwrap();
+    // Lambda's retry finds a compliant key: nothing more is written or published.
+    let c = handle(&g, &e, now(65)).await.unwrap();
     assert_eq!(regions(&c), ["compliant"]);
+    assert_eq!(g.keys.writes().len(), 1);
     assert_eq!(g.bus.published().len(), published);
+}
+
+#[tokio::test]
+async fn a_crashed_invocation_is_taken_over_not_acknowledged() {
+    use idc_guard_core::guard::CLAIM_LEASE_SECONDS;
+    use idc_guard_core::ports::{Claim, ClaimStore};
+    let g = guard("remediate", "");
+    drift(&g, "us-east-1", 3);
+    let e = event("PutKeyPolicy", "us-east-1", ADMIN, T0, "e1");
+    // The findings' fingerprints, from a notify run on an identical key.
+    let probe = guard("notify", "");
+    drift(&probe, "us-east-1", 3);
+    handle(&probe, &e, now(5)).await.unwrap();
+    // An invocation claimed them at +5 s, then died before writing or publishing.
+    for f in probe.bus.published() {
+        let claim = Claim {
+            fingerprint: f.fingerprint,
+            change_time: now(0),
+            now: now(5),
+            lease_until: now(5 + CLAIM_LEASE_SECONDS),
+            expires: now(86_400),
+        };
+        g.claims.claim(&claim).await.unwrap();
+    }
+    // Lambda's first retry, within the lease: asks for another retry, acknowledges nothing.
+    let early = handle(&g, &e, now(65)).await;
+    assert!(early.is_err(), "{early:?}");
+    assert!(g.keys.writes().is_empty());
+    assert!(g.bus.published().is_empty());
+    // The next retry, after the lease: taken over and remediated.
+    let late = handle(&g, &e, now(5 + CLAIM_LEASE_SECONDS + 60))
+        .await
+        .unwrap();
+    assert_eq!(regions(&late), ["remediated"]);
 }
 
 #[tokio::test]
@@ -662,8 +702,6 @@ async fn replicate_key_checks_both_regions() {
 #[test]
 fn settings_name_the_bad_variable() {
     use key_policy_guard::Settings;
-    let cfg = idc_guard_core::render::render_policy; // keep the import list honest
-    let _ = cfg;
     let env = |pairs: Vec<(&'static str, String)>| {
         move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
     };
@@ -682,8 +720,22 @@ fn settings_name_the_bad_variable() {
     assert_eq!(err.variable, "IDC_GUARD_MODE");
     let err = Settings::from_env(env(vec![("IDC_GUARD_CONFIG", toml.clone())])).unwrap_err();
     assert_eq!(err.variable, "IDC_GUARD_STATE_TABLE");
+    // Remediation without the guard's own roles has no loop protection: refused.
+    let err = Settings::from_env(env(vec![
+        ("IDC_GUARD_CONFIG", toml.clone()),
+        ("IDC_GUARD_MODE", "remediate".into()),
+        ("IDC_GUARD_STATE_TABLE", "t".into()),
+    ]))
+    .unwrap_err();
+    assert_eq!(err.variable, "IDC_GUARD_MODE");
+    assert!(err.message.contains("loop protection"), "{err}");
+    let with_roles = toml.replace(
+        "[remediation]",
+        "[remediation]\nguard_role_arns = [\"arn:aws:iam::111122223333:role/idc-guard\"]",
+    );
+    assert_ne!(with_roles, toml);
     let ok = Settings::from_env(env(vec![
-        ("IDC_GUARD_CONFIG", toml),
+        ("IDC_GUARD_CONFIG", with_roles),
         ("IDC_GUARD_MODE", "remediate".into()),
         ("IDC_GUARD_STATE_TABLE", "t".into()),
     ]))
@@ -705,7 +757,130 @@ fn settings_name_the_bad_variable() {
     );
 }
 
-#[allow(dead_code)]
-fn _outcome_type_is_public(o: GuardOutcome, r: RegionOutcome) -> (GuardOutcome, RegionOutcome) {
-    (o, r)
+#[tokio::test]
+async fn aliases_are_resolved_against_live_state() {
+    let mut e = event("DisableKey", "us-east-1", ADMIN, T0, "e1");
+    e["resources"] = json!([]);
+    e["detail"]["resources"] = json!([]);
+    e["detail"]["requestParameters"] = json!({"keyId": "alias/other-app"});
+    // An alias of another key: skipped after one DescribeKey, nothing else read or written.
+    let g = guard("remediate", "");
+    g.keys
+        .add_alias("alias/other-app", "mrk-99999999999999999999999999999999");
+    set_state(&g, "us-east-1", KeyState::Disabled);
+    let out = handle(&g, &e, now(5)).await.unwrap();
+    assert_eq!(out["result"], "skipped", "{out}");
+    assert_eq!(g.keys.calls(), ["DescribeKey us-east-1"]);
+    // An alias of ours: handled.
+    let g = guard("remediate", "");
+    g.keys.add_alias("alias/other-app", KEY_ID);
+    set_state(&g, "us-east-1", KeyState::Disabled);
+    let out = handle(&g, &e, now(5)).await.unwrap();
+    assert_eq!(regions(&out), ["remediated"]);
+}
+
+#[tokio::test]
+async fn a_replica_still_creating_is_retried_not_written() {
+    let g = guard("remediate", "");
+    drift(&g, "eu-west-1", 3);
+    set_state(&g, "eu-west-1", KeyState::Creating);
+    let e = event("CreateKey", "eu-west-1", ADMIN, T0, "e1");
+    let err = handle(&g, &e, now(5)).await.unwrap_err();
+    assert!(err.to_string().contains("Creating"), "{err}");
+    assert!(g.keys.writes().is_empty());
+    assert!(g.bus.published().is_empty());
+    // Lambda's retry, once the replica is usable.
+    set_state(&g, "eu-west-1", KeyState::Enabled);
+    let out = handle(&g, &e, now(65)).await.unwrap();
+    assert_eq!(regions(&out), ["remediated"]);
+}
+
+#[tokio::test]
+async fn a_change_racing_the_guard_is_not_overwritten() {
+    let g = guard("remediate", "");
+    drift(&g, "us-east-1", 3);
+    // Someone else writes a new policy right after the guard's inspection read it.
+    let theirs = {
+        let mut doc: Value = serde_json::from_str(&render_policy(&g.config)).unwrap();
+        doc["Statement"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"Sid": "Theirs",
+            "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/App"},
+            "Action": "kms:DescribeKey", "Resource": "*"}));
+        doc.to_string()
+    };
+    g.keys.change_policy_after_reads("us-east-1", 1, &theirs);
+    let e = event("PutKeyPolicy", "us-east-1", ADMIN, T0, "e1");
+    let err = handle(&g, &e, now(5)).await.unwrap_err();
+    assert!(
+        err.to_string().contains("changed since it was read"),
+        "{err}"
+    );
+    assert!(g.keys.writes().is_empty());
+    assert_eq!(g.keys.get("us-east-1").unwrap().policy, theirs);
+    // The retry re-reads: their policy is compliant, so it stays.
+    let out = handle(&g, &e, now(65)).await.unwrap();
+    assert_eq!(regions(&out), ["compliant"]);
+    assert_eq!(g.keys.get("us-east-1").unwrap().policy, theirs);
+}
+
+#[tokio::test]
+async fn one_change_seen_in_two_regions_is_reported_once() {
+    // ReplicateKey is logged in the primary Region (naming the replica Region) and the new
+    // replica's CreateKey in the replica Region: one change, two events.
+    let g = guard("notify", "");
+    drift(&g, "eu-west-1", 2);
+    let mut replicate = event("ReplicateKey", "us-east-1", ADMIN, T0, "e1");
+    replicate["detail"]["requestParameters"]["replicaRegion"] = json!("eu-west-1");
+    let out = handle(&g, &replicate, now(5)).await.unwrap();
+    let got: Vec<(String, String)> = out["regions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["region"].as_str().unwrap().into(),
+                r["outcome"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("us-east-1".into(), "compliant".into()),
+            ("eu-west-1".into(), "reported".into())
+        ]
+    );
+    let once = g.bus.published().len();
+    assert!(once > 0);
+    let created = event("CreateKey", "eu-west-1", ADMIN, T0, "e2");
+    let out = handle(&g, &created, now(8)).await.unwrap();
+    assert_eq!(regions(&out), ["duplicate"]);
+    assert_eq!(g.bus.published().len(), once);
+}
+
+#[tokio::test]
+async fn a_publish_failure_after_remediation_keeps_the_findings_in_the_error() {
+    let g = guard("remediate", "");
+    drift(&g, "us-east-1", 3);
+    g.bus.fail_next(1);
+    let e = event("PutKeyPolicy", "us-east-1", ADMIN, T0, "e1");
+    let err = handle(&g, &e, now(5)).await.unwrap_err();
+    assert!(passes(&g, "us-east-1"), "the remediation itself stands");
+    let diagnostic = lambda_runtime::Diagnostic::from(err);
+    assert!(
+        diagnostic.error_message.contains("\"outcome\":\"applied\""),
+        "{}",
+        diagnostic.error_message
+    );
+    assert!(
+        diagnostic.error_message.contains("\"previous_policy\""),
+        "{}",
+        diagnostic.error_message
+    );
+    // The retry finds the key compliant: nothing is written twice.
+    let out = handle(&g, &e, now(65)).await.unwrap();
+    assert_eq!(regions(&out), ["compliant"]);
+    assert_eq!(g.keys.writes(), ["PutKeyPolicy us-east-1"]);
 }

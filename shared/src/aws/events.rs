@@ -38,26 +38,53 @@ impl EventBridgeBus {
     }
 }
 
+/// PutEvents takes at most 256 KiB per request, counting each entry's Source, DetailType,
+/// Detail and Resources; a margin stays for what AWS adds.
+const MAX_BATCH_BYTES: usize = 250 * 1024;
+
+/// One finding as an EventBridge entry, with its size as PutEvents counts it.
+fn entry(bus: &str, f: &Finding) -> (PutEventsRequestEntry, usize) {
+    let detail = serde_json::to_string(f).unwrap_or_default();
+    let size = FINDING_SOURCE.len() + FINDING_DETAIL_TYPE.len() + detail.len() + f.resource.len();
+    let entry = PutEventsRequestEntry::builder()
+        .event_bus_name(bus)
+        .source(FINDING_SOURCE)
+        .detail_type(FINDING_DETAIL_TYPE)
+        .resources(&f.resource)
+        .detail(detail)
+        .build();
+    (entry, size)
+}
+
+/// Splits entries into PutEvents requests: at most 10 entries and [`MAX_BATCH_BYTES`] each.
+fn batches(entries: Vec<(PutEventsRequestEntry, usize)>) -> Vec<Vec<PutEventsRequestEntry>> {
+    let mut out: Vec<Vec<PutEventsRequestEntry>> = Vec::new();
+    let mut current = Vec::new();
+    let mut bytes = 0;
+    for (entry, size) in entries {
+        if !current.is_empty() && (current.len() == BATCH || bytes + size > MAX_BATCH_BYTES) {
+            out.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        bytes += size;
+        current.push(entry);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
 impl FindingBus for EventBridgeBus {
     async fn publish(&self, findings: &[Finding]) -> Result<(), PortError> {
         const OP: &str = "events:PutEvents";
-        for batch in findings.chunks(BATCH) {
-            let entries: Vec<PutEventsRequestEntry> = batch
-                .iter()
-                .map(|f| {
-                    PutEventsRequestEntry::builder()
-                        .event_bus_name(&self.bus_name)
-                        .source(FINDING_SOURCE)
-                        .detail_type(FINDING_DETAIL_TYPE)
-                        .resources(&f.resource)
-                        .detail(serde_json::to_string(f).unwrap_or_default())
-                        .build()
-                })
-                .collect();
+        let entries = findings.iter().map(|f| entry(&self.bus_name, f)).collect();
+        for batch in batches(entries) {
+            let count = batch.len();
             let out = self
                 .client
                 .put_events()
-                .set_entries(Some(entries))
+                .set_entries(Some(batch))
                 .send()
                 .await
                 .map_err(|e| port_error(OP, &self.region, &e))?;
@@ -75,14 +102,44 @@ impl FindingBus for EventBridgeBus {
                     self.region.clone(),
                     PortErrorKind::Transient,
                     format!(
-                        "{} of {} entries failed: {}",
+                        "{} of {count} entries failed: {}",
                         out.failed_entry_count(),
-                        batch.len(),
                         reasons.join("; ")
                     ),
                 ));
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(message_len: usize) -> Finding {
+        Finding {
+            check: "KP-ADMIN".into(),
+            status: crate::finding::Status::Fail,
+            severity: crate::finding::Severity::Critical,
+            region: "us-east-1".into(),
+            resource: "arn:aws:kms:us-east-1:111122223333:key/mrk-1".into(),
+            message: "x".repeat(message_len),
+            statement: None,
+            fingerprint: "f".into(),
+            trigger: None,
+            remediation: None,
+        }
+    }
+
+    #[test]
+    fn batches_respect_count_and_size() {
+        let small: Vec<_> = (0..23).map(|_| entry("b", &finding(10))).collect();
+        let sizes: Vec<usize> = batches(small).iter().map(Vec::len).collect();
+        assert_eq!(sizes, [10, 10, 3]);
+        // Findings carrying a 32 KiB policy (escaped, larger): fewer per request.
+        let large: Vec<_> = (0..10).map(|_| entry("b", &finding(70 * 1024))).collect();
+        let sizes: Vec<usize> = batches(large).iter().map(Vec::len).collect();
+        assert_eq!(sizes, [3, 3, 3, 1]);
     }
 }
