@@ -146,10 +146,7 @@ fn aws_types_region(name: &str) -> Region {
 }
 
 fn now() -> Timestamp {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    Timestamp(i64::try_from(secs).unwrap_or(i64::MAX))
+    Timestamp::from_system_time(std::time::SystemTime::now())
 }
 
 /// `replay`

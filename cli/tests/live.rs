@@ -185,6 +185,10 @@ async fn replay_refuses_a_malformed_event_naming_the_file_and_field() {
         err.contains("event.json") && err.contains("detail.eventName"),
         "{err}"
     );
+    // Remediation from the command line must share the Lambda's claims and breaker.
+    let out = idc_guard(&["replay", "--config", &config, &event, "--mode", "remediate"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--state-table"), "{}", stderr(&out));
     let not_json = files.write("bad.json", "{\n  nope");
     let out = idc_guard(&["replay", "--config", &config, &not_json]);
     assert_eq!(out.status.code(), Some(2));

@@ -419,8 +419,8 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
     ) -> Result<(), GuardError> {
         if let Err(e) = self.publish(findings).await {
             // In notify and dry-run the retry publishes them. After an applied remediation
-            // the retry finds the key compliant: the findings then survive in the error
-            // (logged, and in the invocation's on-failure destination).
+            // the retry finds the key compliant: the findings then survive only in the
+            // error, which the Lambda logs in full (a known limit: no outbox yet).
             self.release_all(granted).await;
             return Err(e);
         }

@@ -20,6 +20,14 @@ impl Timestamp {
             .map(|s| Timestamp(s.floor() as i64))
     }
 
+    /// Converts a system time (read by the caller: the pure code never reads a clock).
+    pub fn from_system_time(t: std::time::SystemTime) -> Timestamp {
+        let secs = t
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Timestamp(i64::try_from(secs).unwrap_or(i64::MAX))
+    }
+
     /// This instant plus `seconds`.
     pub fn plus(self, seconds: i64) -> Timestamp {
         Timestamp(self.0.saturating_add(seconds))

@@ -124,8 +124,9 @@ impl From<RetryableError> for Diagnostic {
                 error_type: "ClaimHeld".to_owned(),
                 error_message: e.to_string(),
             },
-            // The findings ride in the error: Lambda hands it to the on-failure destination,
-            // so they survive even when the retry has nothing left to publish.
+            // The findings ride in the error, so the invocation's record (logs, and the
+            // on-failure destination if every retry fails too) holds them even when a retry
+            // finds the key compliant and has nothing left to publish.
             GuardError::Publish { findings, .. } => Diagnostic {
                 error_type: "FindingPublishError".to_owned(),
                 error_message: format!("{e}; findings: {findings}"),
@@ -153,19 +154,30 @@ where
             Ok(serde_json::to_value(&outcome).unwrap_or(Value::Null))
         }
         Err(e) => {
+            let event_id = event_id_of(event);
             if let GuardError::Publish { findings, .. } = &e {
                 // Never lose a finding: it goes to the log even when the bus is down.
-                tracing::error!(error = %e, findings = %findings, "findings not published");
+                tracing::error!(%event_id, error = %e, findings = %findings, "findings not published");
             }
             if e.retryable() {
-                tracing::warn!(error = %e, "transient failure; the invocation will be retried");
+                tracing::warn!(%event_id, error = %e, "transient failure; the invocation will be retried");
                 Err(RetryableError(e))
             } else {
-                tracing::error!(error = %e, "failure a retry cannot fix; acknowledged");
+                tracing::error!(%event_id, error = %e, "failure a retry cannot fix; acknowledged");
                 Ok(serde_json::json!({"result": "failed", "error": e.to_string()}))
             }
         }
     }
+}
+
+/// The CloudTrail event id (or the EventBridge id) for log lines about `event`.
+fn event_id_of(event: &Value) -> &str {
+    event
+        .get("detail")
+        .and_then(|d| d.get("eventID"))
+        .or_else(|| event.get("id"))
+        .and_then(Value::as_str)
+        .unwrap_or("(no id)")
 }
 
 fn log_outcome(outcome: &GuardOutcome) {
@@ -193,8 +205,5 @@ fn log_outcome(outcome: &GuardOutcome) {
 
 /// Now, from the system clock (the only clock the guard reads).
 pub fn now() -> Timestamp {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    Timestamp(i64::try_from(secs).unwrap_or(i64::MAX))
+    Timestamp::from_system_time(std::time::SystemTime::now())
 }

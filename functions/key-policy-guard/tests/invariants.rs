@@ -884,3 +884,28 @@ async fn a_publish_failure_after_remediation_keeps_the_findings_in_the_error() {
     assert_eq!(regions(&out), ["compliant"]);
     assert_eq!(g.keys.writes(), ["PutKeyPolicy us-east-1"]);
 }
+
+#[tokio::test]
+async fn the_circuit_breaker_counts_the_key_across_regions() {
+    let g = guard("remediate", "max_actions_per_window = 1");
+    drift(&g, "us-east-1", 3);
+    drift(&g, "eu-west-1", 3);
+    let first = handle(
+        &g,
+        &event("PutKeyPolicy", "us-east-1", ADMIN, T0, "e1"),
+        now(5),
+    )
+    .await
+    .unwrap();
+    assert_eq!(regions(&first), ["remediated"]);
+    // Another Region of the same key shares the budget.
+    let second = handle(
+        &g,
+        &event("PutKeyPolicy", "eu-west-1", ADMIN, T0, "e2"),
+        now(6),
+    )
+    .await
+    .unwrap();
+    assert_eq!(regions(&second), ["reported"]);
+    assert_eq!(g.keys.writes(), ["PutKeyPolicy us-east-1"]);
+}
