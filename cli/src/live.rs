@@ -91,6 +91,25 @@ impl ClaimStore for Claims {
             Claims::Local(c, _) => c.release(fingerprint).await,
         }
     }
+
+    async fn stash(
+        &self,
+        event_id: &str,
+        findings: &str,
+        expires: Timestamp,
+    ) -> Result<(), PortError> {
+        match self {
+            Claims::Table(t) => t.stash(event_id, findings, expires).await,
+            Claims::Local(c, _) => c.stash(event_id, findings, expires).await,
+        }
+    }
+
+    async fn take_stashed(&self, event_id: &str) -> Result<Option<String>, PortError> {
+        match self {
+            Claims::Table(t) => t.take_stashed(event_id).await,
+            Claims::Local(c, _) => c.take_stashed(event_id).await,
+        }
+    }
 }
 
 impl ActionBudget for Claims {
@@ -247,7 +266,21 @@ fn replay_text(outcome: &GuardOutcome) -> String {
         GuardOutcome::Rejected { error } => {
             let _ = writeln!(out, "REJECTED: {error}");
         }
-        GuardOutcome::Handled { event_id, regions } => {
+        GuardOutcome::Handled {
+            event_id,
+            regions,
+            republished,
+        } => {
+            if !republished.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "{event_id}: published {} finding(s) an earlier attempt left in the outbox",
+                    republished.len()
+                );
+                for f in republished {
+                    write_finding(&mut out, f);
+                }
+            }
             for r in regions {
                 let outcome = serde_json::to_value(r.outcome)
                     .ok()

@@ -169,6 +169,10 @@ pub enum GuardOutcome {
         event_id: String,
         /// Per Region.
         regions: Vec<RegionReport>,
+        /// Findings of an earlier attempt that changed the key but could not publish them,
+        /// published now from the outbox.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        republished: Vec<Finding>,
     },
 }
 
@@ -276,6 +280,7 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
                 Err(e) => return Err(e.into()),
             }
         }
+        let republished = self.publish_outbox(&event.event_id, now).await?;
         let mut regions = Vec::new();
         for region in &event.regions {
             regions.push(self.handle_region(event, region, now).await?);
@@ -283,6 +288,7 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
         Ok(GuardOutcome::Handled {
             event_id: event.event_id.clone(),
             regions,
+            republished,
         })
     }
 
@@ -337,6 +343,7 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
         };
         let mut findings = claimed.granted.clone();
         findings.extend(claimed.degraded);
+        let mut previous_policy = act.remediation.previous_policy.clone();
         for f in &mut findings {
             f.trigger = Some(trigger.clone());
             if f.check == CheckId::KeyGrants.id() {
@@ -350,14 +357,27 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
                 });
                 continue;
             }
-            f.remediation = Some(act.remediation.clone());
+            // The replaced policy travels once per remediation, on the first finding: the
+            // evidence needs it once, and it would weigh on every event otherwise.
+            let mut remediation = act.remediation.clone();
+            remediation.previous_policy = previous_policy.take();
+            f.remediation = Some(remediation);
             if let Some(note) = &act.note {
                 f.message.push(' ');
                 f.message.push_str(note);
             }
         }
-        self.publish_and_settle(&findings, &claimed.granted, now)
-            .await?;
+        let changed = matches!(
+            act.outcome,
+            RegionOutcome::Remediated | RegionOutcome::RemediationFailed
+        );
+        self.publish_and_settle(
+            &findings,
+            &claimed.granted,
+            now,
+            Some((&event.event_id, changed)),
+        )
+        .await?;
         Ok(RegionReport {
             region: region.to_owned(),
             outcome: act.outcome,
@@ -410,17 +430,27 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
     }
 
     /// Publishes `findings`, then settles the claims this invocation holds. If publishing
-    /// fails, the claims are released so the retry can publish.
+    /// fails, the claims are released so the retry can publish; when the key was changed
+    /// (`event`: its id, and whether a remediation ran), the retry would find it compliant,
+    /// so the findings go to the outbox for it.
     async fn publish_and_settle(
         &self,
         findings: &[Finding],
         granted: &[Finding],
         now: Timestamp,
+        event: Option<(&str, bool)>,
     ) -> Result<(), GuardError> {
         if let Err(e) = self.publish(findings).await {
-            // In notify and dry-run the retry publishes them. After an applied remediation
-            // the retry finds the key compliant: the findings then survive only in the
-            // error, which the Lambda logs in full (a known limit: no outbox yet).
+            if let Some((event_id, true)) = event
+                && let GuardError::Publish { findings: json, .. } = &e
+            {
+                // Best effort: if the outbox fails too, the error (logged in full) still
+                // carries the findings.
+                let _ = self
+                    .claims
+                    .stash(event_id, json, now.plus(CLAIM_TTL_SECONDS))
+                    .await;
+            }
             self.release_all(granted).await;
             return Err(e);
         }
@@ -430,6 +460,30 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
             let _ = self.claims.settle(&f.fingerprint, now).await;
         }
         Ok(())
+    }
+
+    /// Publishes what an earlier attempt at this event left in the outbox.
+    async fn publish_outbox(
+        &self,
+        event_id: &str,
+        now: Timestamp,
+    ) -> Result<Vec<Finding>, GuardError> {
+        let stashed = match self.claims.take_stashed(event_id).await {
+            Ok(Some(json)) => json,
+            Ok(None) => return Ok(Vec::new()),
+            Err(e) if e.retryable() => return Err(e.into()),
+            // A broken table cannot hold an outbox either: nothing to publish from it.
+            Err(_) => return Ok(Vec::new()),
+        };
+        let findings: Vec<Finding> = serde_json::from_str(&stashed).unwrap_or_default();
+        if let Err(e) = self.publish(&findings).await {
+            let _ = self
+                .claims
+                .stash(event_id, &stashed, now.plus(CLAIM_TTL_SECONDS))
+                .await;
+            return Err(e);
+        }
+        Ok(findings)
     }
 
     /// Gives claims back, best effort: a claim that cannot be released lapses with its lease,
@@ -641,7 +695,7 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
                 plan: None,
             });
         }
-        self.publish_and_settle(&findings, &claimed.granted, now)
+        self.publish_and_settle(&findings, &claimed.granted, now, None)
             .await?;
         Ok(RegionReport {
             region: region.to_owned(),

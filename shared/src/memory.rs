@@ -331,6 +331,7 @@ impl FindingBus for MemoryBus {
 #[derive(Debug, Default)]
 pub struct MemoryClaims {
     records: Mutex<BTreeMap<String, (ClaimRecord, Timestamp)>>,
+    outbox: Mutex<BTreeMap<String, String>>,
     fail: Mutex<Option<PortErrorKind>>,
 }
 
@@ -380,6 +381,28 @@ impl ClaimStore for MemoryClaims {
     async fn release(&self, fingerprint: &str) -> Result<(), PortError> {
         lock(&self.records).remove(fingerprint);
         Ok(())
+    }
+
+    async fn stash(
+        &self,
+        event_id: &str,
+        findings: &str,
+        _expires: Timestamp,
+    ) -> Result<(), PortError> {
+        if let Some(kind) = *lock(&self.fail) {
+            return Err(PortError::new(
+                "dynamodb:PutItem",
+                "local",
+                kind,
+                "injected fault",
+            ));
+        }
+        lock(&self.outbox).insert(event_id.to_owned(), findings.to_owned());
+        Ok(())
+    }
+
+    async fn take_stashed(&self, event_id: &str) -> Result<Option<String>, PortError> {
+        Ok(lock(&self.outbox).remove(event_id))
     }
 }
 

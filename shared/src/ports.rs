@@ -216,6 +216,22 @@ pub trait ClaimStore: Send + Sync {
 
     /// Gives a claim up (the handling failed before changing anything), so a retry can take it.
     fn release(&self, fingerprint: &str) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// The outbox: keeps findings (JSON) that could not be published after the key was
+    /// changed, under `event_id`, until [`ClaimStore::take_stashed`] takes them. The retry of
+    /// that event publishes them, although it finds the key compliant.
+    fn stash(
+        &self,
+        event_id: &str,
+        findings: &str,
+        expires: Timestamp,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// Takes (reads and removes, atomically) what was stashed under `event_id`.
+    fn take_stashed(
+        &self,
+        event_id: &str,
+    ) -> impl Future<Output = Result<Option<String>, PortError>> + Send;
 }
 
 impl<T: ClaimStore> ClaimStore for &T {
@@ -233,6 +249,22 @@ impl<T: ClaimStore> ClaimStore for &T {
 
     fn release(&self, fingerprint: &str) -> impl Future<Output = Result<(), PortError>> + Send {
         (**self).release(fingerprint)
+    }
+
+    fn stash(
+        &self,
+        event_id: &str,
+        findings: &str,
+        expires: Timestamp,
+    ) -> impl Future<Output = Result<(), PortError>> + Send {
+        (**self).stash(event_id, findings, expires)
+    }
+
+    fn take_stashed(
+        &self,
+        event_id: &str,
+    ) -> impl Future<Output = Result<Option<String>, PortError>> + Send {
+        (**self).take_stashed(event_id)
     }
 }
 

@@ -213,6 +213,18 @@ async fn claims_and_the_breaker_hold_under_dynamodb_conditions() {
         ClaimOutcome::Granted
     );
 
+    // The outbox: stashed findings are taken once, atomically.
+    assert_eq!(store.take_stashed("ev-1").await.unwrap(), None);
+    store
+        .stash("ev-1", "[{\"check\":\"KP-ADMIN\"}]", Timestamp(9_999))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.take_stashed("ev-1").await.unwrap().as_deref(),
+        Some("[{\"check\":\"KP-ADMIN\"}]")
+    );
+    assert_eq!(store.take_stashed("ev-1").await.unwrap(), None);
+
     let arn = f.config.key_arn_in(PRIMARY);
     let (window, expires) = (Timestamp(3600), Timestamp(7200));
     assert_eq!(

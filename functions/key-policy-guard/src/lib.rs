@@ -186,7 +186,14 @@ fn log_outcome(outcome: &GuardOutcome) {
         GuardOutcome::Rejected { error } => {
             tracing::error!(%error, "malformed event acknowledged without action")
         }
-        GuardOutcome::Handled { event_id, regions } => {
+        GuardOutcome::Handled {
+            event_id,
+            regions,
+            republished,
+        } => {
+            if !republished.is_empty() {
+                tracing::info!(%event_id, count = republished.len(), "published findings left in the outbox by an earlier attempt");
+            }
             for r in regions {
                 let checks: Vec<&str> = r.findings.iter().map(|f| f.check.as_str()).collect();
                 let level_is_warn = !matches!(

@@ -861,7 +861,7 @@ async fn one_change_seen_in_two_regions_is_reported_once() {
 }
 
 #[tokio::test]
-async fn a_publish_failure_after_remediation_keeps_the_findings_in_the_error() {
+async fn a_publish_failure_after_remediation_is_published_by_the_retry() {
     let g = guard("remediate", "");
     drift(&g, "us-east-1", 3);
     g.bus.fail_next(1);
@@ -874,15 +874,34 @@ async fn a_publish_failure_after_remediation_keeps_the_findings_in_the_error() {
         "{}",
         diagnostic.error_message
     );
-    assert!(
-        diagnostic.error_message.contains("\"previous_policy\""),
-        "{}",
-        diagnostic.error_message
-    );
-    // The retry finds the key compliant: nothing is written twice.
+    assert!(g.bus.published().is_empty());
+    // The retry finds the key compliant, yet publishes what the first attempt did, from the
+    // outbox; nothing is written twice.
     let out = handle(&g, &e, now(65)).await.unwrap();
     assert_eq!(regions(&out), ["compliant"]);
+    let published = g.bus.published();
+    assert!(!published.is_empty());
+    assert!(
+        published
+            .iter()
+            .all(|f| f.remediation.as_ref().unwrap().outcome == "applied")
+    );
+    assert_eq!(
+        published
+            .iter()
+            .filter(|f| f.remediation.as_ref().unwrap().previous_policy.is_some())
+            .count(),
+        1,
+        "the replaced policy travels once"
+    );
+    assert_eq!(
+        out["republished"].as_array().map(Vec::len),
+        Some(published.len())
+    );
     assert_eq!(g.keys.writes(), ["PutKeyPolicy us-east-1"]);
+    // A third delivery finds the outbox empty: nothing is published twice.
+    handle(&g, &e, now(125)).await.unwrap();
+    assert_eq!(g.bus.published().len(), published.len());
 }
 
 #[tokio::test]

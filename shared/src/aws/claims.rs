@@ -141,6 +141,20 @@ impl ClaimStore for DynamoClaims {
         Ok(())
     }
 
+    async fn stash(
+        &self,
+        event_id: &str,
+        findings: &str,
+        expires: Timestamp,
+    ) -> Result<(), PortError> {
+        self.put_outbox(event_id, findings, expires).await
+    }
+
+    async fn take_stashed(&self, event_id: &str) -> Result<Option<String>, PortError> {
+        // DeleteItem returning the old item: two concurrent retries never both take it.
+        self.delete_outbox(event_id).await
+    }
+
     async fn release(&self, fingerprint: &str) -> Result<(), PortError> {
         self.client
             .delete_item()
@@ -150,6 +164,43 @@ impl ClaimStore for DynamoClaims {
             .await
             .map_err(|e| self.err("dynamodb:DeleteItem", &e))?;
         Ok(())
+    }
+}
+
+impl DynamoClaims {
+    async fn put_outbox(
+        &self,
+        event_id: &str,
+        findings: &str,
+        expires: Timestamp,
+    ) -> Result<(), PortError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(format!("outbox#{event_id}")))
+            .item("findings", AttributeValue::S(findings.to_owned()))
+            .item("expires_at", n(expires.0))
+            .send()
+            .await
+            .map_err(|e| self.err("dynamodb:PutItem", &e))?;
+        Ok(())
+    }
+
+    async fn delete_outbox(&self, event_id: &str) -> Result<Option<String>, PortError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("outbox#{event_id}")))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| self.err("dynamodb:DeleteItem", &e))?;
+        Ok(out
+            .attributes()
+            .and_then(|a| a.get("findings"))
+            .and_then(|v| v.as_s().ok())
+            .cloned())
     }
 }
 
