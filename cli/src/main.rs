@@ -4,6 +4,7 @@
 //! Exit codes (design §8): 0 compliant / done, 1 findings, 2 bad input or usage.
 
 mod commands;
+mod evidence;
 mod input;
 mod live;
 
@@ -124,11 +125,37 @@ enum Command {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// Audit evidence in the evidence bucket.
+    Evidence {
+        #[command(subcommand)]
+        command: EvidenceCommand,
+    },
     /// Print the SAML ACS and access portal URLs of every enabled Region.
     AcsUrls {
         /// The idc-guard configuration (TOML).
         #[arg(long)]
         config: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+}
+
+/// `idc-guard evidence ...`
+#[derive(Debug, Subcommand)]
+enum EvidenceCommand {
+    /// Recompute the SHA-256 of every evidence object and compare it with the checksum stored
+    /// on the object; exit 1 when any object is altered or has no checksum.
+    Verify {
+        /// The evidence bucket.
+        #[arg(long)]
+        bucket: String,
+        /// Only keys under this prefix, e.g. evidence/2026/11/ (default: evidence/).
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Endpoint for S3 (a local server).
+        #[arg(long)]
+        endpoint_url: Option<String>,
         /// Output format.
         #[arg(long, value_enum, default_value_t)]
         format: Format,
@@ -179,6 +206,20 @@ fn main() -> ExitCode {
             format,
         }),
         Command::AcsUrls { config, format } => commands::acs_urls(&config, format),
+        Command::Evidence {
+            command:
+                EvidenceCommand::Verify {
+                    bucket,
+                    prefix,
+                    endpoint_url,
+                    format,
+                },
+        } => evidence::verify_command(&evidence::VerifyArgs {
+            bucket: &bucket,
+            prefix: prefix.as_deref(),
+            endpoint_url: endpoint_url.as_deref(),
+            format,
+        }),
         Command::Replay {
             config,
             event,

@@ -317,3 +317,71 @@ impl fmt::Display for Budget {
         }
     }
 }
+
+/// Reads secrets (Secrets Manager). The value is a credential: callers never log it, and
+/// errors never contain it.
+pub trait SecretSource: Send + Sync {
+    /// The current string value of the secret `id` (a name or ARN).
+    fn secret_string(&self, id: &str) -> impl Future<Output = Result<String, PortError>> + Send;
+}
+
+impl<T: SecretSource> SecretSource for &T {
+    fn secret_string(&self, id: &str) -> impl Future<Output = Result<String, PortError>> + Send {
+        (**self).secret_string(id)
+    }
+}
+
+/// What [`EvidenceStore::put_if_absent`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EvidenceWrite {
+    /// The object was written now.
+    Written,
+    /// An object was already stored under the key (a redelivery); it was left as it was.
+    AlreadyThere,
+}
+
+/// The evidence bucket: write-once objects with a SHA-256 stored alongside (S3 with Object
+/// Lock). There is deliberately no overwrite and no delete.
+pub trait EvidenceStore: Send + Sync {
+    /// Writes `body` under `key` unless an object is already there (a conditional write, so
+    /// two concurrent writers never both write), with `sha256_hex` (the body's SHA-256, hex)
+    /// stored as the object's checksum and metadata.
+    fn put_if_absent(
+        &self,
+        key: &str,
+        body: &[u8],
+        sha256_hex: &str,
+    ) -> impl Future<Output = Result<EvidenceWrite, PortError>> + Send;
+
+    /// Every key under `prefix`, in key order.
+    fn list(&self, prefix: &str) -> impl Future<Output = Result<Vec<String>, PortError>> + Send;
+
+    /// The object under `key`: its body and the SHA-256 values stored with it.
+    fn get(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<crate::evidence::StoredEvidence, PortError>> + Send;
+}
+
+impl<T: EvidenceStore> EvidenceStore for &T {
+    fn put_if_absent(
+        &self,
+        key: &str,
+        body: &[u8],
+        sha256_hex: &str,
+    ) -> impl Future<Output = Result<EvidenceWrite, PortError>> + Send {
+        (**self).put_if_absent(key, body, sha256_hex)
+    }
+
+    fn list(&self, prefix: &str) -> impl Future<Output = Result<Vec<String>, PortError>> + Send {
+        (**self).list(prefix)
+    }
+
+    fn get(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<crate::evidence::StoredEvidence, PortError>> + Send {
+        (**self).get(key)
+    }
+}

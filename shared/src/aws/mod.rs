@@ -9,6 +9,8 @@ mod claims;
 mod errors;
 mod events;
 mod kms;
+pub mod s3;
+pub mod secrets;
 mod sso;
 
 use std::collections::BTreeMap;

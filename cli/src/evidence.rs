@@ -1,0 +1,188 @@
+//! `idc-guard evidence verify`: recomputes the SHA-256 of every evidence object under a prefix
+//! and compares it with what is stored on the object (S3 `ChecksumSHA256`, metadata `sha256`).
+//!
+//! Exit 0: every object intact; 1: any object altered, without a checksum, or gone between
+//! listing and reading; 2: bad input, or the bucket cannot be read at all.
+
+use std::fmt::Write as _;
+
+use idc_guard_core::aws::load_sdk_config;
+use idc_guard_core::aws::s3::S3EvidenceStore;
+use idc_guard_core::evidence::{KEY_PREFIX, Verdict, verify};
+use idc_guard_core::ports::{EvidenceStore, PortErrorKind};
+use serde_json::json;
+
+use crate::{Format, Outcome, UsageError};
+
+/// `evidence verify` arguments.
+#[derive(Debug)]
+pub struct VerifyArgs<'a> {
+    /// The evidence bucket.
+    pub bucket: &'a str,
+    /// The key prefix (default `evidence/`).
+    pub prefix: Option<&'a str>,
+    /// Endpoint for S3 (a local server).
+    pub endpoint_url: Option<&'a str>,
+    /// Output format.
+    pub format: Format,
+}
+
+/// One object's result.
+#[derive(Debug, serde::Serialize)]
+struct ObjectResult {
+    key: String,
+    #[serde(flatten)]
+    verdict: Checked,
+}
+
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+enum Checked {
+    Verdict(Verdict),
+    Missing { result: &'static str, error: String },
+}
+
+/// S3's bucket naming rules (the common subset): 3 to 63 lower-case letters, digits, dots
+/// and hyphens, starting and ending with a letter or digit.
+fn check_bucket(bucket: &str) -> Result<(), UsageError> {
+    let ok_chars = bucket
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+    let ends = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if (3..=63).contains(&bucket.len())
+        && ok_chars
+        && ends(bucket.bytes().next())
+        && ends(bucket.bytes().last())
+    {
+        Ok(())
+    } else {
+        Err(UsageError(format!(
+            "--bucket: \"{bucket}\" is not an S3 bucket name (3-63 lower-case letters, digits, dots, hyphens; no s3://)"
+        )))
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, UsageError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| UsageError(format!("cannot start the async runtime: {e}")))
+}
+
+/// `evidence verify`
+pub fn verify_command(args: &VerifyArgs<'_>) -> Result<Outcome, UsageError> {
+    check_bucket(args.bucket)?;
+    if let Some(url) = args.endpoint_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        return Err(UsageError(format!(
+            "--endpoint-url: \"{url}\" is not an http:// or https:// URL"
+        )));
+    }
+    let prefix = args.prefix.unwrap_or(KEY_PREFIX);
+    let results = runtime()?.block_on(async {
+        let sdk = load_sdk_config().await;
+        if sdk.region().is_none() {
+            return Err(UsageError(
+                "no AWS Region configured: set AWS_REGION (or a profile's region) to the bucket's Region".to_owned(),
+            ));
+        }
+        let store = S3EvidenceStore::new(&sdk, args.endpoint_url.map(str::to_owned), args.bucket);
+        let keys = store.list(prefix).await.map_err(|e| {
+            UsageError(format!(
+                "s3://{}/{prefix}: cannot list the evidence: {e}",
+                args.bucket
+            ))
+        })?;
+        let mut results = Vec::with_capacity(keys.len());
+        for key in keys {
+            let verdict = match store.get(&key).await {
+                Ok(object) => Checked::Verdict(verify(&object)),
+                Err(e) if e.kind == PortErrorKind::NotFound => Checked::Missing {
+                    result: "missing",
+                    error: e.to_string(),
+                },
+                Err(e) => {
+                    return Err(UsageError(format!(
+                        "s3://{}/{key}: cannot read the object: {e}",
+                        args.bucket
+                    )));
+                }
+            };
+            results.push(ObjectResult { key, verdict });
+        }
+        Ok(results)
+    })?;
+    let bad: Vec<&ObjectResult> = results
+        .iter()
+        .filter(|r| !matches!(r.verdict, Checked::Verdict(Verdict::Intact)))
+        .collect();
+    let intact = results.len() - bad.len();
+    let code = if bad.is_empty() { 0 } else { 1 };
+    let stdout = match args.format {
+        Format::Json => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&json!({
+                "ok": bad.is_empty(),
+                "bucket": args.bucket,
+                "prefix": prefix,
+                "objects": results.len(),
+                "intact": intact,
+                "problems": bad,
+            }))
+            .unwrap_or_default()
+        ),
+        Format::Text => {
+            let mut out = String::new();
+            for r in &bad {
+                let _ = match &r.verdict {
+                    Checked::Verdict(Verdict::Altered { actual, mismatches }) => {
+                        let stored: Vec<String> = mismatches
+                            .iter()
+                            .map(|(what, value)| format!("{what} {value}"))
+                            .collect();
+                        writeln!(
+                            out,
+                            "ALTERED {}: body sha256 {actual}, stored {}",
+                            r.key,
+                            stored.join(", ")
+                        )
+                    }
+                    Checked::Verdict(Verdict::MissingChecksum { actual }) => writeln!(
+                        out,
+                        "NO-CHECKSUM {}: body sha256 {actual}, nothing stored to compare with",
+                        r.key
+                    ),
+                    Checked::Missing { error, .. } => {
+                        writeln!(out, "MISSING {}: {error}", r.key)
+                    }
+                    Checked::Verdict(Verdict::Intact) => Ok(()),
+                };
+            }
+            let _ = writeln!(
+                out,
+                "{}: {} object(s) under s3://{}/{prefix}: {intact} intact, {} with problems",
+                if bad.is_empty() { "OK" } else { "NOT OK" },
+                results.len(),
+                args.bucket,
+                bad.len()
+            );
+            out
+        }
+    };
+    Ok(Outcome { stdout, code })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_names() {
+        assert!(check_bucket("idc-guard-evidence-111122223333").is_ok());
+        assert!(check_bucket("s3://x").is_err());
+        assert!(check_bucket("ab").is_err());
+        assert!(check_bucket("Upper").is_err());
+        assert!(check_bucket("-dash").is_err());
+    }
+}

@@ -1,0 +1,365 @@
+//! evidence-collector: writes every finding published on the idc-guard bus to the evidence
+//! bucket as an OCSF 1.6 Compliance Finding (`shared/src/evidence`), once per finding and
+//! change, with its SHA-256 stored on the object.
+//!
+//! Redeliveries are harmless: the write is conditional and an object already under the key
+//! counts as done. Malformed and foreign events are logged and acknowledged; only errors a
+//! retry can fix (throttling, 5xx, a concurrent write) go back to Lambda.
+
+use idc_guard_core::evidence::{
+    EvidenceContext, account_from_arn, evidence_key, ocsf_record, record_body, sha256_hex,
+};
+use idc_guard_core::finding::Finding;
+use idc_guard_core::ports::{EvidenceStore, EvidenceWrite, PortError};
+use idc_guard_core::time::Timestamp;
+use lambda_runtime::Diagnostic;
+use serde_json::{Value, json};
+
+/// Environment variable: the evidence bucket (required).
+pub const ENV_BUCKET: &str = "IDC_GUARD_EVIDENCE_BUCKET";
+/// Environment variable: `metadata.product.vendor_name` of the records (default `idc-guard`).
+pub const ENV_VENDOR: &str = "IDC_GUARD_EVIDENCE_VENDOR";
+
+/// The `source` of finding events.
+pub const FINDING_SOURCE: &str = "idc-guard";
+/// The `detail-type` of finding events.
+pub const FINDING_DETAIL_TYPE: &str = "IdC Guard Finding";
+
+/// What the function needs from its environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The evidence bucket.
+    pub bucket: String,
+    /// The vendor named in the records.
+    pub vendor_name: String,
+}
+
+/// A setting that is missing or invalid; names the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {message}")]
+pub struct SettingsError {
+    /// The environment variable.
+    pub variable: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Settings {
+    /// Reads the settings through `get` (the environment in `main`).
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingsError> {
+        let bucket = get(ENV_BUCKET)
+            .map(|b| b.trim().to_owned())
+            .filter(|b| !b.is_empty())
+            .ok_or_else(|| SettingsError {
+                variable: ENV_BUCKET,
+                message: "missing: set it to the evidence bucket's name".to_owned(),
+            })?;
+        if bucket.starts_with("s3://") || bucket.contains('/') {
+            return Err(SettingsError {
+                variable: ENV_BUCKET,
+                message: format!("\"{bucket}\" is not a bucket name (no s3:// and no path)"),
+            });
+        }
+        Ok(Settings {
+            bucket,
+            vendor_name: get(ENV_VENDOR)
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| "idc-guard".to_owned()),
+        })
+    }
+}
+
+/// One finding event, read from the EventBridge envelope.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FindingEvent {
+    /// The EventBridge event id.
+    pub id: String,
+    /// The event's time (now when the envelope has none or an unreadable one).
+    pub time: Timestamp,
+    /// The account the event came from.
+    pub account: Option<String>,
+    /// The finding.
+    pub finding: Finding,
+}
+
+/// Why an event is not written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unusable {
+    /// Not a finding event (another source or detail-type): skipped.
+    Skip(String),
+    /// A finding event that cannot be read: logged and acknowledged.
+    Malformed(String),
+}
+
+impl FindingEvent {
+    /// Reads an EventBridge event; `now` stands in for a missing event time.
+    pub fn parse(event: &Value, now: Timestamp) -> Result<FindingEvent, Unusable> {
+        let field = |name: &str| event.get(name).and_then(Value::as_str);
+        let source = field("source").unwrap_or_default();
+        let detail_type = field("detail-type").unwrap_or_default();
+        if source != FINDING_SOURCE || detail_type != FINDING_DETAIL_TYPE {
+            return Err(Unusable::Skip(format!(
+                "not a finding event (source \"{source}\", detail-type \"{detail_type}\")"
+            )));
+        }
+        let id = field("id")
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| Unusable::Malformed("the event has no \"id\"".to_owned()))?
+            .to_owned();
+        let detail = event
+            .get("detail")
+            .ok_or_else(|| Unusable::Malformed(format!("event {id}: no \"detail\"")))?;
+        let finding: Finding = serde_json::from_value(detail.clone()).map_err(|e| {
+            Unusable::Malformed(format!("event {id}: \"detail\" is not a finding: {e}"))
+        })?;
+        if finding.fingerprint.is_empty() {
+            return Err(Unusable::Malformed(format!(
+                "event {id}: the finding has no fingerprint"
+            )));
+        }
+        Ok(FindingEvent {
+            time: field("time").and_then(Timestamp::parse).unwrap_or(now),
+            account: field("account")
+                .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+                .map(str::to_owned)
+                .or_else(|| account_from_arn(&finding.resource)),
+            id,
+            finding,
+        })
+    }
+}
+
+/// An invocation that should be retried (the error goes back to Lambda).
+#[derive(Debug, thiserror::Error)]
+#[error("event {event_id}: {error}")]
+pub struct RetryableError {
+    /// The EventBridge event id.
+    pub event_id: String,
+    /// The store's error.
+    pub error: PortError,
+}
+
+impl From<RetryableError> for Diagnostic {
+    fn from(e: RetryableError) -> Diagnostic {
+        Diagnostic {
+            error_type: "TransientAwsError".to_owned(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// Handles one event: writes its finding's record once. Returns what happened as JSON; an
+/// `Err` only when a retry can help.
+pub async fn handle<S: EvidenceStore>(
+    store: &S,
+    settings: &Settings,
+    event: &Value,
+    now: Timestamp,
+) -> Result<Value, RetryableError> {
+    let parsed = match FindingEvent::parse(event, now) {
+        Ok(p) => p,
+        Err(Unusable::Skip(reason)) => {
+            tracing::info!(%reason, "event skipped");
+            return Ok(json!({"result": "skipped", "reason": reason}));
+        }
+        Err(Unusable::Malformed(error)) => {
+            tracing::error!(%error, "malformed event acknowledged without a record");
+            return Ok(json!({"result": "rejected", "error": error}));
+        }
+    };
+    let ctx = EvidenceContext {
+        event_id: parsed.id.clone(),
+        event_time: parsed.time,
+        account: parsed.account.clone(),
+        vendor_name: settings.vendor_name.clone(),
+        product_version: env!("CARGO_PKG_VERSION").to_owned(),
+    };
+    let finding = &parsed.finding;
+    let key = evidence_key(finding, &parsed.id, parsed.time);
+    let body = record_body(&ocsf_record(finding, &ctx));
+    let sha256 = sha256_hex(&body);
+    match store.put_if_absent(&key, &body, &sha256).await {
+        Ok(written) => {
+            let result = match written {
+                EvidenceWrite::Written => "written",
+                EvidenceWrite::AlreadyThere => "already_there",
+            };
+            tracing::info!(event_id = %parsed.id, check = %finding.check, fingerprint = %finding.fingerprint, %key, result, "evidence record");
+            Ok(json!({"result": result, "bucket": settings.bucket, "key": key, "sha256": sha256}))
+        }
+        Err(error) if error.retryable() => {
+            tracing::warn!(event_id = %parsed.id, %key, %error, "transient failure; the invocation will be retried");
+            Err(RetryableError {
+                event_id: parsed.id,
+                error,
+            })
+        }
+        Err(error) => {
+            // Access denied, no such bucket: a retry cannot fix it. The record goes to the log
+            // so the evidence is not lost with the acknowledged event.
+            let record = String::from_utf8_lossy(&body).into_owned();
+            tracing::error!(event_id = %parsed.id, %key, %error, %record, "evidence not stored; acknowledged");
+            Ok(json!({"result": "failed", "key": key, "error": error.to_string()}))
+        }
+    }
+}
+
+/// Now, from the system clock.
+pub fn now() -> Timestamp {
+    Timestamp::from_system_time(std::time::SystemTime::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use idc_guard_core::evidence::Verdict;
+    use idc_guard_core::evidence::memory::MemoryEvidence;
+    use idc_guard_core::evidence::verify;
+    use idc_guard_core::ports::PortErrorKind;
+
+    const NOW: Timestamp = Timestamp(1_800_000_000);
+
+    fn settings() -> Settings {
+        Settings {
+            bucket: "evidence-bucket".into(),
+            vendor_name: "Example".into(),
+        }
+    }
+
+    fn event(id: &str) -> Value {
+        json!({
+            "version": "0",
+            "id": id,
+            "detail-type": FINDING_DETAIL_TYPE,
+            "source": FINDING_SOURCE,
+            "account": "111122223333",
+            "time": "2026-11-28T00:00:05Z",
+            "region": "us-east-1",
+            "resources": [],
+            "detail": {
+                "check": "KP-ADMIN", "status": "fail", "severity": "critical",
+                "region": "us-east-1",
+                "resource": "arn:aws:kms:us-east-1:111122223333:key/mrk-1",
+                "message": "the management account cannot administer the key",
+                "fingerprint": "0123456789abcdef0123456789abcdef",
+                "trigger": {"event_id": "ct-1", "event_name": "PutKeyPolicy",
+                            "actor": "arn:aws:iam::111122223333:role/Admin",
+                            "time": "2026-11-27T23:59:59Z"},
+                "remediation": {"mode": "remediate", "actions": ["restore statement 1"],
+                                "outcome": "applied", "previous_policy": "{\"Statement\":[]}"}
+            }
+        })
+    }
+
+    #[tokio::test]
+    async fn writes_one_record_with_its_checksum() {
+        let store = MemoryEvidence::default();
+        let out = handle(&store, &settings(), &event("eb-1"), NOW)
+            .await
+            .unwrap();
+        assert_eq!(out["result"], "written");
+        let key = "evidence/2026/11/27/0123456789abcdef0123456789abcdef-ct-1.json";
+        assert_eq!(out["key"], key);
+        let objects = store.objects();
+        let stored = objects.get(key).unwrap();
+        assert_eq!(verify(stored), Verdict::Intact);
+        let record: Value = serde_json::from_slice(&stored.body).unwrap();
+        assert_eq!(record["class_uid"], 2003);
+        assert_eq!(record["cloud"]["account"]["uid"], "111122223333");
+        assert_eq!(record["metadata"]["product"]["vendor_name"], "Example");
+        assert_eq!(
+            record["unmapped"]["remediation"]["previous_policy"],
+            "{\"Statement\":[]}"
+        );
+    }
+
+    #[tokio::test]
+    async fn redelivery_writes_once() {
+        let store = MemoryEvidence::default();
+        handle(&store, &settings(), &event("eb-1"), NOW)
+            .await
+            .unwrap();
+        let first = store.objects();
+        // The same event again, and the same finding republished under another event id
+        // (the guard's outbox): the change is the same, so is the key.
+        for id in ["eb-1", "eb-2"] {
+            let out = handle(&store, &settings(), &event(id), NOW).await.unwrap();
+            assert_eq!(out["result"], "already_there");
+        }
+        assert_eq!(store.objects(), first);
+        assert_eq!(store.put_attempts(), 3);
+    }
+
+    #[tokio::test]
+    async fn findings_without_trigger_use_the_event_id_and_time() {
+        let store = MemoryEvidence::default();
+        let mut e = event("eb-9");
+        e["detail"].as_object_mut().unwrap().remove("trigger");
+        let out = handle(&store, &settings(), &e, NOW).await.unwrap();
+        assert_eq!(
+            out["key"],
+            "evidence/2026/11/28/0123456789abcdef0123456789abcdef-eb-9.json"
+        );
+    }
+
+    #[tokio::test]
+    async fn transient_errors_are_retried_others_acknowledged() {
+        let store = MemoryEvidence::default();
+        store.fail_next(PortErrorKind::Transient);
+        let err = handle(&store, &settings(), &event("eb-1"), NOW)
+            .await
+            .unwrap_err();
+        assert_eq!(err.event_id, "eb-1");
+        assert_eq!(Diagnostic::from(err).error_type, "TransientAwsError");
+        // The retry writes it.
+        let out = handle(&store, &settings(), &event("eb-1"), NOW)
+            .await
+            .unwrap();
+        assert_eq!(out["result"], "written");
+
+        let store = MemoryEvidence::default();
+        store.fail_next(PortErrorKind::AccessDenied);
+        let out = handle(&store, &settings(), &event("eb-1"), NOW)
+            .await
+            .unwrap();
+        assert_eq!(out["result"], "failed");
+        assert!(store.objects().is_empty());
+    }
+
+    #[tokio::test]
+    async fn foreign_and_malformed_events_are_acknowledged() {
+        let store = MemoryEvidence::default();
+        let mut foreign = event("eb-1");
+        foreign["source"] = json!("aws.kms");
+        let out = handle(&store, &settings(), &foreign, NOW).await.unwrap();
+        assert_eq!(out["result"], "skipped");
+
+        let mut bad = event("eb-1");
+        bad["detail"]["status"] = json!("maybe");
+        let out = handle(&store, &settings(), &bad, NOW).await.unwrap();
+        assert_eq!(out["result"], "rejected");
+        assert!(out["error"].as_str().unwrap().contains("eb-1"));
+
+        let mut no_id = event("eb-1");
+        no_id.as_object_mut().unwrap().remove("id");
+        let out = handle(&store, &settings(), &no_id, NOW).await.unwrap();
+        assert_eq!(out["result"], "rejected");
+        assert_eq!(store.put_attempts(), 0);
+    }
+
+    #[test]
+    fn settings_name_the_variable() {
+        let err = Settings::from_env(|_| None).unwrap_err();
+        assert_eq!(err.variable, ENV_BUCKET);
+        assert!(
+            err.to_string()
+                .starts_with("IDC_GUARD_EVIDENCE_BUCKET: missing")
+        );
+        let err =
+            Settings::from_env(|n| (n == ENV_BUCKET).then(|| "s3://b/x".to_owned())).unwrap_err();
+        assert_eq!(err.variable, ENV_BUCKET);
+        let ok = Settings::from_env(|n| (n == ENV_BUCKET).then(|| "bucket-1".to_owned())).unwrap();
+        assert_eq!(ok.bucket, "bucket-1");
+        assert_eq!(ok.vendor_name, "idc-guard");
+    }
+}

@@ -1,0 +1,26 @@
+//! The evidence-collector Lambda: settings and the S3 client once, then one handler call per
+//! finding event.
+
+use std::sync::Arc;
+
+use evidence_collector::{Settings, handle, now};
+use idc_guard_core::aws::load_sdk_config;
+use idc_guard_core::aws::s3::S3EvidenceStore;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    // A bad setting fails the init phase with a message naming the variable.
+    let settings = Arc::new(Settings::from_env(|name| std::env::var(name).ok())?);
+    let sdk = load_sdk_config().await;
+    // The endpoint comes from the SDK's own variables (AWS_ENDPOINT_URL, ..._S3).
+    let store = Arc::new(S3EvidenceStore::new(&sdk, None, &settings.bucket));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let store = Arc::clone(&store);
+        let settings = Arc::clone(&settings);
+        async move { handle(&*store, &settings, &event.payload, now()).await }
+    }))
+    .await
+}
