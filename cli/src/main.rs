@@ -144,6 +144,42 @@ enum Command {
 /// `idc-guard evidence ...`
 #[derive(Debug, Subcommand)]
 enum EvidenceCommand {
+    /// List the evidence records of a period (each read back and its checksum verified).
+    List {
+        /// The evidence bucket.
+        #[arg(long)]
+        bucket: String,
+        /// First day, YYYY-MM-DD (UTC); default 30 days before --to.
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day, YYYY-MM-DD (UTC); default today.
+        #[arg(long)]
+        to: Option<String>,
+        /// Endpoint for S3 (a local server).
+        #[arg(long)]
+        endpoint_url: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: evidence::ReportFormat,
+    },
+    /// Export the evidence of a period as CSV or one self-contained HTML report.
+    Export {
+        /// The evidence bucket.
+        #[arg(long)]
+        bucket: String,
+        /// First day, YYYY-MM-DD (UTC); default 30 days before --to.
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day, YYYY-MM-DD (UTC); default today.
+        #[arg(long)]
+        to: Option<String>,
+        /// Endpoint for S3 (a local server).
+        #[arg(long)]
+        endpoint_url: Option<String>,
+        /// csv or html.
+        #[arg(long, value_enum)]
+        format: evidence::ReportFormat,
+    },
     /// Recompute the SHA-256 of every evidence object and compare it with the checksum stored
     /// on the object; exit 1 when any object is altered or has no checksum.
     Verify {
@@ -217,6 +253,29 @@ fn main() -> ExitCode {
         } => evidence::verify_command(&evidence::VerifyArgs {
             bucket: &bucket,
             prefix: prefix.as_deref(),
+            endpoint_url: endpoint_url.as_deref(),
+            format,
+        }),
+        Command::Evidence {
+            command:
+                EvidenceCommand::List {
+                    bucket,
+                    from,
+                    to,
+                    endpoint_url,
+                    format,
+                }
+                | EvidenceCommand::Export {
+                    bucket,
+                    from,
+                    to,
+                    endpoint_url,
+                    format,
+                },
+        } => evidence::report_command(&evidence::ReportArgs {
+            bucket: &bucket,
+            from: from.as_deref(),
+            to: to.as_deref(),
             endpoint_url: endpoint_url.as_deref(),
             format,
         }),

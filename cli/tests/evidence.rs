@@ -102,6 +102,64 @@ async fn bucket_with_records(moto: &Moto) -> (String, Vec<String>) {
 }
 
 #[tokio::test]
+async fn list_and_export_a_period() {
+    let moto = Moto::start().unwrap();
+    let (bucket, keys) = bucket_with_records(&moto).await;
+    let run = |command: &str, format: &str, from: &str| {
+        idc_guard(&[
+            "evidence",
+            command,
+            "--bucket",
+            &bucket,
+            "--endpoint-url",
+            &moto.url,
+            "--from",
+            from,
+            "--to",
+            "2026-11-27",
+            "--format",
+            format,
+        ])
+    };
+    let csv = run("export", "csv", "2026-11-27");
+    assert_eq!(csv.status.code(), Some(0), "{}", stdout(&csv));
+    let text = stdout(&csv);
+    assert_eq!(text.lines().count(), 3, "header and two records: {text}");
+    assert!(text.starts_with("time,check,status"), "{text}");
+    for key in &keys {
+        assert!(text.contains(key.as_str()), "{text}");
+    }
+    let html = stdout(&run("export", "html", "2026-11-27"));
+    assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+    assert!(
+        html.contains("2 record(s); 0 with a checksum that does not match"),
+        "{html}"
+    );
+    assert!(html.contains("KP-EXTERNAL-ACCESS"));
+    // A period without records: none listed.
+    let empty = run("list", "json", "2026-11-28");
+    assert_eq!(
+        empty.status.code(),
+        Some(2),
+        "--from after --to is bad input"
+    );
+    let list = run("list", "json", "2026-11-20");
+    let doc: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(doc["records"].as_array().unwrap().len(), 2);
+    assert_eq!(doc["records"][0]["intact"], true);
+    let bad = idc_guard(&[
+        "evidence",
+        "list",
+        "--bucket",
+        &bucket,
+        "--from",
+        "last week",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--from"));
+}
+
+#[tokio::test]
 async fn verify_passes_then_names_altered_objects() {
     let moto = Moto::start().unwrap();
     let (bucket, keys) = bucket_with_records(&moto).await;

@@ -6,6 +6,7 @@
 //! with the replaced policy) under `unmapped`. Nothing here reads a clock: the times come in.
 
 pub mod memory;
+pub mod report;
 
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
