@@ -3,6 +3,21 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// The EventBridge `source` of every finding event on the idc-guard bus.
+pub const FINDING_SOURCE: &str = "idc-guard";
+/// The EventBridge `detail-type` of every finding event.
+pub const FINDING_DETAIL_TYPE: &str = "IdC Guard Finding";
+
+/// A Lambda setting (an environment variable) that is missing or invalid; names the variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}: {message}")]
+pub struct SettingsError {
+    /// The environment variable.
+    pub variable: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
 /// Whether a check passed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]

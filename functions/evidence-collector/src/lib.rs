@@ -20,10 +20,7 @@ pub const ENV_BUCKET: &str = "IDC_GUARD_EVIDENCE_BUCKET";
 /// Environment variable: `metadata.product.vendor_name` of the records (default `idc-guard`).
 pub const ENV_VENDOR: &str = "IDC_GUARD_EVIDENCE_VENDOR";
 
-/// The `source` of finding events.
-pub const FINDING_SOURCE: &str = "idc-guard";
-/// The `detail-type` of finding events.
-pub const FINDING_DETAIL_TYPE: &str = "IdC Guard Finding";
+pub use idc_guard_core::finding::{FINDING_DETAIL_TYPE, FINDING_SOURCE};
 
 /// What the function needs from its environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,15 +31,7 @@ pub struct Settings {
     pub vendor_name: String,
 }
 
-/// A setting that is missing or invalid; names the variable.
-#[derive(Debug, thiserror::Error)]
-#[error("{variable}: {message}")]
-pub struct SettingsError {
-    /// The environment variable.
-    pub variable: &'static str,
-    /// What is wrong.
-    pub message: String,
-}
+pub use idc_guard_core::finding::SettingsError;
 
 impl Settings {
     /// Reads the settings through `get` (the environment in `main`).

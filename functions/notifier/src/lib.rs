@@ -26,10 +26,7 @@ pub use settings::{
 };
 pub use webhook::{PostOutcome, ReqwestWebhook, RetryPolicy, SlackWebhook, WebhookUrl};
 
-/// The EventBridge `source` of findings.
-pub const FINDING_SOURCE: &str = "idc-guard";
-/// The EventBridge `detail-type` of findings.
-pub const FINDING_DETAIL_TYPE: &str = "IdC Guard Finding";
+pub use idc_guard_core::finding::{FINDING_DETAIL_TYPE, FINDING_SOURCE};
 /// Claims of this function are `slack:<fingerprint>`, apart from the guards' claims.
 pub const CLAIM_PREFIX: &str = "slack:";
 /// How long an unsettled claim blocks others: longer than one invocation may run.

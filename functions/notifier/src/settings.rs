@@ -24,15 +24,7 @@ pub struct Settings {
     pub evidence_bucket: Option<String>,
 }
 
-/// A setting that is missing or invalid; names the variable.
-#[derive(Debug, thiserror::Error)]
-#[error("{variable}: {message}")]
-pub struct SettingsError {
-    /// The environment variable.
-    pub variable: &'static str,
-    /// What is wrong.
-    pub message: String,
-}
+pub use idc_guard_core::finding::SettingsError;
 
 impl Settings {
     /// Reads the settings through `get` (the environment in `main`). Empty means unset.

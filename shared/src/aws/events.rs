@@ -8,10 +8,7 @@ use super::errors::port_error;
 use crate::finding::Finding;
 use crate::ports::{FindingBus, PortError, PortErrorKind};
 
-/// The `source` of every finding event.
-pub const FINDING_SOURCE: &str = "idc-guard";
-/// The `detail-type` of every finding event.
-pub const FINDING_DETAIL_TYPE: &str = "IdC Guard Finding";
+pub use crate::finding::{FINDING_DETAIL_TYPE, FINDING_SOURCE};
 /// PutEvents takes at most 10 entries per call.
 const BATCH: usize = 10;
 
