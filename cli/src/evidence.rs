@@ -14,6 +14,7 @@ use idc_guard_core::ports::{EvidenceStore, PortErrorKind};
 use idc_guard_core::time::Timestamp;
 use serde_json::json;
 
+use crate::live::runtime;
 use crate::{Format, Outcome, UsageError};
 
 /// `evidence verify` arguments.
@@ -64,11 +65,22 @@ fn check_bucket(bucket: &str) -> Result<(), UsageError> {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, UsageError> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| UsageError(format!("cannot start the async runtime: {e}")))
+/// The evidence bucket through the standard SDK configuration; a Region must be set.
+async fn open_store(
+    bucket: &str,
+    endpoint_url: Option<&str>,
+) -> Result<S3EvidenceStore, UsageError> {
+    let sdk = load_sdk_config().await;
+    if sdk.region().is_none() {
+        return Err(UsageError(
+            "no AWS Region configured: set AWS_REGION (or a profile's region) to the bucket's Region".to_owned(),
+        ));
+    }
+    Ok(S3EvidenceStore::new(
+        &sdk,
+        endpoint_url.map(str::to_owned),
+        bucket,
+    ))
 }
 
 /// `evidence verify`
@@ -83,13 +95,7 @@ pub fn verify_command(args: &VerifyArgs<'_>) -> Result<Outcome, UsageError> {
     }
     let prefix = args.prefix.unwrap_or(KEY_PREFIX);
     let results = runtime()?.block_on(async {
-        let sdk = load_sdk_config().await;
-        if sdk.region().is_none() {
-            return Err(UsageError(
-                "no AWS Region configured: set AWS_REGION (or a profile's region) to the bucket's Region".to_owned(),
-            ));
-        }
-        let store = S3EvidenceStore::new(&sdk, args.endpoint_url.map(str::to_owned), args.bucket);
+        let store = open_store(args.bucket, args.endpoint_url).await?;
         let keys = store.list(prefix).await.map_err(|e| {
             UsageError(format!(
                 "s3://{}/{prefix}: cannot list the evidence: {e}",
@@ -224,21 +230,21 @@ pub fn report_command(args: &ReportArgs<'_>) -> Result<Outcome, UsageError> {
     };
     let prefixes = day_prefixes(from, to).map_err(|e| UsageError(format!("--from/--to: {e}")))?;
     let rows = runtime()?.block_on(async {
-        let sdk = load_sdk_config().await;
-        if sdk.region().is_none() {
-            return Err(UsageError(
-                "no AWS Region configured: set AWS_REGION (or a profile's region) to the bucket's Region".to_owned(),
-            ));
-        }
-        let store = S3EvidenceStore::new(&sdk, args.endpoint_url.map(str::to_owned), args.bucket);
+        let store = open_store(args.bucket, args.endpoint_url).await?;
         let mut rows = Vec::new();
         for prefix in &prefixes {
             let keys = store.list(prefix).await.map_err(|e| {
-                UsageError(format!("s3://{}/{prefix}: cannot list the evidence: {e}", args.bucket))
+                UsageError(format!(
+                    "s3://{}/{prefix}: cannot list the evidence: {e}",
+                    args.bucket
+                ))
             })?;
             for key in keys {
                 let object = store.get(&key).await.map_err(|e| {
-                    UsageError(format!("s3://{}/{key}: cannot read the object: {e}", args.bucket))
+                    UsageError(format!(
+                        "s3://{}/{key}: cannot read the object: {e}",
+                        args.bucket
+                    ))
                 })?;
                 let intact = verify(&object) == Verdict::Intact;
                 let record: serde_json::Value =

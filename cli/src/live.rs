@@ -142,7 +142,8 @@ impl FindingBus for Bus {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, UsageError> {
+/// A single-threaded runtime for one command's AWS calls.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, UsageError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -26,23 +26,7 @@ use crate::ports::{
 };
 use crate::time::Timestamp;
 
-/// How long a claim is remembered: longer than EventBridge's and Lambda's retry horizons.
-pub const CLAIM_TTL_SECONDS: i64 = 24 * 3600;
-
-/// How long an unsettled claim blocks others. It must exceed the function timeout (infra: 60
-/// s), so a slow handler is not overtaken, and stay short, so Lambda's retries of a crashed
-/// invocation (after about 1 and 3 minutes) can take the finding over.
-pub const CLAIM_LEASE_SECONDS: i64 = 120;
-
-fn claim_for(fingerprint: &str, change_time: Timestamp, now: Timestamp) -> Claim {
-    Claim {
-        fingerprint: fingerprint.to_owned(),
-        change_time,
-        now,
-        lease_until: now.plus(CLAIM_LEASE_SECONDS),
-        expires: now.plus(CLAIM_TTL_SECONDS),
-    }
-}
+pub use crate::ports::{CLAIM_LEASE_SECONDS, CLAIM_TTL_SECONDS};
 
 /// The ports a guard works through.
 #[derive(Debug)]
@@ -399,7 +383,7 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
         let mut claimed = Claimed::default();
         let mut held = 0;
         for f in problems {
-            let claim = claim_for(&f.fingerprint, change_time, now);
+            let claim = Claim::new(&f.fingerprint, change_time, now);
             match self.claims.claim(&claim).await {
                 Ok(ClaimOutcome::Granted) => claimed.granted.push(f),
                 Ok(ClaimOutcome::Duplicate {

@@ -161,6 +161,28 @@ pub struct Claim {
     pub expires: Timestamp,
 }
 
+/// How long a claim is remembered: longer than EventBridge's and Lambda's retry horizons.
+pub const CLAIM_TTL_SECONDS: i64 = 24 * 3600;
+
+/// How long an unsettled claim blocks others. It must exceed the function timeout (infra: 60
+/// s), so a slow handler is not overtaken, and stay short, so Lambda's retries of a crashed
+/// invocation (after about 1 and 3 minutes) can take the finding over.
+pub const CLAIM_LEASE_SECONDS: i64 = 120;
+
+impl Claim {
+    /// A claim on `fingerprint` for the change at `change_time`, made `now`, with the standard
+    /// lease and lifetime.
+    pub fn new(fingerprint: &str, change_time: Timestamp, now: Timestamp) -> Claim {
+        Claim {
+            fingerprint: fingerprint.to_owned(),
+            change_time,
+            now,
+            lease_until: now.plus(CLAIM_LEASE_SECONDS),
+            expires: now.plus(CLAIM_TTL_SECONDS),
+        }
+    }
+}
+
 /// What a claim store remembers about a fingerprint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClaimRecord {

@@ -29,10 +29,6 @@ pub use webhook::{PostOutcome, ReqwestWebhook, RetryPolicy, SlackWebhook, Webhoo
 pub use idc_guard_core::finding::{FINDING_DETAIL_TYPE, FINDING_SOURCE};
 /// Claims of this function are `slack:<fingerprint>`, apart from the guards' claims.
 pub const CLAIM_PREFIX: &str = "slack:";
-/// How long an unsettled claim blocks others: longer than one invocation may run.
-pub const LEASE_SECONDS: i64 = 120;
-/// How long a settled claim is remembered.
-pub const CLAIM_TTL_SECONDS: i64 = 24 * 3600;
 
 /// Why an invocation failed; every variant is worth a retry (Lambda's, then the DLQ).
 #[derive(Debug, thiserror::Error)]
@@ -293,13 +289,7 @@ impl<W: SlackWebhook, C: ClaimStore, S: SecretSource> Notifier<W, C, S> {
             .as_ref()
             .and_then(|t| Timestamp::parse(&t.time))
             .unwrap_or(now);
-        let claim = Claim {
-            fingerprint: key.clone(),
-            change_time,
-            now,
-            lease_until: now.plus(LEASE_SECONDS),
-            expires: now.plus(CLAIM_TTL_SECONDS),
-        };
+        let claim = Claim::new(&key, change_time, now);
         let held = match self.claims.claim(&claim).await {
             Ok(ClaimOutcome::Granted) => true,
             Ok(ClaimOutcome::Duplicate {
