@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 
 use idc_guard_core::audit::{AuditReport, audit};
 use idc_guard_core::aws::{
-    DynamoClaims, Endpoints, EventBridgeBus, KmsKeyStore, Region, SdkConfig, SsoInstanceDirectory,
-    load_sdk_config,
+    Documents, DynamoClaims, Endpoints, EventBridgeBus, KmsKeyStore, Region, SdkConfig,
+    SsoInstanceDirectory, load_sdk_config,
 };
 use idc_guard_core::config::{Config, Mode};
 use idc_guard_core::finding::{Finding, Status};
@@ -323,7 +323,9 @@ pub fn audit_command(
         let endpoints = connection.endpoints();
         let keys = KmsKeyStore::new(&sdk, endpoints.kms.clone());
         let directory = SsoInstanceDirectory::new(&sdk, endpoints.sso_admin.clone());
-        audit(&config, &keys, Some(&directory)).await
+        let documents = Documents::new(&sdk, endpoints.s3.clone());
+        let now = Timestamp::from_system_time(std::time::SystemTime::now());
+        audit(&config, &keys, Some(&directory), &documents, now).await
     });
     let code = if report.compliant() { 0 } else { 1 };
     let problems: Vec<&Finding> = report

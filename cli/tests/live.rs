@@ -264,7 +264,18 @@ async fn audit_sweeps_every_region_of_the_instance_read_only() {
         by.contains(&("ap-southeast-2".into(), "KEY-STATE".into())),
         "{by:?}"
     );
-    assert!(!by.iter().any(|(r, _)| r == PRIMARY), "{by:?}");
+    assert!(
+        by.contains(&("ap-southeast-2".into(), "REGION-KEY-READY".into())),
+        "{by:?}"
+    );
+    // The primary's key is fine: in the primary Region only the instance-wide checks speak
+    // (the missing ap-southeast-2 replica, and the IdP's ACS URL reminder).
+    let primary: Vec<&str> = by
+        .iter()
+        .filter(|(r, _)| r == PRIMARY)
+        .map(|(_, c)| c.as_str())
+        .collect();
+    assert_eq!(primary, ["KEY-MULTI-REGION", "IDP-ACS-URLS"], "{by:?}");
     let planned = findings
         .iter()
         .find(|f| f["check"] == "KP-ORG-VIA-SERVICE")

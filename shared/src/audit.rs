@@ -1,14 +1,22 @@
-//! A read-only sweep of the key in every enabled Region with the key-policy guard's checks
-//! (KEY-STATE, KP-*, KEY-GRANTS). Nothing is changed; failing findings carry the plan a
-//! `remediate` guard would apply, as `dry-run`.
+//! A read-only sweep with every check: the instance's encryption, the key in every enabled
+//! Region (KEY-STATE, KP-*, KEY-GRANTS, KEY-MULTI-REGION, KEY-REPLICA-POLICY, REGION-*), the
+//! identity source and the IdP's URLs and certificate. Nothing is changed; failing findings
+//! carry the plan a `remediate` guard would apply, as `dry-run`.
 
 use serde::Serialize;
 
+use crate::checks::idp::{ObservedSource, check_acs_urls, check_idp_source};
+use crate::checks::instance::{
+    Readiness, check_instance_encryption, check_multi_region, check_region_key_ready,
+    check_region_supported, check_replica_policy, unreadable_instance,
+};
 use crate::checks::key_state::unreadable_key;
 use crate::config::Config;
 use crate::finding::{Finding, Remediation, Status};
-use crate::guard::inspect;
-use crate::ports::{InstanceDirectory, KeyStore};
+use crate::guard::{Inspection, inspect};
+use crate::idp_guard::metadata_findings;
+use crate::ports::{DocumentSource, InstanceDirectory, KeyStore, PortErrorKind};
+use crate::time::Timestamp;
 
 /// The result of an audit.
 #[derive(Debug, Clone, Serialize)]
@@ -71,32 +79,84 @@ async fn regions_to_sweep<D: InstanceDirectory>(
     regions
 }
 
-/// Sweeps every Region. Read-only.
-pub async fn audit<K: KeyStore, D: InstanceDirectory>(
+/// Sweeps the instance and every Region with every check (the drift sweeper runs the same
+/// code). Read-only. `documents` reads the IdP's SAML metadata when the configuration names
+/// it; `now` dates the certificate check.
+pub async fn audit<K: KeyStore, D: InstanceDirectory, S: DocumentSource>(
     config: &Config,
     keys: &K,
     directory: Option<&D>,
+    documents: &S,
+    now: Timestamp,
 ) -> AuditReport {
     let mut notes = Vec::new();
     let regions = regions_to_sweep(config, directory, &mut notes).await;
     let mut findings = Vec::new();
+    if let Some(directory) = directory {
+        findings.push(
+            match directory
+                .describe_instance(&config.primary_region, &config.instance_arn)
+                .await
+            {
+                Ok(instance) => check_instance_encryption(config, &instance),
+                Err(e) => unreadable_instance(config, &e),
+            },
+        );
+    }
+    findings.extend(regions.iter().map(|r| check_region_supported(config, r)));
+    let mut primary_policy = None;
     for region in &regions {
+        let replica = *region != config.primary_region;
         match inspect(config, keys, region).await {
             Ok(inspection) => {
-                let planned = Remediation {
-                    mode: "dry-run".to_owned(),
-                    actions: inspection.plan.describe_all(),
-                    outcome: "planned".to_owned(),
-                    previous_policy: None,
-                };
-                findings.extend(inspection.findings.into_iter().map(|mut f| {
-                    if f.status == Status::Fail {
-                        f.remediation = Some(planned.clone());
-                    }
-                    f
-                }));
+                if replica {
+                    findings.push(check_region_key_ready(
+                        config,
+                        region,
+                        Readiness::Checked {
+                            key: &inspection.snapshot.key,
+                            findings: &inspection.findings,
+                        },
+                    ));
+                    findings.push(check_replica_policy(
+                        config,
+                        region,
+                        &inspection.snapshot.policy,
+                        &inspection.findings,
+                        primary_policy.as_deref(),
+                    ));
+                } else {
+                    findings.push(check_multi_region(
+                        config,
+                        &inspection.snapshot.key,
+                        &regions,
+                    ));
+                    primary_policy = Some(inspection.snapshot.policy.clone());
+                }
+                findings.extend(planned(inspection));
             }
-            Err(e) => findings.push(unreadable_key(config, region, &e)),
+            Err(e) => {
+                if replica {
+                    let readiness = if e.kind == PortErrorKind::NotFound {
+                        Readiness::Missing
+                    } else {
+                        Readiness::Unreadable(&e)
+                    };
+                    findings.push(check_region_key_ready(config, region, readiness));
+                }
+                findings.push(unreadable_key(config, region, &e));
+            }
+        }
+    }
+    findings.push(check_idp_source(config, &ObservedSource::Configured));
+    match metadata_findings(config, documents, now).await {
+        Ok((metadata_findings, metadata)) => {
+            findings.extend(check_acs_urls(config, &regions, metadata.as_ref()));
+            findings.extend(metadata_findings);
+        }
+        Err(e) => {
+            findings.extend(check_acs_urls(config, &regions, None));
+            notes.push(format!("the IdP's SAML metadata could not be read ({e})"));
         }
     }
     AuditReport {
@@ -104,4 +164,25 @@ pub async fn audit<K: KeyStore, D: InstanceDirectory>(
         findings,
         notes,
     }
+}
+
+/// An inspection's findings, the failing ones carrying the plan a `remediate` guard would
+/// apply (as `dry-run`).
+fn planned(inspection: Inspection) -> Vec<Finding> {
+    let planned = Remediation {
+        mode: "dry-run".to_owned(),
+        actions: inspection.plan.describe_all(),
+        outcome: "planned".to_owned(),
+        previous_policy: None,
+    };
+    inspection
+        .findings
+        .into_iter()
+        .map(|mut f| {
+            if f.status == Status::Fail {
+                f.remediation = Some(planned.clone());
+            }
+            f
+        })
+        .collect()
 }

@@ -61,6 +61,16 @@ struct RawConfig {
     policy: RawPolicySettings,
     #[serde(default)]
     remediation: RawRemediation,
+    #[serde(default)]
+    idp: RawIdp,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIdp {
+    saml_metadata: Option<String>,
+    certificate_warning_days: Option<u32>,
+    sso_directory_event_source: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -85,6 +95,10 @@ struct RawRemediation {
     guard_role_arns: Vec<String>,
     max_actions_per_window: Option<u32>,
     window_minutes: Option<u32>,
+    #[serde(default)]
+    create_missing_replicas: bool,
+    #[serde(default)]
+    repair_replica_policies: bool,
 }
 
 /// Remediation needs loop protection: the roles whose changes are the guards' own.
@@ -126,6 +140,75 @@ pub struct RemediationSettings {
     pub max_actions_per_window: u32,
     /// Circuit breaker window, in minutes.
     pub window_minutes: u32,
+    /// region-guard may create a replica missing from an enabled Region (with the model
+    /// policy). Off by default: creating keys is a bigger step than repairing one.
+    pub create_missing_replicas: bool,
+    /// region-guard may apply the key-policy guard's plan to a replica whose policy or state
+    /// fails (restore the model's statements, cancel deletion, enable). Off by default.
+    pub repair_replica_policies: bool,
+}
+
+/// Where the external IdP's SAML metadata is read from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "location")]
+pub enum MetadataLocation {
+    /// An S3 object (`s3://bucket/key`).
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// The object key.
+        key: String,
+    },
+    /// A local file (the CLI, or a file packaged with the function).
+    File(String),
+}
+
+impl MetadataLocation {
+    /// Reads `s3://bucket/key` or a file path.
+    pub fn parse(text: &str) -> Result<MetadataLocation, String> {
+        if let Some(rest) = text.strip_prefix("s3://") {
+            return match rest.split_once('/') {
+                Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => {
+                    Ok(MetadataLocation::S3 {
+                        bucket: bucket.to_owned(),
+                        key: key.to_owned(),
+                    })
+                }
+                _ => Err(format!("\"{text}\" is not s3://<bucket>/<key>")),
+            };
+        }
+        if text.is_empty() || text.contains("://") {
+            return Err(format!(
+                "\"{text}\" is neither s3://<bucket>/<key> nor a file path"
+            ));
+        }
+        Ok(MetadataLocation::File(text.to_owned()))
+    }
+}
+
+impl fmt::Display for MetadataLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MetadataLocation::S3 { bucket, key } => write!(f, "s3://{bucket}/{key}"),
+            MetadataLocation::File(path) => f.write_str(path),
+        }
+    }
+}
+
+/// Default: warn when the IdP's signing certificate expires within this many days.
+pub const DEFAULT_CERTIFICATE_WARNING_DAYS: u32 = 30;
+/// Default EventBridge `source` of sso-directory events (AWS has not published it).
+pub const DEFAULT_SSO_DIRECTORY_EVENT_SOURCE: &str = "aws.sso-directory";
+
+/// The identity source and external IdP settings (`[idp]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IdpSettings {
+    /// The IdP's SAML metadata, when available.
+    pub saml_metadata: Option<MetadataLocation>,
+    /// Warn when the signing certificate expires within this many days.
+    pub certificate_warning_days: u32,
+    /// The EventBridge `source` of `sso-directory.amazonaws.com` events.
+    pub sso_directory_event_source: String,
 }
 
 /// A KMS key ARN, split into its parts.
@@ -233,6 +316,8 @@ pub struct Config {
     pub organization_account_ids: Vec<String>,
     /// How the guards remediate (`remediation.mode` is what they do).
     pub remediation: RemediationSettings,
+    /// The identity source and external IdP (`[idp]`).
+    pub idp: IdpSettings,
 }
 
 /// One configuration problem, naming the key.
@@ -570,6 +655,36 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
         );
     }
 
+    let saml_metadata = match raw
+        .idp
+        .saml_metadata
+        .as_deref()
+        .map(MetadataLocation::parse)
+    {
+        Some(Ok(location)) => Some(location),
+        Some(Err(e)) => {
+            bad("idp.saml_metadata", e);
+            None
+        }
+        None => None,
+    };
+    if let Some(days) = raw.idp.certificate_warning_days
+        && !(1..=3650).contains(&days)
+    {
+        bad(
+            "idp.certificate_warning_days",
+            format!("{days} is outside 1..=3650"),
+        );
+    }
+    if let Some(source) = &raw.idp.sso_directory_event_source
+        && !source.starts_with("aws.")
+    {
+        bad(
+            "idp.sso_directory_event_source",
+            format!("\"{source}\" is not an AWS event source (aws.<service>)"),
+        );
+    }
+
     let (Some(key_arn), true) = (key_arn, problems.is_empty()) else {
         return Err(problems);
     };
@@ -613,6 +728,19 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
                 .remediation
                 .window_minutes
                 .unwrap_or(DEFAULT_WINDOW_MINUTES),
+            create_missing_replicas: raw.remediation.create_missing_replicas,
+            repair_replica_policies: raw.remediation.repair_replica_policies,
+        },
+        idp: IdpSettings {
+            saml_metadata,
+            certificate_warning_days: raw
+                .idp
+                .certificate_warning_days
+                .unwrap_or(DEFAULT_CERTIFICATE_WARNING_DAYS),
+            sso_directory_event_source: raw
+                .idp
+                .sso_directory_event_source
+                .unwrap_or_else(|| DEFAULT_SSO_DIRECTORY_EVENT_SOURCE.to_owned()),
         },
     })
 }

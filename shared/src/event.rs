@@ -44,6 +44,36 @@ pub struct CloudTrailEvent {
     pub resource_arns: Vec<String>,
     /// Set when the call failed: it changed nothing.
     pub error_code: Option<String>,
+    /// `requestID`: one per API call, absent from service events.
+    pub request_id: Option<String>,
+}
+
+/// The change a finding is about: what the `trigger` of a finding names, and what loop
+/// protection and idempotency need (who made it, and when).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The CloudTrail event id.
+    pub event_id: String,
+    /// The CloudTrail `eventName`.
+    pub event_name: String,
+    /// Who made the call.
+    pub actor: Actor,
+    /// When the call was made (`None` if the record's time is unreadable).
+    pub time: Option<Timestamp>,
+    /// The record's `eventTime` as written.
+    pub time_text: String,
+}
+
+impl Change {
+    /// The finding's `trigger`.
+    pub fn trigger(&self) -> crate::finding::Trigger {
+        crate::finding::Trigger {
+            event_id: self.event_id.clone(),
+            event_name: self.event_name.clone(),
+            actor: self.actor.label(),
+            time: self.time_text.clone(),
+        }
+    }
 }
 
 /// The caller of an API call, from `userIdentity`.
@@ -140,6 +170,8 @@ pub enum Skip {
     FailedCall(String),
     /// The call concerns another key.
     OtherKey(String),
+    /// The call concerns another Identity Center instance.
+    OtherInstance(String),
 }
 
 impl fmt::Display for Skip {
@@ -149,6 +181,7 @@ impl fmt::Display for Skip {
             Skip::UnhandledEvent(n) => write!(f, "{n} is not an event this guard reacts to"),
             Skip::FailedCall(code) => write!(f, "the call failed ({code}), so nothing changed"),
             Skip::OtherKey(k) => write!(f, "the call concerns another key ({k})"),
+            Skip::OtherInstance(i) => write!(f, "the call concerns another instance ({i})"),
         }
     }
 }
@@ -272,6 +305,7 @@ impl TryFrom<&Value> for CloudTrailEvent {
                 .unwrap_or(Value::Null),
             resource_arns,
             error_code: text(detail, "errorCode").map(str::to_owned),
+            request_id: text(detail, "requestID").map(str::to_owned),
         })
     }
 }
@@ -283,6 +317,17 @@ impl CloudTrailEvent {
             event: self.event_id.clone(),
             place: place.to_owned(),
             message: message.to_owned(),
+        }
+    }
+
+    /// The change this record is about.
+    pub fn change(&self) -> Change {
+        Change {
+            event_id: self.event_id.clone(),
+            event_name: self.event_name.clone(),
+            actor: self.actor.clone(),
+            time: self.event_time,
+            time_text: self.event_time_text.clone(),
         }
     }
 

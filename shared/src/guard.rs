@@ -14,7 +14,7 @@ use crate::checks::CheckId;
 use crate::checks::key_policy::{KeyPolicyReport, check_parsed};
 use crate::checks::key_state::{check_key_grants, check_key_state, unreadable_key};
 use crate::config::{Config, Mode};
-use crate::event::{CloudTrailEvent, Rejection, Skip};
+use crate::event::{Change, CloudTrailEvent, Rejection, Skip};
 use crate::finding::{Finding, Remediation, Status, Trigger};
 use crate::key_event::{KeyEvent, KeyRef};
 use crate::live::{KeySnapshot, KeyState};
@@ -83,13 +83,13 @@ impl GuardError {
 
 /// The claims taken for a Region's problems.
 #[derive(Debug, Default)]
-struct Claimed {
+pub(crate) struct Claimed {
     /// Claimed by this invocation.
-    granted: Vec<Finding>,
+    pub(crate) granted: Vec<Finding>,
     /// Reported without a claim, because the claim store failed for good.
-    degraded: Vec<Finding>,
+    pub(crate) degraded: Vec<Finding>,
     /// Why remediation is off for the degraded ones.
-    reason: Option<String>,
+    pub(crate) reason: Option<String>,
 }
 
 /// What acting on a plan came to: the Region's outcome, the remediation record, and a note
@@ -266,8 +266,9 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
         }
         let republished = self.publish_outbox(&event.event_id, now).await?;
         let mut regions = Vec::new();
+        let change = event.change();
         for region in &event.regions {
-            regions.push(self.handle_region(event, region, now).await?);
+            regions.push(self.guard_region(&change, region, now).await?);
         }
         Ok(GuardOutcome::Handled {
             event_id: event.event_id.clone(),
@@ -276,23 +277,20 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
         })
     }
 
-    async fn handle_region(
+    /// Re-reads, checks and (per mode) remediates the key in `region` after `change`, then
+    /// publishes the findings. region-guard uses it for replicas too.
+    pub async fn guard_region(
         &self,
-        event: &KeyEvent,
+        change: &Change,
         region: &str,
         now: Timestamp,
     ) -> Result<RegionReport, GuardError> {
-        let trigger = Trigger {
-            event_id: event.event_id.clone(),
-            event_name: event.kind.name().to_owned(),
-            actor: event.actor.label(),
-            time: event.time_text.clone(),
-        };
+        let trigger = change.trigger();
         let inspection = match inspect(&self.config, &self.keys, region).await {
             Ok(i) => i,
             Err(e) if e.retryable() => return Err(e.into()),
             Err(e) => {
-                let change_time = event.time.unwrap_or(now);
+                let change_time = change.time.unwrap_or(now);
                 return self.unreadable(region, &trigger, e, change_time, now).await;
             }
         };
@@ -305,7 +303,7 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
                 plan: None,
             });
         }
-        let change_time = event.time.unwrap_or(now);
+        let change_time = change.time.unwrap_or(now);
         let claimed = self.claim_all(region, problems, change_time, now).await?;
         if claimed.granted.is_empty() && claimed.degraded.is_empty() {
             return Ok(RegionReport {
@@ -316,7 +314,7 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
             });
         }
         let act = match self
-            .act(event, &inspection, now, claimed.reason.clone())
+            .act(change, &inspection, now, claimed.reason.clone())
             .await
         {
             Ok(a) => a,
@@ -359,7 +357,7 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
             &findings,
             &claimed.granted,
             now,
-            Some((&event.event_id, changed)),
+            Some((&change.event_id, changed)),
         )
         .await?;
         Ok(RegionReport {
@@ -373,7 +371,7 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
     /// Claims each problem for the change at `change_time`. A duplicate delivery (or the same
     /// change seen from another Region) finds them claimed: settled ones are dropped, held
     /// ones make the invocation retry.
-    async fn claim_all(
+    pub(crate) async fn claim_all(
         &self,
         region: &str,
         problems: Vec<Finding>,
@@ -417,7 +415,7 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
     /// fails, the claims are released so the retry can publish; when the key was changed
     /// (`event`: its id, and whether a remediation ran), the retry would find it compliant,
     /// so the findings go to the outbox for it.
-    async fn publish_and_settle(
+    pub(crate) async fn publish_and_settle(
         &self,
         findings: &[Finding],
         granted: &[Finding],
@@ -447,7 +445,7 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
     }
 
     /// Publishes what an earlier attempt at this event left in the outbox.
-    async fn publish_outbox(
+    pub(crate) async fn publish_outbox(
         &self,
         event_id: &str,
         now: Timestamp,
@@ -473,7 +471,7 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
     /// Gives claims back, best effort: a claim that cannot be released lapses with its lease,
     /// and until then redeliveries retry (they never acknowledge a held claim), so the
     /// original error, which the caller returns, is what matters.
-    async fn release_all(&self, findings: &[Finding]) {
+    pub(crate) async fn release_all(&self, findings: &[Finding]) {
         for f in findings {
             let _ = self.claims.release(&f.fingerprint).await;
         }
@@ -482,7 +480,7 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
     /// Decides and (in remediate mode) applies the plan.
     async fn act(
         &self,
-        event: &KeyEvent,
+        change: &Change,
         inspection: &Inspection,
         now: Timestamp,
         degraded: Option<String>,
@@ -525,42 +523,8 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
         if let Some(reason) = degraded {
             return Ok(report(Some(reason)));
         }
-        if let Some(role) = settings
-            .guard_role_arns
-            .iter()
-            .find(|r| event.actor.is_role(r))
-        {
-            return Ok(report(Some(format!(
-                "The change was made by idc-guard's own role {role}: re-checked, never re-remediated (loop protection); a human must look."
-            ))));
-        }
-        let window = i64::from(settings.window_minutes) * 60;
-        let window_start = Timestamp(now.0 - now.0.rem_euclid(window.max(1)));
-        let budget = self
-            .budget
-            .take(
-                // One budget for the key across its Regions (design §6: per key).
-                &self.config.key_arn.key_id,
-                window_start,
-                settings.max_actions_per_window,
-                window_start.plus(2 * window),
-            )
-            .await;
-        match budget {
-            Ok(Budget::Granted { .. }) => {}
-            Ok(Budget::Exhausted { limit }) => {
-                return Ok(report(Some(format!(
-                    "Circuit breaker open: {limit} remediations of this key (all Regions) already in the current {}-minute window; nothing was changed until it closes at {}.",
-                    settings.window_minutes,
-                    window_start.plus(window)
-                ))));
-            }
-            Err(e) if e.retryable() => return Err(e.into()),
-            Err(e) => {
-                return Ok(report(Some(format!(
-                    "Not remediated: the circuit breaker could not be read ({e}); a human must act."
-                ))));
-            }
+        if let Some(refusal) = self.may_remediate(change, now).await? {
+            return Ok(report(Some(refusal)));
         }
         let rewrites_policy = plan
             .actions
@@ -627,6 +591,50 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
         }
     }
 
+    /// The safety gates every remediation passes, in order: the change is not the guards'
+    /// own (loop protection), and the per-key circuit breaker grants one action. `Some` is
+    /// the reason not to act, for the finding.
+    pub(crate) async fn may_remediate(
+        &self,
+        change: &Change,
+        now: Timestamp,
+    ) -> Result<Option<String>, GuardError> {
+        let settings = &self.config.remediation;
+        if let Some(role) = settings
+            .guard_role_arns
+            .iter()
+            .find(|r| change.actor.is_role(r))
+        {
+            return Ok(Some(format!(
+                "The change was made by idc-guard's own role {role}: re-checked, never re-remediated (loop protection); a human must look."
+            )));
+        }
+        let window = i64::from(settings.window_minutes) * 60;
+        let window_start = Timestamp(now.0 - now.0.rem_euclid(window.max(1)));
+        let budget = self
+            .budget
+            .take(
+                // One budget for the key across its Regions (design §6: per key).
+                &self.config.key_arn.key_id,
+                window_start,
+                settings.max_actions_per_window,
+                window_start.plus(2 * window),
+            )
+            .await;
+        match budget {
+            Ok(Budget::Granted { .. }) => Ok(None),
+            Ok(Budget::Exhausted { limit }) => Ok(Some(format!(
+                "Circuit breaker open: {limit} remediations of this key (all Regions) already in the current {}-minute window; nothing was changed until it closes at {}.",
+                settings.window_minutes,
+                window_start.plus(window)
+            ))),
+            Err(e) if e.retryable() => Err(e.into()),
+            Err(e) => Ok(Some(format!(
+                "Not remediated: the circuit breaker could not be read ({e}); a human must act."
+            ))),
+        }
+    }
+
     async fn apply(&self, plan: &KeyPlan) -> Result<(), PortError> {
         let (region, key) = (plan.region.as_str(), plan.key_id.as_str());
         for action in &plan.actions {
@@ -689,7 +697,7 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
         })
     }
 
-    async fn publish(&self, findings: &[Finding]) -> Result<(), GuardError> {
+    pub(crate) async fn publish(&self, findings: &[Finding]) -> Result<(), GuardError> {
         self.bus
             .publish(findings)
             .await

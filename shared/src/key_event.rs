@@ -98,6 +98,17 @@ pub struct KeyEvent {
 }
 
 impl KeyEvent {
+    /// The change, for findings and the guard's safety rules.
+    pub fn change(&self) -> crate::event::Change {
+        crate::event::Change {
+            event_id: self.event_id.clone(),
+            event_name: self.kind.name().to_owned(),
+            actor: self.actor.clone(),
+            time: self.time,
+            time_text: self.time_text.clone(),
+        }
+    }
+
     /// Whether the event names the key with this id (a multi-Region key has one id in every
     /// Region). Aliases cannot be matched without live state and count as possibly ours.
     pub fn may_concern(&self, key_id: &str) -> bool {

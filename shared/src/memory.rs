@@ -445,3 +445,39 @@ impl ActionBudget for MemoryBudget {
         Ok(Budget::Granted { used: *n })
     }
 }
+
+/// A [`Pause`](crate::ports::Pause) that does not wait (tests, in-process runs).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoPause;
+
+impl crate::ports::Pause for NoPause {
+    async fn pause(&self, _seconds: u64) {}
+}
+
+/// The Identity Center instance in memory: one description and its Regions, seen the same
+/// from every Region (as the instance ARN is Region-less).
+#[derive(Debug, Clone)]
+pub struct MemoryDirectory {
+    /// What `DescribeInstance` returns.
+    pub instance: crate::live::InstanceDescription,
+    /// What `ListRegions` returns.
+    pub regions: Vec<crate::live::InstanceRegion>,
+}
+
+impl crate::ports::InstanceDirectory for MemoryDirectory {
+    async fn describe_instance(
+        &self,
+        _region: &str,
+        _instance_arn: &str,
+    ) -> Result<crate::live::InstanceDescription, PortError> {
+        Ok(self.instance.clone())
+    }
+
+    async fn list_regions(
+        &self,
+        _region: &str,
+        _instance_arn: &str,
+    ) -> Result<Vec<crate::live::InstanceRegion>, PortError> {
+        Ok(self.regions.clone())
+    }
+}

@@ -407,3 +407,19 @@ impl<T: EvidenceStore> EvidenceStore for &T {
         (**self).get(key)
     }
 }
+
+/// Waits (a replica is `Creating` for a few seconds). Tests pass one that does not sleep.
+pub trait Pause: Send + Sync {
+    /// Waits `seconds`.
+    fn pause(&self, seconds: u64) -> impl Future<Output = ()> + Send;
+}
+
+/// Reads a document the configuration points at (the IdP's SAML metadata).
+pub trait DocumentSource: Send + Sync {
+    /// The bytes at `location`, at most `limit` of them (more is an error).
+    fn fetch(
+        &self,
+        location: &crate::config::MetadataLocation,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<u8>, PortError>> + Send;
+}

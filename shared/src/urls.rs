@@ -27,40 +27,42 @@ pub const TENANT_PLACEHOLDER: &str = "<tenant-id>";
 
 /// The URLs for every enabled Region, the primary first.
 pub fn region_urls(config: &Config) -> Vec<RegionUrls> {
+    config
+        .regions
+        .iter()
+        .map(|region| urls_for(config, region))
+        .collect()
+}
+
+/// The URLs of one Region (enabled or about to be).
+pub fn urls_for(config: &Config, region: &str) -> RegionUrls {
     let tenant = config
         .saml_tenant_id
         .as_deref()
         .unwrap_or(TENANT_PLACEHOLDER);
     let instance = config.instance_id();
-    config
-        .regions
-        .iter()
-        .map(|region| {
-            let primary = *region == config.primary_region;
-            let mut portal_urls = vec![
-                format!("https://{instance}.{region}.portal.amazonaws.com"),
-                format!("https://{instance}.portal.{region}.app.aws"),
-            ];
-            if primary {
-                portal_urls.push(format!(
-                    "https://{}.awsapps.com/start",
-                    config.identity_store_id
-                ));
-            }
-            RegionUrls {
-                region: region.clone(),
-                primary,
-                acs_urls: vec![
-                    format!("https://{region}.signin.aws/platform/saml/acs/{tenant}"),
-                    format!("https://{region}.sso.signin.aws/platform/saml/acs/{tenant}"),
-                ],
-                legacy_acs_url: primary.then(|| {
-                    format!("https://{region}.signin.aws.amazon.com/platform/saml/acs/{tenant}")
-                }),
-                portal_urls,
-            }
-        })
-        .collect()
+    let primary = region == config.primary_region;
+    let mut portal_urls = vec![
+        format!("https://{instance}.{region}.portal.amazonaws.com"),
+        format!("https://{instance}.portal.{region}.app.aws"),
+    ];
+    if primary {
+        portal_urls.push(format!(
+            "https://{}.awsapps.com/start",
+            config.identity_store_id
+        ));
+    }
+    RegionUrls {
+        region: region.to_owned(),
+        primary,
+        acs_urls: vec![
+            format!("https://{region}.signin.aws/platform/saml/acs/{tenant}"),
+            format!("https://{region}.sso.signin.aws/platform/saml/acs/{tenant}"),
+        ],
+        legacy_acs_url: primary
+            .then(|| format!("https://{region}.signin.aws.amazon.com/platform/saml/acs/{tenant}")),
+        portal_urls,
+    }
 }
 
 /// Whether the URL forms are documented for the configuration's partition (only `aws` is).

@@ -111,6 +111,7 @@ impl KeyFixture {
             config,
             bus_name: self.bus.clone(),
             table_name: self.table.clone(),
+            state_region: None,
         };
         let endpoints = Endpoints {
             sso_admin: None,

@@ -6,6 +6,7 @@
 //! overrides for callers that cannot set environment variables (tests, `--endpoint-url`).
 
 mod claims;
+mod documents;
 mod errors;
 mod events;
 mod kms;
@@ -19,6 +20,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 pub use aws_config::SdkConfig;
 pub use aws_types::region::Region;
 pub use claims::DynamoClaims;
+pub use documents::Documents;
 pub use events::EventBridgeBus;
 pub use kms::KmsKeyStore;
 pub use sso::SsoInstanceDirectory;
@@ -34,6 +36,8 @@ pub struct Endpoints {
     pub dynamodb: Option<String>,
     /// IAM Identity Center (sso-admin).
     pub sso_admin: Option<String>,
+    /// S3 (the IdP's SAML metadata).
+    pub s3: Option<String>,
 }
 
 impl Endpoints {
@@ -44,6 +48,7 @@ impl Endpoints {
             events: Some(url.to_owned()),
             dynamodb: Some(url.to_owned()),
             sso_admin: Some(url.to_owned()),
+            s3: Some(url.to_owned()),
         }
     }
 }

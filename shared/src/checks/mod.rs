@@ -1,5 +1,7 @@
 //! The checks, by stable id (design §4).
 
+pub mod idp;
+pub mod instance;
 pub mod key_policy;
 pub mod key_state;
 
@@ -35,6 +37,25 @@ pub enum CheckId {
     KeyState,
     /// No grant on the key to a principal outside the organization.
     KeyGrants,
+    /// The key is multi-Region, its primary in the instance's primary Region, with a replica
+    /// in every enabled Region.
+    KeyMultiRegion,
+    /// Every replica's policy passes the KP checks (drift from the primary is reported).
+    KeyReplicaPolicy,
+    /// The instance uses the guarded customer managed key, status ENABLED.
+    InstanceEncryption,
+    /// Every enabled or added Region is in the supported set.
+    RegionSupported,
+    /// A Region is added only where an Enabled, compliant replica exists.
+    RegionKeyReady,
+    /// The identity source supports multi-Region replication.
+    IdpSource,
+    /// Every enabled Region's ACS URL is registered at the external IdP.
+    IdpAcsUrls,
+    /// The external IdP's signing certificate (from its SAML metadata) is valid for a while.
+    IdpCertificate,
+    /// The drift sweeper's summary of one sweep.
+    SweepSummary,
 }
 
 impl CheckId {
@@ -65,13 +86,33 @@ impl CheckId {
             CheckId::KpInvalid => "KP-INVALID",
             CheckId::KeyState => "KEY-STATE",
             CheckId::KeyGrants => "KEY-GRANTS",
+            CheckId::KeyMultiRegion => "KEY-MULTI-REGION",
+            CheckId::KeyReplicaPolicy => "KEY-REPLICA-POLICY",
+            CheckId::InstanceEncryption => "INSTANCE-ENCRYPTION",
+            CheckId::RegionSupported => "REGION-SUPPORTED",
+            CheckId::RegionKeyReady => "REGION-KEY-READY",
+            CheckId::IdpSource => "IDP-SOURCE",
+            CheckId::IdpAcsUrls => "IDP-ACS-URLS",
+            CheckId::IdpCertificate => "IDP-CERTIFICATE",
+            CheckId::SweepSummary => "SWEEP-SUMMARY",
         }
     }
 
     /// How bad a failure of this check is.
     pub fn severity(self) -> Severity {
         match self {
-            CheckId::KpAdmin | CheckId::KpExternalAccess | CheckId::KeyState => Severity::Critical,
+            CheckId::KpAdmin
+            | CheckId::KpExternalAccess
+            | CheckId::KeyState
+            | CheckId::KeyMultiRegion
+            | CheckId::RegionKeyReady => Severity::Critical,
+            CheckId::KeyReplicaPolicy
+            | CheckId::InstanceEncryption
+            | CheckId::RegionSupported
+            | CheckId::IdpSource
+            | CheckId::IdpAcsUrls
+            | CheckId::IdpCertificate => Severity::High,
+            CheckId::SweepSummary => Severity::Medium,
             CheckId::KeyGrants => Severity::High,
             CheckId::KpServiceDescribe
             | CheckId::KpServiceUse
@@ -112,6 +153,31 @@ impl CheckId {
                 "Identity Center cannot use the key in this Region: sign-in fails there"
             }
             CheckId::KeyGrants => "a principal outside the organization holds a grant on the key",
+            CheckId::KeyMultiRegion => {
+                "Identity Center cannot use the key in every Region: sign-in fails where the replica is missing"
+            }
+            CheckId::KeyReplicaPolicy => {
+                "a replica's policy does not let Identity Center work in its Region (KMS does not copy policies between replicas)"
+            }
+            CheckId::InstanceEncryption => {
+                "the instance is not encrypted with the guarded multi-Region key, so replication is unavailable or unguarded"
+            }
+            CheckId::RegionSupported => {
+                "Identity Center multi-Region replication is not supported in this Region"
+            }
+            CheckId::RegionKeyReady => {
+                "the Region has no Enabled, compliant replica of the key: Identity Center cannot work there"
+            }
+            CheckId::IdpSource => {
+                "the identity source does not support multi-Region replication: users cannot sign in through additional Regions"
+            }
+            CheckId::IdpAcsUrls => {
+                "the external IdP does not know every Region's ACS URL: sign-in through that Region fails at failover"
+            }
+            CheckId::IdpCertificate => {
+                "the IdP's signing certificate expires: Identity Center rejects its assertions and nobody signs in"
+            }
+            CheckId::SweepSummary => "the sweep found failing checks",
         }
     }
 }
@@ -126,6 +192,35 @@ impl fmt::Display for CheckId {
 pub(crate) struct At<'a> {
     pub(crate) region: &'a str,
     pub(crate) resource: String,
+}
+
+/// A finding of `check` about `resource` in `region`; passes are informational, failures carry
+/// the check's severity. `cause` keeps different problems of one check apart in the
+/// fingerprint.
+pub(crate) fn finding_on(
+    check: CheckId,
+    status: Status,
+    region: &str,
+    resource: &str,
+    message: String,
+    cause: &str,
+) -> Finding {
+    Finding {
+        check: check.id().to_owned(),
+        status,
+        severity: if status == Status::Pass {
+            Severity::Info
+        } else {
+            check.severity()
+        },
+        region: region.to_owned(),
+        resource: resource.to_owned(),
+        message,
+        statement: None,
+        fingerprint: fingerprint(check.id(), resource, region, cause),
+        trigger: None,
+        remediation: None,
+    }
 }
 
 impl<'a> At<'a> {
@@ -145,21 +240,8 @@ impl<'a> At<'a> {
         statement: Option<String>,
         cause: &str,
     ) -> Finding {
-        Finding {
-            check: check.id().to_owned(),
-            status,
-            severity: if status == Status::Pass {
-                Severity::Info
-            } else {
-                check.severity()
-            },
-            region: self.region.to_owned(),
-            resource: self.resource.clone(),
-            message,
-            statement,
-            fingerprint: fingerprint(check.id(), &self.resource, self.region, cause),
-            trigger: None,
-            remediation: None,
-        }
+        let mut f = finding_on(check, status, self.region, &self.resource, message, cause);
+        f.statement = statement;
+        f
     }
 }

@@ -1,0 +1,80 @@
+//! idp-guard: reacts to identity-source and external-IdP changes (`AssociateDirectory`,
+//! `DisassociateDirectory` from sso.amazonaws.com; `*ExternalIdPConfigurationForDirectory`
+//! from sso-directory.amazonaws.com). The logic lives in [`idc_guard_core::idp_guard`]; it
+//! never changes anything (the IdP is outside AWS).
+//!
+//! Environment: the guards' variables, plus `IDC_GUARD_SAML_METADATA` (`s3://bucket/key`),
+//! which overrides `idp.saml_metadata` in the configuration.
+
+use idc_guard_core::aws::{Documents, Endpoints, SdkConfig, SsoInstanceDirectory};
+use idc_guard_core::config::MetadataLocation;
+use idc_guard_core::idp_guard::IdpGuard;
+use idc_guard_core::ports::{
+    ActionBudget, ClaimStore, DocumentSource, FindingBus, InstanceDirectory, KeyStore,
+};
+use idc_guard_core::time::Timestamp;
+use idc_guard_lambda::{GuardSettings, RetryableError, SettingsError, aws_key_guard};
+use serde_json::Value;
+
+/// Environment variable: where the IdP's SAML metadata is (`s3://bucket/key`).
+pub const ENV_SAML_METADATA: &str = "IDC_GUARD_SAML_METADATA";
+
+/// The guard over the AWS adapters.
+pub type AwsIdpGuard = IdpGuard<
+    idc_guard_core::aws::KmsKeyStore,
+    SsoInstanceDirectory,
+    idc_guard_core::aws::EventBridgeBus,
+    idc_guard_core::aws::DynamoClaims,
+    idc_guard_core::aws::DynamoClaims,
+    Documents,
+>;
+
+/// Reads the settings through `get`: the guards' variables and `IDC_GUARD_SAML_METADATA`.
+pub fn settings_from_env(
+    get: impl Fn(&str) -> Option<String>,
+) -> Result<GuardSettings, SettingsError> {
+    let mut settings = GuardSettings::from_env(&get)?;
+    if let Some(location) = get(ENV_SAML_METADATA).filter(|v| !v.trim().is_empty()) {
+        let location = MetadataLocation::parse(&location).map_err(|message| SettingsError {
+            variable: ENV_SAML_METADATA,
+            message,
+        })?;
+        settings.config.idp.saml_metadata = Some(location);
+    }
+    Ok(settings)
+}
+
+/// Builds the guard over AWS, with optional explicit endpoints.
+pub fn aws_idp_guard(
+    sdk: &SdkConfig,
+    settings: GuardSettings,
+    endpoints: &Endpoints,
+) -> AwsIdpGuard {
+    IdpGuard {
+        guard: aws_key_guard(sdk, settings, endpoints),
+        directory: SsoInstanceDirectory::new(sdk, endpoints.sso_admin.clone()),
+        documents: Documents::new(sdk, endpoints.s3.clone()),
+    }
+}
+
+/// Handles one event: the outcome as JSON, an `Err` only when a retry can help.
+pub async fn handle<K, D, B, C, A, S>(
+    guard: &IdpGuard<K, D, B, C, A, S>,
+    event: &Value,
+    now: Timestamp,
+) -> Result<Value, RetryableError>
+where
+    K: KeyStore,
+    D: InstanceDirectory,
+    B: FindingBus,
+    C: ClaimStore,
+    A: ActionBudget,
+    S: DocumentSource,
+{
+    // Boxed: the guard's future is deep enough to overflow the compiler's layout limit.
+    let result = Box::pin(guard.handle_event(event, now)).await;
+    if let Ok(outcome) = &result {
+        idc_guard_lambda::log_change_outcome(outcome);
+    }
+    idc_guard_lambda::respond(result, event)
+}

@@ -1,0 +1,23 @@
+//! The region-guard Lambda: settings and clients once, then one handler call per event.
+
+use std::sync::Arc;
+
+use idc_guard_core::aws::{Endpoints, load_sdk_config};
+use idc_guard_lambda::{GuardSettings, now};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use region_guard::{aws_region_guard, handle};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    // A bad setting fails the init phase with a message naming the variable.
+    let settings = GuardSettings::from_env(|name| std::env::var(name).ok())?;
+    let sdk = load_sdk_config().await;
+    let guard = Arc::new(aws_region_guard(&sdk, settings, &Endpoints::default()));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let guard = Arc::clone(&guard);
+        async move { handle(&guard, &event.payload, now()).await }
+    }))
+    .await
+}

@@ -1,0 +1,130 @@
+//! One handling per instance-level change. An Identity Center change (AddRegion, an IdP
+//! update) is logged once in EVERY enabled Region (aws-facts §4), so region-guard in each
+//! Region receives a copy: the first to claim the change evaluates it, the others find it
+//! claimed. The claim is keyed by what changed, not by the event id (each Region's copy may
+//! have its own), and dated by the change's time, so a later change of the same kind (a
+//! Region removed, then added again) is new.
+
+use serde::Serialize;
+
+use crate::finding::{Finding, fingerprint};
+use crate::guard::{GuardError, KeyGuard, RegionReport};
+use crate::ports::{
+    ActionBudget, Claim, ClaimOutcome, ClaimRecord, ClaimStore, FindingBus, KeyStore,
+};
+use crate::time::Timestamp;
+
+/// What a region- or idp-guard did with one event.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "result", rename_all = "kebab-case")]
+pub enum ChangeOutcome {
+    /// Not for this guard.
+    Skipped {
+        /// Why.
+        reason: String,
+    },
+    /// Unreadable; acknowledged so it is not retried forever.
+    Rejected {
+        /// What is wrong, naming the field.
+        error: String,
+    },
+    /// Another copy of the change (another Region's, or a redelivery) was handled already.
+    Duplicate {
+        /// The event.
+        event_id: String,
+    },
+    /// Evaluated (and remediated, per mode).
+    Handled {
+        /// The event.
+        event_id: String,
+        /// Every finding published, passes included (they close earlier failures).
+        findings: Vec<Finding>,
+        /// Replicas handed to the key-policy guard's logic for repair.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        replicas: Vec<RegionReport>,
+        /// Findings an earlier attempt left in the outbox, published now.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        republished: Vec<Finding>,
+    },
+}
+
+/// The idempotency key of a change: its kind, the instance and what it is about (a Region,
+/// or `instance`).
+pub fn change_fingerprint(kind: &str, instance_arn: &str, subject: &str) -> String {
+    fingerprint("CHANGE", instance_arn, subject, kind)
+}
+
+/// The answer to a change claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeClaim {
+    /// Ours to evaluate, and to remediate per mode.
+    Granted,
+    /// Handled already by another copy.
+    Duplicate,
+    /// The claim store failed for good: evaluate and report, never remediate (a change
+    /// could repeat). The reason goes into the findings.
+    Degraded(String),
+}
+
+impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, C, A> {
+    /// Claims the change `change_fp` made at `change_time`. A copy being handled elsewhere
+    /// makes this invocation retry ([`GuardError::ClaimHeld`]) rather than drop it.
+    pub async fn claim_change(
+        &self,
+        change_fp: &str,
+        region: &str,
+        change_time: Timestamp,
+        now: Timestamp,
+    ) -> Result<ChangeClaim, GuardError> {
+        match self
+            .claims
+            .claim(&Claim::new(change_fp, change_time, now))
+            .await
+        {
+            Ok(ClaimOutcome::Granted) => Ok(ChangeClaim::Granted),
+            Ok(ClaimOutcome::Duplicate {
+                by: ClaimRecord::Held { .. },
+            }) => Err(GuardError::ClaimHeld {
+                region: region.to_owned(),
+                count: 1,
+            }),
+            Ok(ClaimOutcome::Duplicate { .. }) => Ok(ChangeClaim::Duplicate),
+            Err(e) if e.retryable() => Err(e.into()),
+            Err(e) => Ok(ChangeClaim::Degraded(format!(
+                "Not remediated: the idempotency store failed ({e}), so a change could repeat; a human must act."
+            ))),
+        }
+    }
+
+    /// Publishes the change's findings, then settles its claim; if publishing fails the
+    /// claim is released for the retry, and when something was `changed` the findings wait
+    /// in the outbox under `event_id` (the retry would find nothing left to report).
+    pub async fn finish_change(
+        &self,
+        change_fp: &str,
+        claim: &ChangeClaim,
+        findings: &[Finding],
+        event_id: &str,
+        changed: bool,
+        now: Timestamp,
+    ) -> Result<(), GuardError> {
+        let published = self
+            .publish_and_settle(findings, &[], now, Some((event_id, changed)))
+            .await;
+        if *claim == ChangeClaim::Granted {
+            // Best effort either way: an unsettled claim lapses with its lease.
+            let _ = match &published {
+                Ok(()) => self.claims.settle(change_fp, now).await,
+                Err(_) => self.claims.release(change_fp).await,
+            };
+        }
+        published
+    }
+
+    /// Gives the change claim back after a failure a retry may fix.
+    pub async fn abandon_change(&self, change_fp: &str, claim: &ChangeClaim) {
+        if *claim == ChangeClaim::Granted {
+            let _ = self.claims.release(change_fp).await;
+        }
+    }
+}

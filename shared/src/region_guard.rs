@@ -1,0 +1,490 @@
+//! region-guard's logic: AddRegion, RemoveRegion and UpdateInstance. The event says which
+//! Region (or that the instance changed); everything judged is re-read live: the instance
+//! and its Regions from sso-admin, the key from KMS in each Region concerned.
+//!
+//! Remediation (mode `remediate`, and only the actions enabled in config): create a missing
+//! replica with the model policy and wait until it is Enabled
+//! (`remediation.create_missing_replicas`); hand a failing replica to the key-policy guard's
+//! logic (`remediation.repair_replica_policies`). Keys are never deleted.
+
+use serde_json::Value;
+
+use crate::change::{ChangeClaim, ChangeOutcome, change_fingerprint};
+use crate::checks::idp::check_acs_urls;
+use crate::checks::instance::{
+    Readiness, check_instance_encryption, check_multi_region, check_region_key_ready,
+    check_region_supported, check_replica_policy, enabled_regions, replica_left_behind,
+    unreadable_instance,
+};
+use crate::checks::key_policy::check_parsed;
+use crate::checks::key_state::unreadable_key;
+use crate::config::{Config, Mode};
+use crate::event::{Change, CloudTrailEvent, Rejection, Skip};
+use crate::finding::{Finding, Remediation, Status};
+use crate::guard::{GuardError, Inspection, KeyGuard, RegionReport, inspect};
+use crate::instance_event::{InstanceEvent, InstanceEventKind};
+use crate::live::KeyState;
+use crate::policy::parse_key_policy;
+use crate::ports::{
+    ActionBudget, ClaimStore, FindingBus, InstanceDirectory, KeyStore, Pause, PortError,
+    PortErrorKind,
+};
+use crate::render::render_policy;
+use crate::time::Timestamp;
+
+/// How often a new replica is re-read while it is `Creating`, and how long apart: 15 x 2 s
+/// stays well inside the functions' 60 s timeout (AWS: "a few seconds").
+const CREATING_POLLS: u32 = 15;
+const CREATING_POLL_SECONDS: u64 = 2;
+
+/// region-guard over its ports: the key guard (KMS, bus, claims, breaker), the instance
+/// directory and a way to wait.
+#[derive(Debug)]
+pub struct RegionGuard<K, D, B, C, A, P> {
+    /// The key-policy guard's ports and logic (replica repairs go through it).
+    pub guard: KeyGuard<K, B, C, A>,
+    /// sso-admin.
+    pub directory: D,
+    /// Waits while a new replica is Creating.
+    pub pause: P,
+}
+
+/// What the evaluation of one change produced.
+struct Assessment {
+    findings: Vec<Finding>,
+    replicas: Vec<RegionReport>,
+    changed: bool,
+}
+
+/// A Region's REGION-KEY-READY and KEY-REPLICA-POLICY findings (and a repair report).
+struct RegionResult {
+    findings: Vec<Finding>,
+    report: Option<RegionReport>,
+    changed: bool,
+}
+
+fn retry_or<T>(result: Result<T, PortError>) -> Result<Result<T, PortError>, GuardError> {
+    match result {
+        Err(e) if e.retryable() => Err(e.into()),
+        other => Ok(other),
+    }
+}
+
+impl<K, D, B, C, A, P> RegionGuard<K, D, B, C, A, P>
+where
+    K: KeyStore,
+    D: InstanceDirectory,
+    B: FindingBus,
+    C: ClaimStore,
+    A: ActionBudget,
+    P: Pause,
+{
+    fn config(&self) -> &Config {
+        &self.guard.config
+    }
+
+    /// Handles one EventBridge event (or bare CloudTrail record) at time `now`.
+    pub async fn handle_event(
+        &self,
+        event: &Value,
+        now: Timestamp,
+    ) -> Result<ChangeOutcome, GuardError> {
+        match CloudTrailEvent::try_from(event).and_then(|e| InstanceEvent::try_from(&e)) {
+            Ok(ev) => self.handle_instance_event(&ev, now).await,
+            Err(Rejection::Skip(skip)) => Ok(ChangeOutcome::Skipped {
+                reason: skip.to_string(),
+            }),
+            Err(Rejection::Malformed(e)) => Ok(ChangeOutcome::Rejected {
+                error: e.to_string(),
+            }),
+        }
+    }
+
+    /// Handles a Region or instance change: once, whichever Region's copy comes first.
+    pub async fn handle_instance_event(
+        &self,
+        ev: &InstanceEvent,
+        now: Timestamp,
+    ) -> Result<ChangeOutcome, GuardError> {
+        let config = self.config();
+        if let Some(arn) = &ev.instance_arn
+            && *arn != config.instance_arn
+        {
+            return Ok(ChangeOutcome::Skipped {
+                reason: Skip::OtherInstance(arn.clone()).to_string(),
+            });
+        }
+        let event_id = ev.change.event_id.clone();
+        let republished = self.guard.publish_outbox(&event_id, now).await?;
+        let subject = ev.target_region.as_deref().unwrap_or("instance");
+        let change_fp = change_fingerprint(ev.kind.name(), &config.instance_arn, subject);
+        let change_time = ev.change.time.unwrap_or(now);
+        let claim = self
+            .guard
+            .claim_change(&change_fp, &ev.delivered_in, change_time, now)
+            .await?;
+        if claim == ChangeClaim::Duplicate {
+            return Ok(ChangeOutcome::Duplicate { event_id });
+        }
+        let mut assessment = match self.assess(ev, &claim, now).await {
+            Ok(a) => a,
+            Err(e) => {
+                self.guard.abandon_change(&change_fp, &claim).await;
+                return Err(e);
+            }
+        };
+        let trigger = ev.change.trigger();
+        for f in &mut assessment.findings {
+            f.trigger = Some(trigger.clone());
+        }
+        self.guard
+            .finish_change(
+                &change_fp,
+                &claim,
+                &assessment.findings,
+                &event_id,
+                assessment.changed,
+                now,
+            )
+            .await?;
+        Ok(ChangeOutcome::Handled {
+            event_id,
+            findings: assessment.findings,
+            replicas: assessment.replicas,
+            republished,
+        })
+    }
+
+    async fn assess(
+        &self,
+        ev: &InstanceEvent,
+        claim: &ChangeClaim,
+        now: Timestamp,
+    ) -> Result<Assessment, GuardError> {
+        let config = self.config();
+        let (primary_region, key_id) = (&config.primary_region, &config.key_arn.key_id);
+        let instance = retry_or(
+            self.directory
+                .describe_instance(primary_region, &config.instance_arn)
+                .await,
+        )?;
+        let live_regions = retry_or(
+            self.directory
+                .list_regions(primary_region, &config.instance_arn)
+                .await,
+        )?;
+        let mut enabled = enabled_regions(config, live_regions.as_deref().ok());
+        if ev.kind == InstanceEventKind::AddRegion
+            && let Some(r) = &ev.target_region
+            && !enabled.contains(r)
+        {
+            enabled.push(r.clone());
+        }
+        let mut findings = vec![match &instance {
+            Ok(i) => check_instance_encryption(config, i),
+            Err(e) => unreadable_instance(config, e),
+        }];
+        let focus: Vec<String> = match (ev.kind, &ev.target_region) {
+            (InstanceEventKind::AddRegion, Some(r)) => vec![r.clone()],
+            (InstanceEventKind::UpdateInstance, _) => enabled.clone(),
+            _ => Vec::new(),
+        };
+        findings.extend(focus.iter().map(|r| check_region_supported(config, r)));
+        let primary_key = retry_or(self.guard.keys.describe_key(primary_region, key_id).await)?;
+        match &primary_key {
+            Ok(k) => findings.push(check_multi_region(config, k, &enabled)),
+            Err(e) => findings.push(unreadable_key(config, primary_region, e)),
+        }
+        if ev.kind == InstanceEventKind::RemoveRegion
+            && let Some(r) = &ev.target_region
+            && r != primary_region
+            && let Ok(k) = retry_or(self.guard.keys.describe_key(r, key_id).await)?
+        {
+            findings.push(replica_left_behind(config, &k));
+        }
+        let primary_policy = match primary_key {
+            Ok(_) => retry_or(self.guard.keys.get_key_policy(primary_region, key_id).await)?.ok(),
+            Err(_) => None,
+        };
+        let mut replicas = Vec::new();
+        let mut changed = false;
+        for region in focus.iter().filter(|r| *r != primary_region) {
+            let result = self
+                .replica(&ev.change, region, primary_policy.as_deref(), claim, now)
+                .await?;
+            findings.extend(result.findings);
+            replicas.extend(result.report);
+            changed |= result.changed;
+        }
+        if ev.kind == InstanceEventKind::AddRegion {
+            findings.extend(check_acs_urls(config, &focus, None));
+        }
+        Ok(Assessment {
+            findings,
+            replicas,
+            changed,
+        })
+    }
+
+    /// REGION-KEY-READY and KEY-REPLICA-POLICY in `region`, remediated per mode.
+    async fn replica(
+        &self,
+        change: &Change,
+        region: &str,
+        primary_policy: Option<&str>,
+        claim: &ChangeClaim,
+        now: Timestamp,
+    ) -> Result<RegionResult, GuardError> {
+        let config = self.config();
+        match inspect(config, &self.guard.keys, region).await {
+            Err(e) if e.retryable() => Err(e.into()),
+            Err(e) if e.kind == PortErrorKind::NotFound => {
+                self.missing_replica(change, region, claim, now).await
+            }
+            Err(e) => Ok(RegionResult {
+                findings: vec![check_region_key_ready(
+                    config,
+                    region,
+                    Readiness::Unreadable(&e),
+                )],
+                report: None,
+                changed: false,
+            }),
+            Ok(inspection) => {
+                self.existing_replica(change, region, inspection, primary_policy, claim, now)
+                    .await
+            }
+        }
+    }
+
+    /// Why this guard may not act now, or `None` when it may: the mode, the action's
+    /// switch in config, the claim store's health, loop protection and the breaker.
+    async fn refusal(
+        &self,
+        change: &Change,
+        enabled: bool,
+        switch: &str,
+        claim: &ChangeClaim,
+        now: Timestamp,
+    ) -> Result<Option<(String, String)>, GuardError> {
+        let config = self.config();
+        let skipped = |note: String| Some(("skipped".to_owned(), note));
+        Ok(match config.remediation.mode {
+            Mode::DryRun => Some(("planned".to_owned(), String::new())),
+            Mode::Notify => skipped(
+                "Mode notify: nothing was changed; the remediation lists what remediate mode would do."
+                    .to_owned(),
+            ),
+            Mode::Remediate if !enabled => skipped(format!(
+                "Not remediated: remediation.{switch} is off in the configuration."
+            )),
+            Mode::Remediate => match claim {
+                ChangeClaim::Degraded(reason) => skipped(reason.clone()),
+                _ => self.guard.may_remediate(change, now).await?.and_then(skipped),
+            },
+        })
+    }
+
+    async fn missing_replica(
+        &self,
+        change: &Change,
+        region: &str,
+        claim: &ChangeClaim,
+        now: Timestamp,
+    ) -> Result<RegionResult, GuardError> {
+        let config = self.config();
+        let settings = &config.remediation;
+        let mut finding = check_region_key_ready(config, region, Readiness::Missing);
+        let action = format!(
+            "kms:ReplicateKey {} from {} to {region} with the model policy, then wait until Enabled",
+            config.key_arn.key_id, config.primary_region
+        );
+        let mut record = |outcome: &str, note: &str| {
+            finding.remediation = Some(Remediation {
+                mode: settings.mode.to_string(),
+                actions: vec![action.clone()],
+                outcome: outcome.to_owned(),
+                previous_policy: None,
+            });
+            if !note.is_empty() {
+                finding.message.push(' ');
+                finding.message.push_str(note);
+            }
+        };
+        if let Some((outcome, note)) = self
+            .refusal(
+                change,
+                settings.create_missing_replicas,
+                "create_missing_replicas",
+                claim,
+                now,
+            )
+            .await?
+        {
+            record(&outcome, &note);
+            return Ok(RegionResult {
+                findings: vec![finding],
+                report: None,
+                changed: false,
+            });
+        }
+        let (outcome, note, changed) = self.create_replica(region).await?;
+        record(&outcome, &note);
+        Ok(RegionResult {
+            findings: vec![finding],
+            report: None,
+            changed,
+        })
+    }
+
+    /// Creates the replica with the model policy, waits for it, and verifies it against
+    /// live state. Returns the remediation outcome, a note, and whether KMS was changed.
+    async fn create_replica(&self, region: &str) -> Result<(String, String, bool), GuardError> {
+        let config = self.config();
+        let model = render_policy(config);
+        // Never write a policy that fails a KP check, the model included.
+        let report = check_parsed(config, &parse_key_policy(&model), &[region.to_owned()]);
+        if !report.compliant() {
+            return Ok((
+                "skipped".to_owned(),
+                "Manual action required: the model policy does not pass every KP check for this Region with this configuration, so no replica was created.".to_owned(),
+                false,
+            ));
+        }
+        let key_id = &config.key_arn.key_id;
+        match self
+            .guard
+            .keys
+            .replicate_key(&config.primary_region, key_id, region, &model)
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.retryable() => return Err(e.into()),
+            Err(e) => {
+                return Ok((
+                    "failed".to_owned(),
+                    format!("Remediation failed: {e}."),
+                    false,
+                ));
+            }
+        }
+        for _ in 0..CREATING_POLLS {
+            match self.guard.keys.describe_key(region, key_id).await {
+                Ok(k) if k.state != KeyState::Creating => break,
+                _ => self.pause.pause(CREATING_POLL_SECONDS).await,
+            }
+        }
+        let verified = match inspect(config, &self.guard.keys, region).await {
+            Ok(after) => check_region_key_ready(
+                config,
+                region,
+                Readiness::Checked {
+                    key: &after.snapshot.key,
+                    findings: &after.findings,
+                },
+            ),
+            Err(e) => check_region_key_ready(config, region, Readiness::Unreadable(&e)),
+        };
+        Ok(if verified.status == Status::Pass {
+            (
+                "applied".to_owned(),
+                "Replica created with the model policy and verified: it is Enabled and passes every KP check.".to_owned(),
+                true,
+            )
+        } else {
+            (
+                "failed".to_owned(),
+                format!(
+                    "Replica created, but verification does not pass yet: {}",
+                    verified.message
+                ),
+                true,
+            )
+        })
+    }
+
+    async fn existing_replica(
+        &self,
+        change: &Change,
+        region: &str,
+        inspection: Inspection,
+        primary_policy: Option<&str>,
+        claim: &ChangeClaim,
+        now: Timestamp,
+    ) -> Result<RegionResult, GuardError> {
+        let config = self.config();
+        let settings = &config.remediation;
+        let policy_finding = check_replica_policy(
+            config,
+            region,
+            &inspection.snapshot.policy,
+            &inspection.findings,
+            primary_policy,
+        );
+        let mut ready = check_region_key_ready(
+            config,
+            region,
+            Readiness::Checked {
+                key: &inspection.snapshot.key,
+                findings: &inspection.findings,
+            },
+        );
+        if ready.status != Status::Fail {
+            return Ok(RegionResult {
+                findings: vec![ready, policy_finding],
+                report: None,
+                changed: false,
+            });
+        }
+        let actions = inspection.plan.describe_all();
+        let refusal = self
+            .refusal(
+                change,
+                settings.repair_replica_policies,
+                "repair_replica_policies",
+                claim,
+                now,
+            )
+            .await?;
+        let (outcome, note, report) = match refusal {
+            Some((outcome, note)) => (outcome, note, None),
+            None => {
+                // The key-policy guard's logic: re-read, plan, re-read before writing,
+                // verify; it publishes its own KP-* findings with the remediation.
+                let report = self.guard.guard_region(change, region, now).await?;
+                let outcome = match report.outcome {
+                    crate::guard::RegionOutcome::Remediated => "applied",
+                    crate::guard::RegionOutcome::RemediationFailed => "failed",
+                    _ => "skipped",
+                };
+                let note = format!(
+                    "Handed to the key-policy guard's logic: {:?}; its findings say what was done.",
+                    report.outcome
+                );
+                (outcome.to_owned(), note, Some(report))
+            }
+        };
+        let changed = report.as_ref().is_some_and(|r| {
+            matches!(
+                r.outcome,
+                crate::guard::RegionOutcome::Remediated
+                    | crate::guard::RegionOutcome::RemediationFailed
+            )
+        });
+        ready.remediation = Some(Remediation {
+            mode: settings.mode.to_string(),
+            actions,
+            outcome,
+            previous_policy: None,
+        });
+        if !note.is_empty() {
+            ready.message.push(' ');
+            ready.message.push_str(&note);
+        }
+        Ok(RegionResult {
+            findings: vec![ready, policy_finding],
+            report,
+            changed,
+        })
+    }
+}
