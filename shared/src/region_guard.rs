@@ -259,12 +259,15 @@ where
 
     /// Why this guard may not act now, or `None` when it may: the mode, the action's
     /// switch in config, the claim store's health, loop protection and the breaker.
+    /// `gate`: whether loop protection and the breaker are checked here (replica creation)
+    /// or left to the key guard's logic (repairs), so one action takes one unit of budget.
     async fn refusal(
         &self,
         change: &Change,
         enabled: bool,
         switch: &str,
         claim: &ChangeClaim,
+        gate: bool,
         now: Timestamp,
     ) -> Result<Option<(String, String)>, GuardError> {
         let config = self.config();
@@ -280,7 +283,8 @@ where
             )),
             Mode::Remediate => match claim {
                 ChangeClaim::Degraded(reason) => skipped(reason.clone()),
-                _ => self.guard.may_remediate(change, now).await?.and_then(skipped),
+                _ if gate => self.guard.may_remediate(change, now).await?.and_then(skipped),
+                _ => None,
             },
         })
     }
@@ -311,12 +315,28 @@ where
                 finding.message.push_str(note);
             }
         };
+        // Never write a policy that fails a KP check, the model included; checked before the
+        // gates so a refusal here costs no budget.
+        let model = render_policy(config);
+        let report = check_parsed(config, &parse_key_policy(&model), &[region.to_owned()]);
+        if !report.compliant() {
+            record(
+                "skipped",
+                "Manual action required: the model policy does not pass every KP check for this Region with this configuration, so no replica is created.",
+            );
+            return Ok(RegionResult {
+                findings: vec![finding],
+                report: None,
+                changed: false,
+            });
+        }
         if let Some((outcome, note)) = self
             .refusal(
                 change,
                 settings.create_missing_replicas,
                 "create_missing_replicas",
                 claim,
+                true,
                 now,
             )
             .await?
@@ -328,7 +348,7 @@ where
                 changed: false,
             });
         }
-        let (outcome, note, changed) = self.create_replica(region).await?;
+        let (outcome, note, changed) = self.create_replica(region, &model).await?;
         record(&outcome, &note);
         Ok(RegionResult {
             findings: vec![finding],
@@ -339,23 +359,17 @@ where
 
     /// Creates the replica with the model policy, waits for it, and verifies it against
     /// live state. Returns the remediation outcome, a note, and whether KMS was changed.
-    async fn create_replica(&self, region: &str) -> Result<(String, String, bool), GuardError> {
+    async fn create_replica(
+        &self,
+        region: &str,
+        model: &str,
+    ) -> Result<(String, String, bool), GuardError> {
         let config = self.config();
-        let model = render_policy(config);
-        // Never write a policy that fails a KP check, the model included.
-        let report = check_parsed(config, &parse_key_policy(&model), &[region.to_owned()]);
-        if !report.compliant() {
-            return Ok((
-                "skipped".to_owned(),
-                "Manual action required: the model policy does not pass every KP check for this Region with this configuration, so no replica was created.".to_owned(),
-                false,
-            ));
-        }
         let key_id = &config.key_arn.key_id;
         match self
             .guard
             .keys
-            .replicate_key(&config.primary_region, key_id, region, &model)
+            .replicate_key(&config.primary_region, key_id, region, model)
             .await
         {
             Ok(_) => {}
@@ -443,6 +457,7 @@ where
                 settings.repair_replica_policies,
                 "repair_replica_policies",
                 claim,
+                false,
                 now,
             )
             .await?;

@@ -162,7 +162,13 @@ pub fn check_acs_urls(
     if metadata.is_some() && !listed.is_empty() && config.saml_tenant_id.is_some() {
         let missing: Vec<&RegionUrls> = urls
             .iter()
-            .filter(|u| !u.acs_urls.iter().any(|a| listed.contains(a)))
+            .filter(|u| {
+                // The older form counts for the primary of instances created before 2026-02.
+                !u.acs_urls
+                    .iter()
+                    .chain(u.legacy_acs_url.as_ref())
+                    .any(|a| listed.contains(a))
+            })
             .collect();
         if missing.is_empty() {
             return Some(on(
@@ -222,13 +228,15 @@ pub fn check_certificates(
     let check = CheckId::IdpCertificate;
     let warn_days = i64::from(config.idp.certificate_warning_days);
     if metadata.signing_certificates.is_empty() {
-        return vec![on(
+        let mut f = on(
             config,
             check,
             Status::Warn,
             format!("{check}: the IdP's metadata has no signing certificate to check"),
             "none",
-        )];
+        );
+        f.severity = Severity::Medium;
+        return vec![f];
     }
     metadata
         .signing_certificates
@@ -287,4 +295,136 @@ pub fn unreadable_metadata(config: &Config, location: &str, error: &str) -> Find
         ),
         "unreadable",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::saml::SigningCertificate;
+
+    fn config(tail: &str) -> Config {
+        Config::from_toml(
+            &crate::config::tests::example_with(
+                r#"["us-east-1", "eu-west-1"]"#,
+                &format!("saml_tenant_id = \"abc-123\"\n{tail}"),
+            ),
+            "test",
+        )
+        .unwrap()
+    }
+
+    fn metadata(acs: &[&str], not_after: Option<Timestamp>) -> SamlMetadata {
+        SamlMetadata {
+            entity_ids: vec!["https://idp.example.com".into()],
+            signing_certificates: not_after
+                .map(|t| SigningCertificate {
+                    not_before: Timestamp(0),
+                    not_after: t,
+                    subject: Some("idp.example.com".into()),
+                    sha256_fingerprint: "ab".repeat(32),
+                })
+                .into_iter()
+                .collect(),
+            acs_urls: acs.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    fn regions() -> Vec<String> {
+        vec!["us-east-1".into(), "eu-west-1".into()]
+    }
+
+    #[test]
+    fn acs_urls_apply_only_to_an_external_idp() {
+        let mut c = config("");
+        c.identity_source = IdentitySource::IdentityCenterDirectory;
+        assert!(check_acs_urls(&c, &regions(), None).is_none());
+    }
+
+    #[test]
+    fn without_metadata_the_urls_are_an_action_required_warning() {
+        let f = check_acs_urls(&config(""), &regions(), None).unwrap();
+        assert_eq!(f.status, Status::Warn);
+        assert!(
+            f.message
+                .contains("https://eu-west-1.sso.signin.aws/platform/saml/acs/abc-123")
+        );
+        let mut c = config("");
+        c.saml_tenant_id = None;
+        let f = check_acs_urls(&c, &regions(), None).unwrap();
+        assert!(f.message.contains("Set saml_tenant_id"), "{}", f.message);
+    }
+
+    #[test]
+    fn metadata_names_the_regions_it_lacks() {
+        let c = config("");
+        let one = metadata(
+            &["https://us-east-1.signin.aws/platform/saml/acs/abc-123"],
+            None,
+        );
+        let f = check_acs_urls(&c, &regions(), Some(&one)).unwrap();
+        assert_eq!(f.status, Status::Fail);
+        assert!(
+            f.message.contains("lacks the ACS URL of eu-west-1"),
+            "{}",
+            f.message
+        );
+        // Either documented form counts.
+        let both = metadata(
+            &[
+                "https://us-east-1.signin.aws/platform/saml/acs/abc-123",
+                "https://eu-west-1.sso.signin.aws/platform/saml/acs/abc-123",
+            ],
+            None,
+        );
+        assert_eq!(
+            check_acs_urls(&c, &regions(), Some(&both)).unwrap().status,
+            Status::Pass
+        );
+        // IdP metadata without ACS URLs cannot tell: still a warning, and it says why.
+        let none = metadata(&[], None);
+        let f = check_acs_urls(&c, &regions(), Some(&none)).unwrap();
+        assert_eq!(f.status, Status::Warn);
+        assert!(f.message.contains("lists no ACS URLs"));
+    }
+
+    #[test]
+    fn certificate_expiry_fails_warns_or_passes() {
+        let c = config("[idp]\ncertificate_warning_days = 30");
+        let now = Timestamp(1_800_000_000);
+        let day = 86_400;
+        let status = |not_after: i64| {
+            let found = check_certificates(&c, &metadata(&[], Some(Timestamp(not_after))), now);
+            assert_eq!(found.len(), 1);
+            (found[0].status, found[0].severity)
+        };
+        assert_eq!(status(now.0 - day), (Status::Fail, Severity::Critical));
+        assert_eq!(status(now.0 + 10 * day), (Status::Warn, Severity::Medium));
+        assert_eq!(
+            status(now.0 + 29 * day + 1),
+            (Status::Warn, Severity::Medium)
+        );
+        assert_eq!(status(now.0 + 31 * day).0, Status::Pass);
+        let none = check_certificates(&c, &metadata(&[], None), now);
+        assert_eq!(none[0].status, Status::Warn);
+    }
+
+    #[test]
+    fn identity_source_changes() {
+        let c = config("");
+        let ad = ObservedSource::ActiveDirectory {
+            directory_id: Some("d-9067abcdef".into()),
+        };
+        assert_eq!(check_idp_source(&c, &ad).status, Status::Fail);
+        assert_eq!(
+            check_idp_source(&c, &ObservedSource::ExternalIdp).status,
+            Status::Pass
+        );
+        let f = check_idp_source(&c, &ObservedSource::IdentityCenterDirectory);
+        assert_eq!(f.status, Status::Warn);
+        assert!(f.message.contains("identity_source"));
+        let removed = ObservedSource::ExternalIdpRemoved {
+            call: "DisableExternalIdPConfigurationForDirectory".into(),
+        };
+        assert_eq!(check_idp_source(&c, &removed).status, Status::Warn);
+    }
 }

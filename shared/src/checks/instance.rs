@@ -246,7 +246,7 @@ pub fn replica_left_behind(config: &Config, key: &KeyDescription) -> Finding {
         check,
         Status::Warn,
         format!(
-            "{} was removed from the instance; the key's replica {} ({}) remains. It may be deleted by hand (kms schedule-key-deletion --region {} --key-id {}) once nothing else uses it; idc-guard never deletes keys.",
+            "{} was removed from the instance; the key's replica {} ({}) remains. It may be deleted by hand (aws kms schedule-key-deletion --region {} --key-id {}) once nothing else uses it; idc-guard never deletes keys.",
             key.region,
             key.arn,
             key.state.name(),
@@ -298,8 +298,9 @@ pub fn check_region_key_ready(config: &Config, region: &str, readiness: Readines
         Readiness::Missing => (
             Status::Fail,
             format!(
-                "{check} fails in {region}: the key has no replica there; {}. Create it from the primary with the model policy (kms replicate-key --key-id {} --replica-region {region} --policy file://model.json).",
+                "{check} fails in {region}: the key has no replica there; {}. Create it from the primary with the model policy (idc-guard render-policy --config FILE > model.json; aws kms replicate-key --region {} --key-id {} --replica-region {region} --policy file://model.json).",
                 check.consequence(),
+                config.primary_region,
                 config.key_arn.key_id
             ),
             "missing".to_owned(),
