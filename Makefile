@@ -40,3 +40,40 @@ demo:
 
 clean:
 	$(CARGO) clean
+
+# --- The deployable stack: infra/ (SAM), docs/deploy.md --------------------------------------
+# Every Lambda binary; the templates in infra/ deploy exactly these (lint-infra checks it).
+FUNCTIONS := key-policy-guard region-guard idp-guard drift-sweeper notifier evidence-collector
+# x86_64 builds on any host; arm64 needs `rustup target add aarch64-unknown-linux-gnu` first.
+ARCH ?= x86_64
+
+.PHONY: package deploy deploy-shared deploy-regions lint-infra infra-tools
+
+# Installs cfn-lint, aws-sam-translator and cargo-lambda into .venv, and cfn-guard.
+infra-tools:
+	bash scripts/infra-tools.sh all
+
+# cargo lambda build --release for ARCH, then target/lambda/<function>.zip for each function.
+package:
+	bash scripts/package.sh $(ARCH) $(FUNCTIONS)
+
+# The shared stack in the home Region, then the regional stack in every enabled Region.
+# Needs the SAM CLI (scripts/infra-tools.sh sam), AWS credentials and CONFIG=<config.toml>;
+# docs/deploy.md lists the other settings. The architecture is what `make package` built,
+# unless ARCH is given (then the two must agree).
+DEPLOY_ARCH = $(if $(filter file,$(origin ARCH)),,ARCH=$(ARCH))
+
+deploy:
+	$(DEPLOY_ARCH) FUNCTIONS="$(FUNCTIONS)" bash scripts/deploy.sh all
+
+deploy-shared:
+	$(DEPLOY_ARCH) FUNCTIONS="$(FUNCTIONS)" bash scripts/deploy.sh shared
+
+deploy-regions:
+	$(DEPLOY_ARCH) FUNCTIONS="$(FUNCTIONS)" bash scripts/deploy-regions.sh
+
+# cfn-lint on infra/*.yaml and on their SAM expansion, cfn-guard rules (infra/rules) on the
+# expansion, and each rule proven to fail on its bad fixture (infra/rules/tests).
+lint-infra:
+	bash scripts/infra-tools.sh lint
+	FUNCTIONS="$(FUNCTIONS)" bash scripts/lint-infra.sh
