@@ -3,7 +3,7 @@
 CARGO ?= cargo
 PROFILE ?= ci
 
-.PHONY: build test lint fmt bench bench-lambda demo clean local-aws
+.PHONY: build test lint fmt bench bench-lambda demo demo-offline clean local-aws
 
 build:
 	$(CARGO) build --workspace --locked
@@ -34,8 +34,15 @@ bench-lambda:
 	$(CARGO) build --release --locked -p key-policy-guard
 	bash scripts/local-aws.sh run $(CARGO) bench --locked -p idc-guard-tests --bench lambda
 
-# Until the full local-emulator demo exists: the CLI on the bundled example.
+# The README's first command: the whole guardrail locally (moto, the Identity Center emulator,
+# a Slack receiver, every Lambda's release binary behind a local Runtime API, infra/'s event
+# patterns), playing drift scenarios; exit 0 only if every scenario ends as expected.
+MODE ?= remediate
 demo:
+	bash scripts/demo.sh --mode $(MODE)
+
+# The policy engine alone on the bundled example (no servers).
+demo-offline:
 	bash scripts/demo-offline.sh
 
 clean:

@@ -203,42 +203,14 @@ impl KeyFixture {
 
     /// Every finding the guard published so far (read from the queue, then deleted).
     pub async fn published(&self) -> Result<Vec<Finding>, String> {
-        let sqs = self.sqs();
         let mut findings = Vec::new();
         for _ in 0..20 {
-            let out = sqs
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(10)
-                .send()
-                .await
-                .map_err(debug)
-                .map_err(fail("sqs:ReceiveMessage"))?;
-            let messages = out.messages();
-            if messages.is_empty() {
+            let events = self.take(&self.queue_url).await?;
+            if events.is_empty() {
                 break;
             }
-            for m in messages {
-                let event: Value = serde_json::from_str(m.body().unwrap_or_default())
-                    .map_err(|e| format!("queue message is not JSON: {e}"))?;
-                let field =
-                    |name: &str| event.get(name).and_then(Value::as_str).unwrap_or_default();
-                if field("source") != "idc-guard" || field("detail-type") != "IdC Guard Finding" {
-                    return Err(format!("unexpected event on the bus: {event}"));
-                }
-                let finding: Finding =
-                    serde_json::from_value(event.get("detail").cloned().unwrap_or_default())
-                        .map_err(|e| format!("finding detail: {e}"))?;
-                findings.push(finding);
-                if let Some(handle) = m.receipt_handle() {
-                    sqs.delete_message()
-                        .queue_url(&self.queue_url)
-                        .receipt_handle(handle)
-                        .send()
-                        .await
-                        .map_err(debug)
-                        .map_err(fail("sqs:DeleteMessage"))?;
-                }
+            for event in events {
+                findings.push(finding_of(&event)?);
             }
         }
         Ok(findings)
@@ -280,10 +252,35 @@ impl KeyFixture {
     }
 
     async fn route_findings_to_queue(&self) -> Result<String, String> {
+        let (queue_url, queue_arn) = self.queue(&unique("findings")).await?;
+        self.events()
+            .create_event_bus()
+            .name(&self.bus)
+            .send()
+            .await
+            .map_err(debug)
+            .map_err(fail("events:CreateEventBus"))?;
+        // The same pattern infra/ uses for the notifier and the evidence collector.
+        let pattern = json!({"source": ["idc-guard"], "detail-type": ["IdC Guard Finding"]});
+        self.route(Some(&self.bus), "findings", &pattern, &queue_arn)
+            .await?;
+        Ok(queue_url)
+    }
+
+    /// An EventBridge client on the local server (primary Region).
+    pub fn events(&self) -> aws_sdk_eventbridge::Client {
+        let conf = aws_sdk_eventbridge::config::Builder::from(&self.sdk)
+            .endpoint_url(&self.url)
+            .build();
+        aws_sdk_eventbridge::Client::from_conf(conf)
+    }
+
+    /// A new SQS queue `name`: its URL and ARN.
+    pub async fn queue(&self, name: &str) -> Result<(String, String), String> {
         let sqs = self.sqs();
         let queue = sqs
             .create_queue()
-            .queue_name(unique("findings"))
+            .queue_name(name)
             .send()
             .await
             .map_err(debug)
@@ -305,33 +302,32 @@ impl KeyFixture {
             .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
             .ok_or("no queue ARN")?
             .clone();
-        let conf = aws_sdk_eventbridge::config::Builder::from(&self.sdk)
-            .endpoint_url(&self.url)
-            .build();
-        let events = aws_sdk_eventbridge::Client::from_conf(conf);
-        events
-            .create_event_bus()
-            .name(&self.bus)
-            .send()
-            .await
-            .map_err(debug)
-            .map_err(fail("events:CreateEventBus"))?;
-        // The same pattern infra/ uses for the notifier and the evidence collector.
+        Ok((queue_url, queue_arn))
+    }
+
+    /// A rule `rule` with `pattern` on `bus` (the default bus when `None`) targeting the
+    /// queue `queue_arn`.
+    pub async fn route(
+        &self,
+        bus: Option<&str>,
+        rule: &str,
+        pattern: &Value,
+        queue_arn: &str,
+    ) -> Result<(), String> {
+        let events = self.events();
         events
             .put_rule()
-            .name("findings")
-            .event_bus_name(&self.bus)
-            .event_pattern(
-                json!({"source": ["idc-guard"], "detail-type": ["IdC Guard Finding"]}).to_string(),
-            )
+            .name(rule)
+            .set_event_bus_name(bus.map(str::to_owned))
+            .event_pattern(pattern.to_string())
             .send()
             .await
             .map_err(debug)
             .map_err(fail("events:PutRule"))?;
         events
             .put_targets()
-            .rule("findings")
-            .event_bus_name(&self.bus)
+            .rule(rule)
+            .set_event_bus_name(bus.map(str::to_owned))
             .targets(
                 aws_sdk_eventbridge::types::Target::builder()
                     .id("queue")
@@ -343,8 +339,48 @@ impl KeyFixture {
             .await
             .map_err(debug)
             .map_err(fail("events:PutTargets"))?;
-        Ok(queue_url)
+        Ok(())
     }
+
+    /// Takes up to 10 messages from `queue_url` (deleting them), as JSON.
+    pub async fn take(&self, queue_url: &str) -> Result<Vec<Value>, String> {
+        let sqs = self.sqs();
+        let out = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .map_err(debug)
+            .map_err(fail("sqs:ReceiveMessage"))?;
+        let mut bodies = Vec::new();
+        for m in out.messages() {
+            bodies.push(
+                serde_json::from_str(m.body().unwrap_or_default())
+                    .map_err(|e| format!("queue message is not JSON: {e}"))?,
+            );
+            if let Some(handle) = m.receipt_handle() {
+                sqs.delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await
+                    .map_err(debug)
+                    .map_err(fail("sqs:DeleteMessage"))?;
+            }
+        }
+        Ok(bodies)
+    }
+}
+
+/// The finding in a finding event from the bus (an error for any other event).
+pub fn finding_of(event: &Value) -> Result<Finding, String> {
+    let field = |name: &str| event.get(name).and_then(Value::as_str).unwrap_or_default();
+    if field("source") != "idc-guard" || field("detail-type") != "IdC Guard Finding" {
+        return Err(format!("unexpected event on the bus: {event}"));
+    }
+    serde_json::from_value(event.get("detail").cloned().unwrap_or_default())
+        .map_err(|e| format!("finding detail: {e}"))
 }
 
 fn kms(sdk: &SdkConfig, url: &str, region: &str) -> aws_sdk_kms::Client {

@@ -159,7 +159,13 @@ pub fn check_multi_region(
     let check = CheckId::KeyMultiRegion;
     let at = At::new(config, &config.primary_region);
     let fail = |message: String, cause: &str| at.finding(check, Status::Fail, message, None, cause);
-    match primary.multi_region {
+    // KMS's PrimaryKey names the primary's Region; when it is the Region read, this is the
+    // primary whatever MultiRegionKeyType says (a local server has been seen to flip it).
+    let role = match (&primary.primary_region, primary.multi_region) {
+        (Some(p), Some(_)) if *p == primary.region => Some(MultiRegionRole::Primary),
+        (_, role) => role,
+    };
+    match role {
         None => {
             return fail(
                 format!(
@@ -521,6 +527,19 @@ mod tests {
             check_multi_region(&c, &single, &enabled).status,
             Status::Fail
         );
+        // KMS names this Region as the primary's: the primary, whatever the type field says.
+        let mut flipped = primary_key(&["eu-west-1"]);
+        flipped.multi_region = Some(MultiRegionRole::Replica);
+        assert_eq!(
+            check_multi_region(&c, &flipped, &enabled).status,
+            Status::Pass
+        );
+        let mut replica = primary_key(&["eu-west-1"]);
+        replica.multi_region = Some(MultiRegionRole::Replica);
+        replica.primary_region = Some("eu-west-1".into());
+        let f = check_multi_region(&c, &replica, &enabled);
+        assert_eq!(f.status, Status::Fail);
+        assert!(f.message.contains("is a replica"), "{}", f.message);
         let mut moved = primary_key(&["eu-west-1"]);
         moved.primary_region = Some("eu-west-1".into());
         let f = check_multi_region(&c, &moved, &enabled);
