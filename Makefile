@@ -24,9 +24,14 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-# Criterion benchmarks (medians in target/criterion/*/new/estimates.json).
+# Criterion benchmarks (medians in target/criterion/*/new/estimates.json), then every
+# function's release binary behind a local Runtime API against moto and the Identity Center
+# emulator: a cold-start table (init, first invocation, peak RSS) and each guard's end-to-end
+# latency over 200 events.
 bench:
 	$(CARGO) bench -p idc-guard-core --bench check_policy
+	$(CARGO) build --release --locked $(foreach f,$(FUNCTIONS),-p $(f)) -p idc-guard-tests --bins
+	bash scripts/local-aws.sh run $(CARGO) bench --locked -p idc-guard-tests --bench functions
 
 # The key-policy-guard release binary behind a local Lambda Runtime API against moto: cold
 # start, peak RSS, warm latency (median / p99 over 200 events).

@@ -40,6 +40,8 @@ struct Queue {
 struct Shared {
     queue: Mutex<Queue>,
     arrived: Notify,
+    /// When the function first asked for an event: the end of its init phase.
+    first_poll: Mutex<Option<Instant>>,
 }
 
 impl Shared {
@@ -88,6 +90,15 @@ impl RuntimeApi {
         })
     }
 
+    /// When the function first polled for an event (`None` until it has).
+    pub fn first_poll(&self) -> Option<Instant> {
+        *self
+            .shared
+            .first_poll
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Queues `event` and waits (up to `timeout`) for the function's answer.
     pub async fn invoke(&self, event: Value, timeout: Duration) -> Result<Answer, String> {
         let (tx, rx) = oneshot::channel();
@@ -117,6 +128,11 @@ impl RuntimeApi {
 }
 
 async fn next(State(shared): State<Arc<Shared>>) -> Response {
+    shared
+        .first_poll
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get_or_insert_with(Instant::now);
     loop {
         let notified = shared.arrived.notified();
         let item = {

@@ -41,50 +41,47 @@ pub struct Row {
     pub verdict: Result<String, String>,
 }
 
-/// The guards, the sweeper and the findings consumers, with their environments.
-async fn start_functions(world: &World, options: &Options) -> Result<Lambdas, String> {
-    let mut lambdas = Lambdas::new(&options.logs)?;
-    let aws = world.aws_env();
+/// Every function the stack deploys, in start order.
+pub const FUNCTIONS: [&str; 6] = [
+    "key-policy-guard",
+    "region-guard",
+    "idp-guard",
+    "drift-sweeper",
+    "notifier",
+    "evidence-collector",
+];
+
+/// The environment `function` gets in `world` (as infra/ sets it), for guards in `mode`.
+pub fn function_env(world: &World, function: &str, mode: &str) -> Vec<(&'static str, String)> {
     let f = &world.fixture;
-    let guard_env: Vec<(&str, String)> = aws
-        .iter()
-        .cloned()
-        .chain([
-            ("IDC_GUARD_CONFIG", world.config_text.clone()),
-            ("IDC_GUARD_MODE", options.mode.clone()),
-            ("IDC_GUARD_FINDINGS_BUS", f.bus.clone()),
-            ("IDC_GUARD_STATE_TABLE", f.table.clone()),
-        ])
-        .collect();
-    for guard in [
-        "key-policy-guard",
-        "region-guard",
-        "idp-guard",
-        "drift-sweeper",
-    ] {
-        lambdas.start(&options.bin_dir, guard, &guard_env).await?;
-    }
-    let notifier_env: Vec<(&str, String)> = aws
-        .iter()
-        .cloned()
-        .chain([
+    let mut env = world.aws_env();
+    match function {
+        "notifier" => env.extend([
             ("IDC_GUARD_SLACK_SECRET_ID", world.secret_id.clone()),
             ("IDC_GUARD_STATE_TABLE", f.table.clone()),
             ("IDC_GUARD_MIN_SEVERITY", "low".to_owned()),
             ("IDC_GUARD_EVIDENCE_BUCKET", world.bucket.clone()),
-        ])
-        .collect();
-    lambdas
-        .start(&options.bin_dir, "notifier", &notifier_env)
-        .await?;
-    let evidence_env: Vec<(&str, String)> = aws
-        .iter()
-        .cloned()
-        .chain([("IDC_GUARD_EVIDENCE_BUCKET", world.bucket.clone())])
-        .collect();
-    lambdas
-        .start(&options.bin_dir, "evidence-collector", &evidence_env)
-        .await?;
+        ]),
+        "evidence-collector" => {
+            env.push(("IDC_GUARD_EVIDENCE_BUCKET", world.bucket.clone()));
+        }
+        _ => env.extend([
+            ("IDC_GUARD_CONFIG", world.config_text.clone()),
+            ("IDC_GUARD_MODE", mode.to_owned()),
+            ("IDC_GUARD_FINDINGS_BUS", f.bus.clone()),
+            ("IDC_GUARD_STATE_TABLE", f.table.clone()),
+        ]),
+    }
+    env
+}
+
+/// Starts every function against `world`.
+async fn start_functions(world: &World, options: &Options) -> Result<Lambdas, String> {
+    let mut lambdas = Lambdas::new(&options.logs)?;
+    for function in FUNCTIONS {
+        let env = function_env(world, function, &options.mode);
+        lambdas.start(&options.bin_dir, function, &env).await?;
+    }
     Ok(lambdas)
 }
 

@@ -79,13 +79,20 @@ pub const SCENARIOS: [(&str, &str); 8] = [
     ("sweep", "The scheduled drift sweep (no event)"),
 ];
 
-fn now_text() -> String {
+/// Now, as CloudTrail writes `eventTime`.
+pub fn now_text() -> String {
     idc_guard_core::time::Timestamp::from_system_time(std::time::SystemTime::now()).to_string()
 }
 
-/// A CloudTrail-shaped sso / sso-directory event.
-fn sso_event(name: &str, source: &str, event_source: &str, params: Value, id: &str) -> Value {
-    let time = now_text();
+/// A CloudTrail-shaped sso / sso-directory event at `time`.
+pub fn sso_event(
+    name: &str,
+    source: &str,
+    event_source: &str,
+    params: Value,
+    id: &str,
+    time: &str,
+) -> Value {
     json!({
         "version": "0", "id": format!("eb-{id}"), "detail-type": "AWS API Call via CloudTrail",
         "source": source, "account": MOTO_ACCOUNT, "time": time, "region": PRIMARY,
@@ -161,6 +168,7 @@ pub async fn act(world: &World, id: &str, first: Option<&Value>) -> Result<Vec<V
                 "sso.amazonaws.com",
                 json!({"instanceArn": f.config.instance_arn, "regionName": NEW_REGION}),
                 "demo-4",
+                &now_text(),
             )])
         }
         "idp-changed" => Ok(vec![sso_event(
@@ -169,6 +177,7 @@ pub async fn act(world: &World, id: &str, first: Option<&Value>) -> Result<Vec<V
             "sso-directory.amazonaws.com",
             json!({}),
             "demo-5",
+            &now_text(),
         )]),
         "duplicate-delivery" => Ok(first.cloned().into_iter().collect()),
         "guards-own-change" => {
