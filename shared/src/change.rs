@@ -5,8 +5,11 @@
 //! have its own), and dated by the change's time, so a later change of the same kind (a
 //! Region removed, then added again) is new.
 
+use std::future::Future;
+
 use serde::Serialize;
 
+use crate::event::{Change, Rejection, Skip};
 use crate::finding::{Finding, fingerprint};
 use crate::guard::{GuardError, KeyGuard, RegionReport};
 use crate::ports::{
@@ -48,6 +51,46 @@ pub enum ChangeOutcome {
     },
 }
 
+impl From<Rejection> for ChangeOutcome {
+    /// An event that did not become a trigger: skipped, or rejected as malformed.
+    fn from(rejection: Rejection) -> ChangeOutcome {
+        match rejection {
+            Rejection::Skip(skip) => ChangeOutcome::Skipped {
+                reason: skip.to_string(),
+            },
+            Rejection::Malformed(e) => ChangeOutcome::Rejected {
+                error: e.to_string(),
+            },
+        }
+    }
+}
+
+/// An instance-level change as the guards handle it.
+#[derive(Debug, Clone, Copy)]
+pub struct InstanceChange<'a> {
+    /// The call (`AddRegion`, `UpdateExternalIdPConfigurationForDirectory`, ...).
+    pub kind: &'a str,
+    /// Its id, actor and time.
+    pub change: &'a Change,
+    /// The instance the record names, if it names one.
+    pub instance_arn: Option<&'a str>,
+    /// What it is about: a Region, `instance`, `identity-source`.
+    pub subject: &'a str,
+    /// The Region whose copy this is (named when another copy holds the claim).
+    pub delivered_in: &'a str,
+}
+
+/// What evaluating a change produced.
+#[derive(Debug, Default)]
+pub struct Assessment {
+    /// The findings to publish.
+    pub findings: Vec<Finding>,
+    /// Replicas handed to the key guard's logic.
+    pub replicas: Vec<RegionReport>,
+    /// Whether KMS was changed (so unpublished findings go to the outbox).
+    pub changed: bool,
+}
+
 /// The idempotency key of a change: its kind, the instance and what it is about (a Region,
 /// or `instance`).
 pub fn change_fingerprint(kind: &str, instance_arn: &str, subject: &str) -> String {
@@ -67,9 +110,66 @@ pub enum ChangeClaim {
 }
 
 impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, C, A> {
+    /// Handles `change` once: skips another instance's, publishes what an earlier attempt left
+    /// in the outbox, claims the change, runs `assess` (given the claim) unless another copy
+    /// was handled, stamps the trigger on every finding, publishes and settles. A failure
+    /// gives the claim back for the retry.
+    pub async fn handle_change<F, Fut>(
+        &self,
+        change: InstanceChange<'_>,
+        now: Timestamp,
+        assess: F,
+    ) -> Result<ChangeOutcome, GuardError>
+    where
+        F: FnOnce(ChangeClaim) -> Fut,
+        Fut: Future<Output = Result<Assessment, GuardError>>,
+    {
+        if let Some(arn) = change.instance_arn
+            && arn != self.config.instance_arn
+        {
+            return Ok(Rejection::Skip(Skip::OtherInstance(arn.to_owned())).into());
+        }
+        let event_id = change.change.event_id.clone();
+        let republished = self.publish_outbox(&event_id, now).await?;
+        let change_fp = change_fingerprint(change.kind, &self.config.instance_arn, change.subject);
+        let change_time = change.change.time.unwrap_or(now);
+        let claim = self
+            .claim_change(&change_fp, change.delivered_in, change_time, now)
+            .await?;
+        if claim == ChangeClaim::Duplicate {
+            return Ok(ChangeOutcome::Duplicate { event_id });
+        }
+        let mut assessment = match assess(claim.clone()).await {
+            Ok(a) => a,
+            Err(e) => {
+                self.abandon_change(&change_fp, &claim).await;
+                return Err(e);
+            }
+        };
+        let trigger = change.change.trigger();
+        for f in &mut assessment.findings {
+            f.trigger = Some(trigger.clone());
+        }
+        self.finish_change(
+            &change_fp,
+            &claim,
+            &assessment.findings,
+            &event_id,
+            assessment.changed,
+            now,
+        )
+        .await?;
+        Ok(ChangeOutcome::Handled {
+            event_id,
+            findings: assessment.findings,
+            replicas: assessment.replicas,
+            republished,
+        })
+    }
+
     /// Claims the change `change_fp` made at `change_time`. A copy being handled elsewhere
     /// makes this invocation retry ([`GuardError::ClaimHeld`]) rather than drop it.
-    pub async fn claim_change(
+    async fn claim_change(
         &self,
         change_fp: &str,
         region: &str,
@@ -99,7 +199,7 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
     /// Publishes the change's findings, then settles its claim; if publishing fails the
     /// claim is released for the retry, and when something was `changed` the findings wait
     /// in the outbox under `event_id` (the retry would find nothing left to report).
-    pub async fn finish_change(
+    async fn finish_change(
         &self,
         change_fp: &str,
         claim: &ChangeClaim,
@@ -122,7 +222,7 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
     }
 
     /// Gives the change claim back after a failure a retry may fix.
-    pub async fn abandon_change(&self, change_fp: &str, claim: &ChangeClaim) {
+    async fn abandon_change(&self, change_fp: &str, claim: &ChangeClaim) {
         if *claim == ChangeClaim::Granted {
             let _ = self.claims.release(change_fp).await;
         }

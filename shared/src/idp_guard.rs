@@ -7,13 +7,13 @@
 
 use serde_json::Value;
 
-use crate::change::{ChangeClaim, ChangeOutcome, change_fingerprint};
+use crate::change::{Assessment, ChangeClaim, ChangeOutcome, InstanceChange};
 use crate::checks::idp::{
     ObservedSource, check_acs_urls, check_certificates, check_idp_source, unreadable_metadata,
 };
 use crate::checks::instance::enabled_regions;
 use crate::config::{Config, IdentitySource};
-use crate::event::{CloudTrailEvent, Rejection, Skip};
+use crate::event::CloudTrailEvent;
 use crate::finding::Finding;
 use crate::guard::{GuardError, KeyGuard};
 use crate::instance_event::{IdentityEvent, IdentityEventKind};
@@ -110,12 +110,7 @@ where
     ) -> Result<ChangeOutcome, GuardError> {
         match CloudTrailEvent::try_from(event).and_then(|e| IdentityEvent::try_from(&e)) {
             Ok(ev) => self.handle_identity_event(&ev, now).await,
-            Err(Rejection::Skip(skip)) => Ok(ChangeOutcome::Skipped {
-                reason: skip.to_string(),
-            }),
-            Err(Rejection::Malformed(e)) => Ok(ChangeOutcome::Rejected {
-                error: e.to_string(),
-            }),
+            Err(rejection) => Ok(rejection.into()),
         }
     }
 
@@ -126,49 +121,30 @@ where
         now: Timestamp,
     ) -> Result<ChangeOutcome, GuardError> {
         let config = &self.guard.config;
-        if let Some(arn) = &ev.instance_arn
-            && *arn != config.instance_arn
-        {
-            return Ok(ChangeOutcome::Skipped {
-                reason: Skip::OtherInstance(arn.clone()).to_string(),
-            });
-        }
-        let event_id = ev.change.event_id.clone();
-        let republished = self.guard.publish_outbox(&event_id, now).await?;
-        let change_fp = change_fingerprint(ev.kind.name(), &config.instance_arn, "identity-source");
-        let change_time = ev.change.time.unwrap_or(now);
-        let claim = self
-            .guard
-            .claim_change(&change_fp, &config.primary_region, change_time, now)
-            .await?;
-        if claim == ChangeClaim::Duplicate {
-            return Ok(ChangeOutcome::Duplicate { event_id });
-        }
-        let mut findings = match self.assess(ev, now).await {
-            Ok(f) => f,
-            Err(e) => {
-                self.guard.abandon_change(&change_fp, &claim).await;
-                return Err(e);
-            }
+        let change = InstanceChange {
+            kind: ev.kind.name(),
+            change: &ev.change,
+            instance_arn: ev.instance_arn.as_deref(),
+            subject: "identity-source",
+            // Identity-source calls happen in the primary Region only.
+            delivered_in: &config.primary_region,
         };
-        let trigger = ev.change.trigger();
-        for f in &mut findings {
-            f.trigger = Some(trigger.clone());
-            if let ChangeClaim::Degraded(reason) = &claim {
-                // Nothing is remediated here anyway; the note says duplicates may follow.
-                f.message.push(' ');
-                f.message.push_str(reason);
-            }
-        }
         self.guard
-            .finish_change(&change_fp, &claim, &findings, &event_id, false, now)
-            .await?;
-        Ok(ChangeOutcome::Handled {
-            event_id,
-            findings,
-            replicas: Vec::new(),
-            republished,
-        })
+            .handle_change(change, now, |claim| async move {
+                let mut findings = self.assess(ev, now).await?;
+                if let ChangeClaim::Degraded(reason) = &claim {
+                    // Nothing is remediated here anyway; the note says duplicates may follow.
+                    for f in &mut findings {
+                        f.message.push(' ');
+                        f.message.push_str(reason);
+                    }
+                }
+                Ok(Assessment {
+                    findings,
+                    ..Assessment::default()
+                })
+            })
+            .await
     }
 
     async fn assess(&self, ev: &IdentityEvent, now: Timestamp) -> Result<Vec<Finding>, GuardError> {

@@ -9,7 +9,7 @@
 
 use serde_json::Value;
 
-use crate::change::{ChangeClaim, ChangeOutcome, change_fingerprint};
+use crate::change::{Assessment, ChangeClaim, ChangeOutcome, InstanceChange};
 use crate::checks::idp::check_acs_urls;
 use crate::checks::instance::{
     Readiness, check_instance_encryption, check_multi_region, check_region_key_ready,
@@ -19,7 +19,7 @@ use crate::checks::instance::{
 use crate::checks::key_policy::check_parsed;
 use crate::checks::key_state::unreadable_key;
 use crate::config::{Config, Mode};
-use crate::event::{Change, CloudTrailEvent, Rejection, Skip};
+use crate::event::{Change, CloudTrailEvent};
 use crate::finding::{Finding, Remediation, Status};
 use crate::guard::{GuardError, Inspection, KeyGuard, RegionReport, inspect};
 use crate::instance_event::{InstanceEvent, InstanceEventKind};
@@ -47,13 +47,6 @@ pub struct RegionGuard<K, D, B, C, A, P> {
     pub directory: D,
     /// Waits while a new replica is Creating.
     pub pause: P,
-}
-
-/// What the evaluation of one change produced.
-struct Assessment {
-    findings: Vec<Finding>,
-    replicas: Vec<RegionReport>,
-    changed: bool,
 }
 
 /// A Region's REGION-KEY-READY and KEY-REPLICA-POLICY findings (and a repair report).
@@ -91,12 +84,7 @@ where
     ) -> Result<ChangeOutcome, GuardError> {
         match CloudTrailEvent::try_from(event).and_then(|e| InstanceEvent::try_from(&e)) {
             Ok(ev) => self.handle_instance_event(&ev, now).await,
-            Err(Rejection::Skip(skip)) => Ok(ChangeOutcome::Skipped {
-                reason: skip.to_string(),
-            }),
-            Err(Rejection::Malformed(e)) => Ok(ChangeOutcome::Rejected {
-                error: e.to_string(),
-            }),
+            Err(rejection) => Ok(rejection.into()),
         }
     }
 
@@ -106,53 +94,18 @@ where
         ev: &InstanceEvent,
         now: Timestamp,
     ) -> Result<ChangeOutcome, GuardError> {
-        let config = self.config();
-        if let Some(arn) = &ev.instance_arn
-            && *arn != config.instance_arn
-        {
-            return Ok(ChangeOutcome::Skipped {
-                reason: Skip::OtherInstance(arn.clone()).to_string(),
-            });
-        }
-        let event_id = ev.change.event_id.clone();
-        let republished = self.guard.publish_outbox(&event_id, now).await?;
-        let subject = ev.target_region.as_deref().unwrap_or("instance");
-        let change_fp = change_fingerprint(ev.kind.name(), &config.instance_arn, subject);
-        let change_time = ev.change.time.unwrap_or(now);
-        let claim = self
-            .guard
-            .claim_change(&change_fp, &ev.delivered_in, change_time, now)
-            .await?;
-        if claim == ChangeClaim::Duplicate {
-            return Ok(ChangeOutcome::Duplicate { event_id });
-        }
-        let mut assessment = match self.assess(ev, &claim, now).await {
-            Ok(a) => a,
-            Err(e) => {
-                self.guard.abandon_change(&change_fp, &claim).await;
-                return Err(e);
-            }
+        let change = InstanceChange {
+            kind: ev.kind.name(),
+            change: &ev.change,
+            instance_arn: ev.instance_arn.as_deref(),
+            subject: ev.target_region.as_deref().unwrap_or("instance"),
+            delivered_in: &ev.delivered_in,
         };
-        let trigger = ev.change.trigger();
-        for f in &mut assessment.findings {
-            f.trigger = Some(trigger.clone());
-        }
         self.guard
-            .finish_change(
-                &change_fp,
-                &claim,
-                &assessment.findings,
-                &event_id,
-                assessment.changed,
-                now,
-            )
-            .await?;
-        Ok(ChangeOutcome::Handled {
-            event_id,
-            findings: assessment.findings,
-            replicas: assessment.replicas,
-            republished,
-        })
+            .handle_change(change, now, |claim| async move {
+                self.assess(ev, &claim, now).await
+            })
+            .await
     }
 
     async fn assess(
