@@ -3,7 +3,7 @@
 CARGO ?= cargo
 PROFILE ?= ci
 
-.PHONY: build test lint fmt bench bench-lambda demo demo-offline clean local-aws
+.PHONY: build test lint fmt bench bench-lambda fuzz demo demo-offline clean local-aws
 
 build:
 	$(CARGO) build --workspace --locked
@@ -35,6 +35,14 @@ bench:
 
 # The key-policy-guard release binary behind a local Lambda Runtime API against moto: cold
 # start, peak RSS, warm latency (median / p99 over 200 events).
+# Every cargo-fuzz target for FUZZ_SECONDS each (default 60; the figures in
+# docs/reliability.md are 600 s runs). Needs nightly; installs cargo-fuzz if missing.
+# One target: make fuzz FUZZ_TARGETS=key_policy
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh $(FUZZ_TARGETS)
+
 bench-lambda:
 	$(CARGO) build --release --locked -p key-policy-guard
 	bash scripts/local-aws.sh run $(CARGO) bench --locked -p idc-guard-tests --bench lambda

@@ -16,6 +16,8 @@ pub mod eval;
 pub mod event;
 pub mod evidence;
 pub mod finding;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod guard;
 pub mod idp_guard;
 pub mod instance_event;

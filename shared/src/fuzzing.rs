@@ -1,0 +1,235 @@
+//! Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`) and for the tests that
+//! replay every input they ever crashed on. Each takes raw bytes, runs one reader of untrusted
+//! input end to end, and asserts what must hold for any input; a violated assertion is a crash
+//! the fuzzer reports.
+
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use crate::checks::key_policy::check_key_policy;
+use crate::config::Config;
+use crate::eval::{Reading, evaluate};
+use crate::event::CloudTrailEvent;
+use crate::finding::Finding;
+use crate::instance_event::{IdentityEvent, InstanceEvent};
+use crate::key_event::KeyEvent;
+use crate::model::caller_context;
+use crate::notify::limits::{
+    MAX_BLOCKS, MAX_FIELD_TEXT, MAX_FIELDS, MAX_HEADER_TEXT, MAX_SECTION_TEXT,
+};
+use crate::notify::{MessageContext, slack_message};
+use crate::policy::{MAX_POLICY_BYTES, parse_key_policy};
+use crate::repair::repair_policy;
+use crate::request::{AccessRequest, Caller};
+
+const CONFIG: &str = include_str!("../../examples/config.toml");
+
+/// The example configuration in two Regions (every Region is checked alike; two keep the
+/// per-Region pins and repairs in play at a third less cost per input), and a variant that
+/// requires the pinned encryption context.
+fn configs() -> &'static [Config; 2] {
+    static CONFIGS: OnceLock<[Config; 2]> = OnceLock::new();
+    CONFIGS.get_or_init(|| {
+        let two_regions = CONFIG.replace(
+            r#"regions = ["us-east-1", "eu-west-1", "ap-southeast-2"]"#,
+            r#"regions = ["us-east-1", "eu-west-1"]"#,
+        );
+        let pinned = two_regions.replace(
+            "pin_encryption_context = false",
+            "pin_encryption_context = true",
+        );
+        let read = |text: &str| match Config::from_toml(text, "examples/config.toml") {
+            Ok(c) => c,
+            Err(e) => unreachable!("the example configuration is valid: {e}"),
+        };
+        [read(&two_regions), read(&pinned)]
+    })
+}
+
+/// A key policy: parse, every KP check in every Region, the evaluator under both readings,
+/// and repair. The first byte picks the configuration; the rest is the policy text.
+pub fn key_policy(data: &[u8]) {
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
+    let Ok(text) = std::str::from_utf8(rest) else {
+        return;
+    };
+    let config = &configs()[usize::from(selector & 1)];
+    evaluator_readings_are_ordered(config, text);
+    let report = check_key_policy(config, text);
+    for finding in &report.findings {
+        assert!(
+            config.regions.contains(&finding.region),
+            "a finding names a Region outside the configuration: {finding:?}"
+        );
+    }
+    for region in &config.regions {
+        let Ok(Some(repaired)) = repair_policy(config, region, text, &report) else {
+            continue;
+        };
+        // A proposed repair is one the guard may write: it must fit and pass every KP check.
+        assert!(
+            repaired.text.len() <= MAX_POLICY_BYTES,
+            "repair grew the policy past KMS's limit"
+        );
+        let after = check_key_policy(config, &repaired.text);
+        let left: Vec<&Finding> = after.problems().filter(|f| &f.region == region).collect();
+        assert!(
+            left.is_empty(),
+            "repair in {region} proposed a policy that still fails: {left:?}\n{}",
+            repaired.text
+        );
+    }
+}
+
+/// `GrantsMost` never allows less than `GrantsLeast`: an undocumented point may only widen
+/// what the cautious reading allows.
+fn evaluator_readings_are_ordered(config: &Config, text: &str) {
+    let Some(policy) = parse_key_policy(text).policy else {
+        return;
+    };
+    let region = config.primary_region.as_str();
+    let partition = config.partition();
+    let callers = [
+        Caller::root(config.key_account(), partition),
+        Caller::role("999988887777", "Intruder", partition),
+        Caller::Service("sso.amazonaws.com".to_owned()),
+        Caller::Anonymous,
+    ];
+    for caller in callers {
+        let context = caller_context(config, region, &caller);
+        for action in ["kms:PutKeyPolicy", "kms:Decrypt", "kms:DescribeKey"] {
+            let request = AccessRequest {
+                caller: caller.clone(),
+                action: action.to_owned(),
+                resource: config.key_arn_in(region),
+                context: context.clone(),
+            };
+            let least = evaluate(&policy, &request, Reading::GrantsLeast);
+            let most = evaluate(&policy, &request, Reading::GrantsMost);
+            assert!(
+                !least.is_allowed() || most.is_allowed(),
+                "{action} by {caller}: allowed when granting least, denied when granting most"
+            );
+        }
+    }
+}
+
+/// An EventBridge event as a guard receives it: the CloudTrail envelope, then each guard's
+/// reading of it. A refusal must name the place.
+pub fn cloudtrail_event(data: &[u8]) {
+    let Ok(value) = serde_json::from_slice::<Value>(data) else {
+        return;
+    };
+    match CloudTrailEvent::try_from(&value) {
+        Ok(event) => {
+            for place in [
+                KeyEvent::try_from(&event).err().and_then(rejection_place),
+                InstanceEvent::try_from(&event)
+                    .err()
+                    .and_then(rejection_place),
+                IdentityEvent::try_from(&event)
+                    .err()
+                    .and_then(rejection_place),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                assert!(!place.is_empty(), "a malformed event names no place");
+            }
+        }
+        Err(crate::event::Rejection::Malformed(e)) => {
+            assert!(!e.place.is_empty(), "a malformed event names no place: {e}");
+        }
+        Err(crate::event::Rejection::Skip(_)) => {}
+    }
+}
+
+fn rejection_place(r: crate::event::Rejection) -> Option<String> {
+    match r {
+        crate::event::Rejection::Malformed(e) => Some(e.place),
+        crate::event::Rejection::Skip(_) => None,
+    }
+}
+
+/// A finding as the notifier receives it, rendered into a Slack message that must stay
+/// within Slack's limits.
+pub fn finding_message(data: &[u8]) {
+    let Ok(finding) = serde_json::from_slice::<Finding>(data) else {
+        return;
+    };
+    let ctx = MessageContext {
+        evidence_bucket: Some("evidence".to_owned()),
+        event_id: "fuzz".to_owned(),
+        event_time: None,
+    };
+    let message = slack_message(&finding, &ctx);
+    assert!(
+        message.get("text").and_then(Value::as_str).is_some(),
+        "a message without fallback text"
+    );
+    let blocks = message
+        .get("blocks")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    assert!(blocks.len() <= MAX_BLOCKS, "{} blocks", blocks.len());
+    for block in blocks {
+        within_slack_limits(block);
+    }
+}
+
+/// One Block Kit block within Slack's limits (characters, not bytes).
+fn within_slack_limits(block: &Value) {
+    let chars = |v: Option<&Value>| v.and_then(Value::as_str).map_or(0, |t| t.chars().count());
+    let text = block.get("text").and_then(|t| t.get("text"));
+    match block.get("type").and_then(Value::as_str) {
+        Some("header") => assert!(chars(text) <= MAX_HEADER_TEXT, "header too long: {block}"),
+        Some("section") => {
+            assert!(chars(text) <= MAX_SECTION_TEXT, "section too long: {block}");
+            let fields = block
+                .get("fields")
+                .and_then(Value::as_array)
+                .map_or(&[][..], Vec::as_slice);
+            assert!(fields.len() <= MAX_FIELDS, "too many fields: {block}");
+            for field in fields {
+                assert!(
+                    chars(field.get("text")) <= MAX_FIELD_TEXT,
+                    "field too long: {field}"
+                );
+            }
+        }
+        Some("context") => {
+            for element in block
+                .get("elements")
+                .and_then(Value::as_array)
+                .map_or(&[][..], Vec::as_slice)
+            {
+                assert!(
+                    chars(element.get("text")) <= MAX_SECTION_TEXT,
+                    "context too long: {element}"
+                );
+            }
+        }
+        _ => {}
+    }
+}
+
+/// SAML metadata as the IdP guard reads it.
+pub fn saml_metadata(data: &[u8]) {
+    let _ = crate::saml::read_metadata(data);
+}
+
+/// A configuration file: parsed, or refused with a message.
+pub fn config(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Err(e) = Config::from_toml(text, "fuzz.toml") {
+        assert!(
+            !e.to_string().is_empty(),
+            "a refused configuration says nothing"
+        );
+    }
+}
