@@ -99,6 +99,8 @@ struct Act {
     outcome: RegionOutcome,
     remediation: Remediation,
     note: Option<String>,
+    /// A write failed in a way a retry may fix: it may or may not have landed.
+    interrupted: Option<PortError>,
 }
 
 /// What happened to the key in one Region.
@@ -349,6 +351,16 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
                 f.message.push_str(note);
             }
         }
+        if let Some(failure) = act.interrupted {
+            // Sent, but the claims go back: the retry must re-check, and remediate again if
+            // the write did not land.
+            let published = self
+                .publish_or_stash(&findings, &change.event_id, now)
+                .await;
+            self.release_all(&claimed.granted).await;
+            published?;
+            return Err(failure.into());
+        }
         let changed = matches!(
             act.outcome,
             RegionOutcome::Remediated | RegionOutcome::RemediationFailed
@@ -422,17 +434,11 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
         now: Timestamp,
         event: Option<(&str, bool)>,
     ) -> Result<(), GuardError> {
-        if let Err(e) = self.publish(findings).await {
-            if let Some((event_id, true)) = event
-                && let GuardError::Publish { findings: json, .. } = &e
-            {
-                // Best effort: if the outbox fails too, the error (logged in full) still
-                // carries the findings.
-                let _ = self
-                    .claims
-                    .stash(event_id, json, now.plus(CLAIM_TTL_SECONDS))
-                    .await;
-            }
+        let published = match event {
+            Some((event_id, true)) => self.publish_or_stash(findings, event_id, now).await,
+            _ => self.publish(findings).await,
+        };
+        if let Err(e) = published {
             self.release_all(granted).await;
             return Err(e);
         }
@@ -442,6 +448,26 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
             let _ = self.claims.settle(&f.fingerprint, now).await;
         }
         Ok(())
+    }
+
+    /// Publishes findings about a change to the key; if that fails, keeps them in the outbox
+    /// for the retry of `event_id`, which would find the key compliant and have nothing left
+    /// to say. Best effort: if the outbox fails too, the error (logged in full) still carries
+    /// the findings.
+    async fn publish_or_stash(
+        &self,
+        findings: &[Finding],
+        event_id: &str,
+        now: Timestamp,
+    ) -> Result<(), GuardError> {
+        let result = self.publish(findings).await;
+        if let Err(GuardError::Publish { findings: json, .. }) = &result {
+            let _ = self
+                .claims
+                .stash(event_id, json, now.plus(CLAIM_TTL_SECONDS))
+                .await;
+        }
+        result
     }
 
     /// Publishes what an earlier attempt at this event left in the outbox.
@@ -497,6 +523,7 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
                 previous_policy: None,
             },
             note,
+            interrupted: None,
         };
         let report = |note: Option<String>| act(RegionOutcome::Reported, "skipped", note);
         match settings.mode {
@@ -539,7 +566,14 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
         };
         if let Err(failure) = self.apply(plan).await {
             if failure.retryable() {
-                return Err(failure.into());
+                // A lost answer does not mean a lost write: the retry may find the key
+                // compliant and have nothing to report, so the findings go out now.
+                let note = format!(
+                    "Remediation interrupted ({failure}): the write may or may not have landed. The invocation is retried and re-checks the live key."
+                );
+                let mut a = applied(act(RegionOutcome::RemediationFailed, "failed", Some(note)));
+                a.interrupted = Some(failure);
+                return Ok(a);
             }
             let note = format!("Remediation failed: {failure}.");
             return Ok(applied(act(

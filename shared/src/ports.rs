@@ -25,6 +25,9 @@ pub enum PortErrorKind {
     InvalidState,
     /// The service refused the input (e.g. `MalformedPolicyDocumentException`).
     Rejected,
+    /// What the call creates exists already (`AlreadyExistsException`): typically an earlier
+    /// attempt of the same call landed and its answer was lost.
+    AlreadyExists,
     /// Throttling, timeouts, 5xx: a retry may help.
     Transient,
 }

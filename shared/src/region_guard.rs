@@ -326,6 +326,10 @@ where
             .await
         {
             Ok(_) => {}
+            // An SDK retry of a ReplicateKey whose answer was lost finds the replica made by
+            // the first attempt: not a failure, but not trusted either; it is verified below
+            // like a new one.
+            Err(e) if e.kind == PortErrorKind::AlreadyExists => {}
             Err(e) if e.retryable() => return Err(e.into()),
             Err(e) => {
                 return Ok((

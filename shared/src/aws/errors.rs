@@ -48,6 +48,7 @@ fn classify(code: &str, status: u16) -> PortErrorKind {
         | "AccessDenied"
         | "UnrecognizedClientException"
         | "InvalidSignatureException" => PortErrorKind::AccessDenied,
+        "AlreadyExistsException" => PortErrorKind::AlreadyExists,
         "KMSInvalidStateException" | "DisabledException" | "ConflictException" => {
             PortErrorKind::InvalidState
         }
@@ -84,5 +85,9 @@ mod tests {
             PortErrorKind::Transient
         );
         assert_eq!(classify("Whatever", 503), PortErrorKind::Transient);
+        assert_eq!(
+            classify("AlreadyExistsException", 400),
+            PortErrorKind::AlreadyExists
+        );
     }
 }

@@ -16,6 +16,10 @@ mod sso;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+pub use aws_config::retry::RetryConfig;
+pub use aws_config::timeout::TimeoutConfig;
 
 pub use aws_config::SdkConfig;
 pub use aws_types::region::Region;
@@ -53,9 +57,40 @@ impl Endpoints {
     }
 }
 
-/// Loads the SDK configuration the standard way (environment, profile, IMDS / Lambda role).
+/// Attempts per AWS call: the first and two retries with the SDK's jittered back-off, for
+/// throttling, 5xx, timeouts and resets. Lambda's retries of the whole invocation come after.
+pub const MAX_ATTEMPTS: u32 = 3;
+/// How long one attempt may take: a hung connection fails fast and is retried instead of
+/// eating the function's 60 s (a KMS or Identity Center call answers in well under 1 s).
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a call may take with its retries: the guard then reports the failure, and the
+/// invocation is retried, within the function's timeout.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long connecting may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// idc-guard's retry rule for every AWS call.
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS)
+}
+
+/// idc-guard's timeouts for every AWS call, with the attempt and whole-call limits given.
+pub fn timeout_config(attempt: Duration, operation: Duration) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(operation)
+        .build()
+}
+
+/// Loads the SDK configuration the standard way (environment, profile, IMDS / Lambda role)
+/// with idc-guard's retries and timeouts (the SDK's defaults set no timeout on a call).
 pub async fn load_sdk_config() -> SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(retry_config())
+        .timeout_config(timeout_config(ATTEMPT_TIMEOUT, OPERATION_TIMEOUT))
+        .load()
+        .await
 }
 
 /// Clients built lazily, one per Region, shared across calls (and warm invocations).
