@@ -120,6 +120,22 @@ impl KeyFixture {
         aws_guard(&self.sdk, settings, &endpoints)
     }
 
+    /// The guard reaching every service through `url` (a fault proxy) with `sdk` (its
+    /// retries and timeouts).
+    pub fn guard_via(&self, url: &str, sdk: &SdkConfig) -> AwsKeyGuard {
+        let settings = Settings {
+            config: self.config.clone(),
+            bus_name: self.bus.clone(),
+            table_name: self.table.clone(),
+            state_region: None,
+        };
+        let endpoints = Endpoints {
+            sso_admin: None,
+            ..Endpoints::all(url)
+        };
+        aws_guard(sdk, settings, &endpoints)
+    }
+
     /// The live policy in `region`.
     pub async fn policy(&self, region: &str) -> Result<String, String> {
         let out = self

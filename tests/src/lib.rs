@@ -1,6 +1,7 @@
 //! Shared helpers for the integration tests: the base configuration and fixture loading.
 
 pub mod demo;
+pub mod fault_proxy;
 pub mod idc_emulator;
 pub mod key_fixture;
 pub mod local_aws;

@@ -119,6 +119,26 @@ pub async fn sdk_config(region: &str) -> SdkConfig {
         .await
 }
 
+/// SDK configuration for local servers with idc-guard's production retry rule (three
+/// attempts, jittered back-off from 10 ms so tests stay quick) and an attempt timeout of
+/// `attempt`: what the guards run with, for tests that inject faults.
+pub async fn resilient_sdk_config(region: &str, attempt: Duration) -> SdkConfig {
+    use idc_guard_core::aws::{OPERATION_TIMEOUT, retry_config, timeout_config};
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_owned()))
+        .credentials_provider(Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "idc-guard-tests",
+        ))
+        .retry_config(retry_config().with_initial_backoff(Duration::from_millis(10)))
+        .timeout_config(timeout_config(attempt, OPERATION_TIMEOUT))
+        .load()
+        .await
+}
+
 /// A name unique to this process and call, for tables, buses and queues.
 pub fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};

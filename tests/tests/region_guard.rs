@@ -580,3 +580,59 @@ async fn the_sweeper_finds_drift_that_produced_no_event() {
     // The sweep changed nothing.
     assert!(!compliant(&f, EU).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_whose_creation_answer_is_lost_is_verified_not_created_twice() {
+    use idc_guard_tests::fault_proxy::{Fault, FaultProxy, Rule};
+    let (moto, f, emu) = setup(&[PRIMARY], &[PRIMARY]).await;
+    sso(&emu, PRIMARY)
+        .await
+        .add_region()
+        .instance_arn(&f.config.instance_arn)
+        .region_name(EU)
+        .send()
+        .await
+        .unwrap();
+    // The first ReplicateKey lands and its answer is lost; the SDK's retry is refused
+    // because the replica exists (as KMS does; moto would accept it again).
+    let proxy = FaultProxy::start(&moto.url).await.unwrap();
+    proxy.inject(Rule::first("kms:ReplicateKey", 1, Fault::ResetAfterForward));
+    proxy.inject(Rule::first("kms:ReplicateKey", 1, Fault::AlreadyExists));
+    let sdk =
+        idc_guard_tests::local_aws::resilient_sdk_config(PRIMARY, Duration::from_secs(2)).await;
+    let on = with(&f.config, |c| c.remediation.create_missing_replicas = true);
+    let endpoints = Endpoints {
+        sso_admin: Some(emu.url.clone()),
+        ..Endpoints::all(&proxy.url)
+    };
+    let guard = region_guard::aws_region_guard(&sdk, settings(&f, on), &endpoints);
+
+    let out = region_guard::handle(&guard, &add_region(&f, EU, PRIMARY, "ev-1", T0), now(5))
+        .await
+        .unwrap();
+
+    assert_eq!(out["result"], "handled", "{out}");
+    let replicate: Vec<_> = proxy
+        .calls()
+        .into_iter()
+        .filter(|c| c.operation == "kms:ReplicateKey")
+        .map(|c| (c.forwarded, c.fault))
+        .collect();
+    assert_eq!(
+        replicate,
+        [
+            (true, Some(Fault::ResetAfterForward)),
+            (false, Some(Fault::AlreadyExists))
+        ]
+    );
+    let published = f.published().await.unwrap();
+    let ready = one(&published, "REGION-KEY-READY", EU);
+    assert_eq!(
+        ready.remediation.as_ref().unwrap().outcome,
+        "applied",
+        "{}",
+        ready.message
+    );
+    assert_eq!(f.state(EU).await.unwrap(), "Enabled");
+    assert!(compliant(&f, EU).await);
+}
