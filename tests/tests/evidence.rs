@@ -176,3 +176,42 @@ async fn errors_are_classified_and_alterations_detected() {
         Verdict::MissingChecksum { .. }
     ));
 }
+
+/// The record lands but S3's answer is lost: the SDK's retry meets the conditional write,
+/// and the collector reports the record there, intact, written once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_whose_answer_is_lost_is_found_there_intact() {
+    use idc_guard_tests::fault_proxy::{Fault, FaultProxy, Rule};
+    let moto = Moto::start().unwrap();
+    let (_client, direct, settings) = bucket(&moto).await;
+    let proxy = FaultProxy::start(&moto.url).await.unwrap();
+    proxy.inject(Rule::first("s3:PUT", 1, Fault::ResetAfterForward));
+    let sdk =
+        idc_guard_tests::local_aws::resilient_sdk_config(REGION, std::time::Duration::from_secs(2))
+            .await;
+    let store = S3EvidenceStore::new(&sdk, Some(proxy.url.clone()), &settings.bucket);
+
+    let out = handle(
+        &store,
+        &settings,
+        &finding_event("eb-1"),
+        Timestamp(1_800_000_000),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(out["result"], "already_there", "{out}");
+    let puts: Vec<_> = proxy
+        .calls()
+        .into_iter()
+        .filter(|c| c.operation == "s3:PUT")
+        .map(|c| (c.forwarded, c.fault))
+        .collect();
+    assert_eq!(puts, [(true, Some(Fault::ResetAfterForward)), (true, None)]);
+    let stored = direct.get(KEY).await.unwrap();
+    assert_eq!(verify(&stored), Verdict::Intact);
+    assert_eq!(
+        direct.list("evidence/").await.unwrap(),
+        vec![KEY.to_owned()]
+    );
+}

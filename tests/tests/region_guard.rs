@@ -636,3 +636,74 @@ async fn a_replica_whose_creation_answer_is_lost_is_verified_not_created_twice()
     assert_eq!(f.state(EU).await.unwrap(), "Enabled");
     assert!(compliant(&f, EU).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweeper_reports_what_it_cannot_read_and_keeps_what_it_cannot_publish() {
+    use idc_guard_tests::fault_proxy::{Fault, FaultProxy, Rule};
+    let (moto, f, emu) = setup(&[PRIMARY, EU], &[PRIMARY, EU]).await;
+    f.edit_policy(PRIMARY, |doc| {
+        doc["Statement"].as_array_mut().unwrap().remove(3);
+    })
+    .await
+    .unwrap();
+    let aws = FaultProxy::start(&moto.url).await.unwrap();
+    let sso_proxy = FaultProxy::start(&emu.url).await.unwrap();
+    // The replica's Region hangs on every KMS read; Identity Center throttles for good.
+    aws.inject(
+        Rule::always("kms:DescribeKey", Fault::Hang(Duration::from_millis(1500))).in_region(EU),
+    );
+    sso_proxy.inject(Rule::always("sso:DescribeInstance", Fault::Throttle));
+    let sdk =
+        idc_guard_tests::local_aws::resilient_sdk_config(PRIMARY, Duration::from_millis(400)).await;
+    let sweeper = drift_sweeper::aws_sweeper(
+        &sdk,
+        drift_sweeper::SweeperSettings {
+            config: f.config.clone(),
+            bus_name: f.bus.clone(),
+        },
+        &Endpoints {
+            sso_admin: Some(sso_proxy.url.clone()),
+            ..Endpoints::all(&aws.url)
+        },
+    );
+
+    drift_sweeper::handle(&sweeper, &json!({"id": "sched-1"}), now(0))
+        .await
+        .unwrap();
+
+    let published = f.published().await.unwrap();
+    let unreadable: Vec<&Finding> = published
+        .iter()
+        .filter(|x| x.region == EU && x.status == Status::Error)
+        .collect();
+    assert!(
+        unreadable
+            .iter()
+            .any(|x| x.message.contains("kms:DescribeKey")),
+        "{published:#?}"
+    );
+    assert!(
+        published
+            .iter()
+            .any(|x| x.status == Status::Error && x.message.contains("ThrottlingException")),
+        "{published:#?}"
+    );
+    let summary = one(&published, "SWEEP-SUMMARY", PRIMARY);
+    assert_ne!(summary.status, Status::Pass, "{}", summary.message);
+    // The primary Region was still read and checked: its drift is found.
+    assert_eq!(
+        one(&published, "KP-ORG-VIA-SERVICE", PRIMARY).status,
+        Status::Fail
+    );
+
+    // The bus fails for good: the invocation fails with the findings in its error, for the
+    // scheduler's retry and its dead-letter queue.
+    aws.heal();
+    sso_proxy.heal();
+    aws.inject(Rule::always("events:PutEvents", Fault::ServerError));
+    let error = drift_sweeper::handle(&sweeper, &json!({"id": "sched-2"}), now(3600))
+        .await
+        .unwrap_err();
+    let message = lambda_runtime::Diagnostic::from(error).error_message;
+    assert!(message.contains("SWEEP-SUMMARY"), "{message}");
+}
