@@ -56,7 +56,8 @@ pub fn key_policy(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(rest) else {
         return;
     };
-    let config = &configs()[usize::from(selector & 1)];
+    let [plain, pinned] = configs();
+    let config = if selector & 1 == 0 { plain } else { pinned };
     evaluator_readings_are_ordered(config, text);
     let report = check_key_policy(config, text);
     for finding in &report.findings {
