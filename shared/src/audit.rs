@@ -90,24 +90,36 @@ pub async fn audit<K: KeyStore, D: InstanceDirectory, S: DocumentSource>(
     now: Timestamp,
 ) -> AuditReport {
     let mut notes = Vec::new();
-    let regions = regions_to_sweep(config, directory, &mut notes).await;
+    let describe_instance = async {
+        match directory {
+            Some(d) => Some(
+                d.describe_instance(&config.primary_region, &config.instance_arn)
+                    .await,
+            ),
+            None => None,
+        }
+    };
+    let (regions, instance) = futures_util::future::join(
+        regions_to_sweep(config, directory, &mut notes),
+        describe_instance,
+    )
+    .await;
     let mut findings = Vec::new();
-    if let Some(directory) = directory {
-        findings.push(
-            match directory
-                .describe_instance(&config.primary_region, &config.instance_arn)
-                .await
-            {
-                Ok(instance) => check_instance_encryption(config, &instance),
-                Err(e) => unreadable_instance(config, &e),
-            },
-        );
+    if let Some(instance) = instance {
+        findings.push(match instance {
+            Ok(instance) => check_instance_encryption(config, &instance),
+            Err(e) => unreadable_instance(config, &e),
+        });
     }
     findings.extend(regions.iter().map(|r| check_region_supported(config, r)));
+    // Every Region is read at once; the results are checked in order (the primary first,
+    // whose policy the replicas are compared with).
+    let inspections =
+        futures_util::future::join_all(regions.iter().map(|r| inspect(config, keys, r))).await;
     let mut primary_policy = None;
-    for region in &regions {
+    for (region, inspection) in regions.iter().zip(inspections) {
         let replica = *region != config.primary_region;
-        match inspect(config, keys, region).await {
+        match inspection {
             Ok(inspection) => {
                 if replica {
                     findings.push(check_region_key_ready(

@@ -187,13 +187,18 @@ pub async fn inspect<K: KeyStore>(
     region: &str,
 ) -> Result<Inspection, PortError> {
     let key_id = config.key_arn.key_id.as_str();
-    let key = keys.describe_key(region, key_id).await?;
-    let policy = keys.get_key_policy(region, key_id).await?;
-    let grants = keys.list_grants(region, key_id).await?;
+    // Three independent reads, at once; the description's error comes first (a missing
+    // replica is NotFound there).
+    let (key, policy, grants) = futures_util::future::join3(
+        keys.describe_key(region, key_id),
+        keys.get_key_policy(region, key_id),
+        keys.list_grants(region, key_id),
+    )
+    .await;
     let snapshot = KeySnapshot {
-        key,
-        policy,
-        grants,
+        key: key?,
+        policy: policy?,
+        grants: grants?,
     };
     Ok(check_snapshot(config, snapshot))
 }

@@ -116,16 +116,16 @@ where
     ) -> Result<Assessment, GuardError> {
         let config = self.config();
         let (primary_region, key_id) = (&config.primary_region, &config.key_arn.key_id);
-        let instance = retry_or(
+        // The instance, its Regions and the primary key are independent reads: at once.
+        let (instance, live_regions, primary_key) = futures_util::future::join3(
             self.directory
-                .describe_instance(primary_region, &config.instance_arn)
-                .await,
-        )?;
-        let live_regions = retry_or(
+                .describe_instance(primary_region, &config.instance_arn),
             self.directory
-                .list_regions(primary_region, &config.instance_arn)
-                .await,
-        )?;
+                .list_regions(primary_region, &config.instance_arn),
+            self.guard.keys.describe_key(primary_region, key_id),
+        )
+        .await;
+        let (instance, live_regions) = (retry_or(instance)?, retry_or(live_regions)?);
         let mut enabled = enabled_regions(config, live_regions.as_deref().ok());
         if ev.kind == InstanceEventKind::AddRegion
             && let Some(r) = &ev.target_region
@@ -143,7 +143,7 @@ where
             _ => Vec::new(),
         };
         findings.extend(focus.iter().map(|r| check_region_supported(config, r)));
-        let primary_key = retry_or(self.guard.keys.describe_key(primary_region, key_id).await)?;
+        let primary_key = retry_or(primary_key)?;
         match &primary_key {
             Ok(k) => findings.push(check_multi_region(config, k, &enabled)),
             Err(e) => findings.push(unreadable_key(config, primary_region, e)),
@@ -161,9 +161,25 @@ where
         };
         let mut replicas = Vec::new();
         let mut changed = false;
-        for region in focus.iter().filter(|r| *r != primary_region) {
+        // The replicas are read at once, then handled one at a time (a repair re-reads its
+        // key before writing, so an early read cannot be acted on stale).
+        let others: Vec<&String> = focus.iter().filter(|r| *r != primary_region).collect();
+        let inspections = futures_util::future::join_all(
+            others
+                .iter()
+                .map(|region| inspect(config, &self.guard.keys, region)),
+        )
+        .await;
+        for (region, inspection) in others.into_iter().zip(inspections) {
             let result = self
-                .replica(&ev.change, region, primary_policy.as_deref(), claim, now)
+                .replica(
+                    &ev.change,
+                    region,
+                    inspection,
+                    primary_policy.as_deref(),
+                    claim,
+                    now,
+                )
                 .await?;
             findings.extend(result.findings);
             replicas.extend(result.report);
@@ -179,17 +195,19 @@ where
         })
     }
 
-    /// REGION-KEY-READY and KEY-REPLICA-POLICY in `region`, remediated per mode.
+    /// REGION-KEY-READY and KEY-REPLICA-POLICY in `region`, from its `inspection`,
+    /// remediated per mode.
     async fn replica(
         &self,
         change: &Change,
         region: &str,
+        inspection: Result<Inspection, PortError>,
         primary_policy: Option<&str>,
         claim: &ChangeClaim,
         now: Timestamp,
     ) -> Result<RegionResult, GuardError> {
         let config = self.config();
-        match inspect(config, &self.guard.keys, region).await {
+        match inspection {
             Err(e) if e.retryable() => Err(e.into()),
             Err(e) if e.kind == PortErrorKind::NotFound => {
                 self.missing_replica(change, region, claim, now).await
