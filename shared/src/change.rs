@@ -13,7 +13,7 @@ use crate::event::{Change, Rejection, Skip};
 use crate::finding::{Finding, fingerprint};
 use crate::guard::{GuardError, KeyGuard, RegionReport};
 use crate::ports::{
-    ActionBudget, Claim, ClaimOutcome, ClaimRecord, ClaimStore, FindingBus, KeyStore,
+    ActionBudget, Claim, ClaimOutcome, ClaimRecord, ClaimStore, FindingBus, KeyStore, PortError,
 };
 use crate::time::Timestamp;
 
@@ -89,6 +89,9 @@ pub struct Assessment {
     pub replicas: Vec<RegionReport>,
     /// Whether KMS was changed (so unpublished findings go to the outbox).
     pub changed: bool,
+    /// A write failed in a way a retry may fix and may or may not have landed: the findings
+    /// are published, then the invocation fails so the retry re-reads and finishes.
+    pub interrupted: Option<PortError>,
 }
 
 /// The idempotency key of a change: its kind, the instance and what it is about (a Region,
@@ -149,6 +152,16 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
         let trigger = change.change.trigger();
         for f in &mut assessment.findings {
             f.trigger = Some(trigger.clone());
+        }
+        if let Some(failure) = assessment.interrupted.take() {
+            // Sent now (the retry may find nothing left to report), but the change claim
+            // goes back so the retry evaluates the change again.
+            let published = self
+                .publish_or_stash(&assessment.findings, &event_id, now)
+                .await;
+            self.abandon_change(&change_fp, &claim).await;
+            published?;
+            return Err(failure.into());
         }
         self.finish_change(
             &change_fp,

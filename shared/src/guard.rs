@@ -459,7 +459,7 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
     /// for the retry of `event_id`, which would find the key compliant and have nothing left
     /// to say. Best effort: if the outbox fails too, the error (logged in full) still carries
     /// the findings.
-    async fn publish_or_stash(
+    pub(crate) async fn publish_or_stash(
         &self,
         findings: &[Finding],
         event_id: &str,

@@ -54,6 +54,8 @@ struct RegionResult {
     findings: Vec<Finding>,
     report: Option<RegionReport>,
     changed: bool,
+    /// A write failed in a way a retry may fix: it may or may not have landed.
+    interrupted: Option<PortError>,
 }
 
 fn retry_or<T>(result: Result<T, PortError>) -> Result<Result<T, PortError>, GuardError> {
@@ -161,6 +163,7 @@ where
         };
         let mut replicas = Vec::new();
         let mut changed = false;
+        let mut interrupted = None;
         // The replicas are read at once, then handled one at a time (a repair re-reads its
         // key before writing, so an early read cannot be acted on stale).
         let others: Vec<&String> = focus.iter().filter(|r| *r != primary_region).collect();
@@ -184,6 +187,11 @@ where
             findings.extend(result.findings);
             replicas.extend(result.report);
             changed |= result.changed;
+            if result.interrupted.is_some() {
+                // The retry handles the rest, after re-reading.
+                interrupted = result.interrupted;
+                break;
+            }
         }
         if ev.kind == InstanceEventKind::AddRegion {
             findings.extend(check_acs_urls(config, &focus, None));
@@ -192,6 +200,7 @@ where
             findings,
             replicas,
             changed,
+            interrupted,
         })
     }
 
@@ -220,6 +229,7 @@ where
                 )],
                 report: None,
                 changed: false,
+                interrupted: None,
             }),
             Ok(inspection) => {
                 self.existing_replica(change, region, inspection, primary_policy, claim, now)
@@ -299,6 +309,7 @@ where
                 findings: vec![finding],
                 report: None,
                 changed: false,
+                interrupted: None,
             });
         }
         if let Some((outcome, note)) = self
@@ -317,24 +328,27 @@ where
                 findings: vec![finding],
                 report: None,
                 changed: false,
+                interrupted: None,
             });
         }
-        let (outcome, note, changed) = self.create_replica(region, &model).await?;
+        let (outcome, note, changed, interrupted) = self.create_replica(region, &model).await?;
         record(&outcome, &note);
         Ok(RegionResult {
             findings: vec![finding],
             report: None,
             changed,
+            interrupted,
         })
     }
 
     /// Creates the replica with the model policy, waits for it, and verifies it against
-    /// live state. Returns the remediation outcome, a note, and whether KMS was changed.
+    /// live state. Returns the remediation outcome, a note, whether KMS was changed, and the
+    /// error that interrupted the creation (the replica may exist: the retry re-reads).
     async fn create_replica(
         &self,
         region: &str,
         model: &str,
-    ) -> Result<(String, String, bool), GuardError> {
+    ) -> Result<(String, String, bool, Option<PortError>), GuardError> {
         let config = self.config();
         let key_id = &config.key_arn.key_id;
         match self
@@ -348,12 +362,20 @@ where
             // the first attempt: not a failure, but not trusted either; it is verified below
             // like a new one.
             Err(e) if e.kind == PortErrorKind::AlreadyExists => {}
-            Err(e) if e.retryable() => return Err(e.into()),
+            Err(e) if e.retryable() => {
+                // A lost answer does not mean no replica: the finding goes out now, and the
+                // retry re-reads the Region.
+                let note = format!(
+                    "Replica creation interrupted ({e}): the replica may or may not exist. The invocation is retried and re-reads the Region."
+                );
+                return Ok(("failed".to_owned(), note, true, Some(e)));
+            }
             Err(e) => {
                 return Ok((
                     "failed".to_owned(),
                     format!("Remediation failed: {e}."),
                     false,
+                    None,
                 ));
             }
         }
@@ -379,6 +401,7 @@ where
                 "applied".to_owned(),
                 "Replica created with the model policy and verified: it is Enabled and passes every KP check.".to_owned(),
                 true,
+                None,
             )
         } else {
             (
@@ -388,6 +411,7 @@ where
                     verified.message
                 ),
                 true,
+                None,
             )
         })
     }
@@ -423,6 +447,7 @@ where
                 findings: vec![ready, policy_finding],
                 report: None,
                 changed: false,
+                interrupted: None,
             });
         }
         let actions = inspection.plan.describe_all();
@@ -475,6 +500,7 @@ where
             findings: vec![ready, policy_finding],
             report,
             changed,
+            interrupted: None,
         })
     }
 }

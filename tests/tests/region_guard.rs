@@ -707,3 +707,60 @@ async fn the_sweeper_reports_what_it_cannot_read_and_keeps_what_it_cannot_publis
     let message = lambda_runtime::Diagnostic::from(error).error_message;
     assert!(message.contains("SWEEP-SUMMARY"), "{message}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_creation_cut_off_is_reported_then_rechecked_not_repeated() {
+    use idc_guard_tests::fault_proxy::{Fault, FaultProxy, Rule};
+    let (moto, f, emu) = setup(&[PRIMARY], &[PRIMARY]).await;
+    sso(&emu, PRIMARY)
+        .await
+        .add_region()
+        .instance_arn(&f.config.instance_arn)
+        .region_name(EU)
+        .send()
+        .await
+        .unwrap();
+    // The first ReplicateKey lands and its answer is lost; the SDK's retries never get
+    // through: the guard cannot know whether the replica exists.
+    let proxy = FaultProxy::start(&moto.url).await.unwrap();
+    proxy.inject(Rule::first("kms:ReplicateKey", 1, Fault::ResetAfterForward));
+    proxy.inject(Rule::always("kms:ReplicateKey", Fault::Reset));
+    let sdk =
+        idc_guard_tests::local_aws::resilient_sdk_config(PRIMARY, Duration::from_secs(2)).await;
+    let on = with(&f.config, |c| c.remediation.create_missing_replicas = true);
+    let endpoints = Endpoints {
+        sso_admin: Some(emu.url.clone()),
+        ..Endpoints::all(&proxy.url)
+    };
+    let guard = region_guard::aws_region_guard(&sdk, settings(&f, on), &endpoints);
+    let event = add_region(&f, EU, PRIMARY, "ev-1", T0);
+
+    let error = region_guard::handle(&guard, &event, now(5))
+        .await
+        .unwrap_err();
+
+    assert!(error.to_string().contains("kms:ReplicateKey"), "{error}");
+    // Reported before the retry, which may find nothing missing.
+    let published = f.published().await.unwrap();
+    let ready = one(&published, "REGION-KEY-READY", EU);
+    assert_eq!(ready.remediation.as_ref().unwrap().outcome, "failed");
+    assert!(
+        ready.message.contains("Replica creation interrupted"),
+        "{}",
+        ready.message
+    );
+
+    // Lambda's retry: the replica made by the lost call is found and checked, not made again.
+    proxy.heal();
+    let out = region_guard::handle(&guard, &event, now(65)).await.unwrap();
+    assert_eq!(out["result"], "handled", "{out}");
+    assert_eq!(proxy.forwarded("kms:ReplicateKey").len(), 1);
+    let published = f.published().await.unwrap();
+    assert_eq!(
+        one(&published, "REGION-KEY-READY", EU).status,
+        Status::Pass,
+        "{published:#?}"
+    );
+    assert_eq!(f.state(EU).await.unwrap(), "Enabled");
+    assert!(compliant(&f, EU).await);
+}
