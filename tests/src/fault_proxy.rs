@@ -257,17 +257,27 @@ pub fn region_of(authorization: &str) -> String {
         .to_owned()
 }
 
-/// The error body and status a service answers with, in the JSON protocols' shape.
-fn error_response(operation: &str, fault: Fault) -> Response<Full<Bytes>> {
-    let (status, code, message) = match fault {
+/// The status, code and message a service answers `fault` with. S3 has its own codes.
+fn error_of(operation: &str, fault: Fault) -> (StatusCode, &'static str, &'static str) {
+    let s3 = operation.starts_with("s3:");
+    match fault {
+        Fault::Throttle if s3 => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SlowDown",
+            "Please reduce your request rate (injected)",
+        ),
         Fault::Throttle => (
             StatusCode::BAD_REQUEST,
             "ThrottlingException",
-            "Rate exceeded",
+            "Rate exceeded (injected)",
         ),
         Fault::AccessDenied => (
             StatusCode::FORBIDDEN,
-            "AccessDeniedException",
+            if s3 {
+                "AccessDenied"
+            } else {
+                "AccessDeniedException"
+            },
             "User is not authorized to perform this operation (injected)",
         ),
         Fault::AlreadyExists => (
@@ -285,18 +295,41 @@ fn error_response(operation: &str, fault: Fault) -> Response<Full<Bytes>> {
             "KMSInternalException",
             "Internal error (injected)",
         ),
+        _ if s3 => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "We encountered an internal error (injected)",
+        ),
         _ => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalFailure",
             "Internal error (injected)",
         ),
+    }
+}
+
+/// The error response in the service's wire format: the JSON protocols' `__type` body, or
+/// S3's XML `<Error>`.
+fn error_response(operation: &str, fault: Fault) -> Response<Full<Bytes>> {
+    let (status, code, message) = error_of(operation, fault);
+    let (body, content_type) = if operation.starts_with("s3:") {
+        (
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message><RequestId>injected</RequestId></Error>"
+            ),
+            "application/xml",
+        )
+    } else {
+        (
+            serde_json::json!({"__type": code, "message": message}).to_string(),
+            "application/x-amz-json-1.1",
+        )
     };
-    let body = serde_json::json!({"__type": code, "message": message}).to_string();
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     response.headers_mut().insert(
         "content-type",
-        hyper::header::HeaderValue::from_static("application/x-amz-json-1.1"),
+        hyper::header::HeaderValue::from_static(content_type),
     );
     response.headers_mut().insert(
         "x-amzn-errortype",

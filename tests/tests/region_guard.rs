@@ -764,3 +764,66 @@ async fn a_replica_creation_cut_off_is_reported_then_rechecked_not_repeated() {
     assert_eq!(f.state(EU).await.unwrap(), "Enabled");
     assert!(compliant(&f, EU).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idp_guard_metadata_that_cannot_be_read_is_reported_or_retried() {
+    use idc_guard_tests::fault_proxy::{Fault, FaultProxy, Rule};
+    let (moto, f, emu) = setup(&[PRIMARY, EU], &[PRIMARY, EU]).await;
+    let proxy = FaultProxy::start(&moto.url).await.unwrap();
+    let sdk =
+        idc_guard_tests::local_aws::resilient_sdk_config(PRIMARY, Duration::from_millis(400)).await;
+    let config = with(&f.config, |c| {
+        c.idp.saml_metadata = Some(MetadataLocation::S3 {
+            bucket: unique("idp-metadata"),
+            key: "idp/metadata.xml".to_owned(),
+        });
+    });
+    let guard = idp_guard::aws_idp_guard(
+        &sdk,
+        settings(&f, config),
+        &Endpoints {
+            sso_admin: Some(emu.url.clone()),
+            ..Endpoints::all(&proxy.url)
+        },
+    );
+    let event = |id: &str| {
+        sso_event(
+            "UpdateExternalIdPConfigurationForDirectory",
+            "sso-directory.amazonaws.com",
+            PRIMARY,
+            json!({}),
+            id,
+            T0,
+        )
+    };
+
+    // S3 hangs on every attempt: nothing is judged on half the facts; Lambda retries.
+    proxy.inject(Rule::always(
+        "s3:GET",
+        Fault::Hang(Duration::from_millis(1500)),
+    ));
+    let error = idp_guard::handle(&guard, &event("ev-1"), now(5))
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("s3"), "{error}");
+    assert!(f.published().await.unwrap().is_empty());
+
+    // Access denied for good: the metadata is reported unreadable, the URLs still listed.
+    proxy.heal();
+    proxy.inject(Rule::always("s3:GET", Fault::AccessDenied));
+    idp_guard::handle(&guard, &event("ev-1"), now(65))
+        .await
+        .unwrap();
+    let published = f.published().await.unwrap();
+    assert!(
+        published
+            .iter()
+            .any(|x| x.status == Status::Error && x.message.contains("AccessDenied")),
+        "{published:#?}"
+    );
+    assert!(
+        one(&published, "IDP-ACS-URLS", PRIMARY)
+            .message
+            .contains("https://eu-west-1.signin.aws/platform/saml/acs/abc-123")
+    );
+}
