@@ -27,6 +27,7 @@ use idc_guard_core::time::Timestamp;
 use idc_guard_tests::demo::scenarios::sso_event;
 use idc_guard_tests::demo::world::World;
 use idc_guard_tests::demo::{FUNCTIONS, function_env};
+use idc_guard_tests::fault_proxy::{FaultProxy, server_time};
 use idc_guard_tests::key_fixture::PRIMARY;
 use idc_guard_tests::runtime_api::{Answer, RuntimeApi, lambda_environment};
 use serde_json::{Value, json};
@@ -41,10 +42,21 @@ fn bin_dir() -> PathBuf {
 }
 
 fn spawn(world: &World, api: &RuntimeApi, function: &str) -> Child {
+    spawn_with(world, api, function, &[])
+}
+
+/// `function` with its environment, then `overrides` (endpoints through a proxy).
+fn spawn_with(
+    world: &World,
+    api: &RuntimeApi,
+    function: &str,
+    overrides: &[(&'static str, String)],
+) -> Child {
     Command::new(bin_dir().join(function))
         .env_clear()
         .envs(lambda_environment(&api.address, function))
         .envs(function_env(world, function, "remediate"))
+        .envs(overrides.iter().cloned())
         .env("AWS_LAMBDA_LOG_LEVEL", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -170,6 +182,42 @@ async fn cold_starts(world: &World, function: &'static str) -> Cold {
     }
 }
 
+/// Where a first invocation's time goes: the function reaches moto and the emulator through
+/// (fault-free) proxies that time every call; the servers' share is the time at least one
+/// call was with them, the function's own share the rest. Medians over the cold starts;
+/// the extra hop makes the totals slightly above the direct ones.
+async fn first_invocation_split(world: &World, function: &'static str) -> (f64, f64, f64, usize) {
+    let aws = FaultProxy::start(&world.moto.url).await.unwrap();
+    let sso = FaultProxy::start(&world.emulator.url).await.unwrap();
+    let overrides = [
+        ("AWS_ENDPOINT_URL", aws.url.clone()),
+        ("AWS_ENDPOINT_URL_SSO_ADMIN", sso.url.clone()),
+    ];
+    let (mut total, mut server, mut calls) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..COLD_STARTS {
+        let api = RuntimeApi::start().await.unwrap();
+        let mut child = spawn_with(world, &api, function, &overrides);
+        while api.first_poll().is_none() {
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        let before = (aws.calls().len(), sso.calls().len());
+        let invoked = Instant::now();
+        let _ = answer(&api, first_event(world, function, COLD_STARTS + i)).await;
+        total.push(ms(invoked.elapsed()));
+        let mine: Vec<_> = aws.calls()[before.0..]
+            .iter()
+            .chain(&sso.calls()[before.1..])
+            .cloned()
+            .collect();
+        server.push(ms(server_time(&mine)));
+        calls.push(mine.len() as f64);
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let (total, server) = (stats(total).0, stats(server).0);
+    (total, server, total - server, stats(calls).0 as usize)
+}
+
 /// 200 real changes, each delivered as its event to a warm process; the time from handing
 /// the event over to the answer (verified remediation, or published findings).
 async fn end_to_end(world: &World, function: &'static str) -> (f64, f64) {
@@ -259,6 +307,17 @@ async fn main() {
             "{:<20} {:>8.1} {:>8.1} / {:>7.1} {:>11.1} / {:>10.1} {:>10.1}",
             c.function, c.size_mb, c.init.0, c.init.1, c.first.0, c.first.1, c.rss_mib
         );
+    }
+    println!(
+        "\nfirst invocation through timing proxies (medians of {COLD_STARTS}): servers' share vs the function's own"
+    );
+    println!(
+        "{:<20} {:>6} {:>10} {:>11} {:>9}",
+        "function", "calls", "total ms", "servers ms", "own ms"
+    );
+    for function in FUNCTIONS {
+        let (total, server, own, calls) = first_invocation_split(&world, function).await;
+        println!("{function:<20} {calls:>6} {total:>10.1} {server:>11.1} {own:>9.1}");
     }
     println!("\nend to end on a warm process, {EVENTS} events each (change -> verified result):");
     for function in ["key-policy-guard", "region-guard", "idp-guard"] {

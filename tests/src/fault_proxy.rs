@@ -116,12 +116,17 @@ pub struct Call {
     pub forwarded: bool,
     /// The request body.
     pub body: String,
+    /// When the proxy received it, from the proxy's start.
+    pub at: Duration,
+    /// How long the server took to answer (zero when not forwarded).
+    pub took: Duration,
 }
 
 #[derive(Debug, Default)]
 struct State {
     rules: Vec<Rule>,
     calls: Vec<Call>,
+    started: Option<std::time::Instant>,
 }
 
 /// The running proxy; stops when dropped.
@@ -160,7 +165,10 @@ impl FaultProxy {
         let addr = listener
             .local_addr()
             .map_err(|e| format!("fault proxy: address: {e}"))?;
-        let state = Arc::new(Mutex::new(State::default()));
+        let state = Arc::new(Mutex::new(State {
+            started: Some(std::time::Instant::now()),
+            ..State::default()
+        }));
         let client = reqwest::Client::builder()
             .no_proxy()
             .build()
@@ -228,6 +236,31 @@ impl FaultProxy {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// How long at least one of `calls` was with the server: the union of their
+/// `[at, at + took]` intervals. For calls made by one invocation, this is the server's share
+/// of its latency (concurrent calls count once); the rest is the client's own.
+pub fn server_time(calls: &[Call]) -> Duration {
+    let mut spans: Vec<(Duration, Duration)> = calls
+        .iter()
+        .filter(|c| c.forwarded)
+        .map(|c| (c.at, c.at + c.took))
+        .collect();
+    spans.sort();
+    let mut total = Duration::ZERO;
+    let mut current: Option<(Duration, Duration)> = None;
+    for (start, end) in spans {
+        current = match current {
+            Some((s, e)) if start <= e => Some((s, e.max(end))),
+            Some((s, e)) => {
+                total += e - s;
+                Some((start, end))
+            }
+            None => Some((start, end)),
+        };
+    }
+    total + current.map_or(Duration::ZERO, |(s, e)| e - s)
 }
 
 /// The operation of a signed AWS request: `X-Amz-Target` for the JSON protocols
@@ -353,9 +386,11 @@ async fn proxy(
         .await
         .map_err(|_| Cut("request body"))?
         .to_bytes();
-    let fault = {
+    let received = std::time::Instant::now();
+    let (fault, index) = {
         let mut s = state.lock().unwrap_or_else(PoisonError::into_inner);
         let fault = s.rules.iter_mut().find_map(|r| r.take(&operation, &region));
+        let at = s.started.map_or(Duration::ZERO, |t| received - t);
         s.calls.push(Call {
             operation: operation.clone(),
             region,
@@ -373,8 +408,10 @@ async fn proxy(
                 )
             ),
             body: String::from_utf8_lossy(&body).into_owned(),
+            at,
+            took: Duration::ZERO,
         });
-        fault
+        (fault, s.calls.len() - 1)
     };
     match fault {
         Some(Fault::Hang(d)) => {
@@ -386,6 +423,14 @@ async fn proxy(
         Some(f) => return Ok(error_response(&operation, f)),
     }
     let response = forward(&client, &upstream, parts, body).await?;
+    if let Some(call) = state
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .calls
+        .get_mut(index)
+    {
+        call.took = received.elapsed();
+    }
     if fault == Some(Fault::ResetAfterForward) {
         return Err(Cut("reset after the server answered"));
     }
@@ -456,6 +501,23 @@ mod tests {
             ),
             "eu-west-1"
         );
+    }
+
+    #[test]
+    fn server_time_counts_overlapping_calls_once() {
+        let call = |at: u64, took: u64| Call {
+            operation: "kms:DescribeKey".to_owned(),
+            region: "us-east-1".to_owned(),
+            fault: None,
+            forwarded: true,
+            body: String::new(),
+            at: Duration::from_millis(at),
+            took: Duration::from_millis(took),
+        };
+        // [0,10] and [5,20] overlap (20 ms), [30,35] is apart (5 ms).
+        let calls = [call(30, 5), call(0, 10), call(5, 15)];
+        assert_eq!(server_time(&calls), Duration::from_millis(25));
+        assert_eq!(server_time(&[]), Duration::ZERO);
     }
 
     #[test]
