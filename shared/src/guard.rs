@@ -569,7 +569,12 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
             }
             a
         };
-        if let Err(failure) = self.apply(plan).await {
+        if let Err((failure, sent)) = self.apply(plan).await {
+            if failure.retryable() && !sent {
+                // Nothing reached KMS (a read failed, or the policy changed since it was
+                // read): the retry starts over from live state with nothing lost.
+                return Err(failure.into());
+            }
             if failure.retryable() {
                 // A lost answer does not mean a lost write: the retry may find the key
                 // compliant and have nothing to report, so the findings go out now.
@@ -674,27 +679,44 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
         }
     }
 
-    async fn apply(&self, plan: &KeyPlan) -> Result<(), PortError> {
+    /// Applies the plan's actions in order. On failure, also says whether a change was sent
+    /// to KMS (it may have landed even if its answer says otherwise).
+    async fn apply(&self, plan: &KeyPlan) -> Result<(), (PortError, bool)> {
         let (region, key) = (plan.region.as_str(), plan.key_id.as_str());
+        let mut sent = false;
         for action in &plan.actions {
-            match action {
-                KeyAction::CancelKeyDeletion => self.keys.cancel_key_deletion(region, key).await?,
-                KeyAction::EnableKey => self.keys.enable_key(region, key).await?,
+            let result = match action {
+                KeyAction::CancelKeyDeletion => {
+                    sent = true;
+                    self.keys.cancel_key_deletion(region, key).await
+                }
+                KeyAction::EnableKey => {
+                    sent = true;
+                    self.keys.enable_key(region, key).await
+                }
                 KeyAction::PutKeyPolicy { policy, .. } => {
                     // KMS has no conditional write: re-read just before writing, so a change
                     // made since the inspection is not overwritten (its own event follows).
-                    let current = self.keys.get_key_policy(region, key).await?;
-                    if plan.previous_policy.as_deref() != Some(current.as_str()) {
-                        return Err(PortError::new(
-                            "kms:PutKeyPolicy",
-                            region,
-                            PortErrorKind::Transient,
-                            "the key policy changed since it was read; re-checking instead of overwriting it",
-                        ));
+                    match self.keys.get_key_policy(region, key).await {
+                        Err(e) => Err(e),
+                        Ok(current)
+                            if plan.previous_policy.as_deref() != Some(current.as_str()) =>
+                        {
+                            Err(PortError::new(
+                                "kms:PutKeyPolicy",
+                                region,
+                                PortErrorKind::Transient,
+                                "the key policy changed since it was read; re-checking instead of overwriting it",
+                            ))
+                        }
+                        Ok(_) => {
+                            sent = true;
+                            self.keys.put_key_policy(region, key, policy).await
+                        }
                     }
-                    self.keys.put_key_policy(region, key, policy).await?
                 }
-            }
+            };
+            result.map_err(|e| (e, sent))?;
         }
         Ok(())
     }

@@ -828,6 +828,8 @@ async fn a_change_racing_the_guard_is_not_overwritten() {
     );
     assert!(g.keys.writes().is_empty());
     assert_eq!(g.keys.get("us-east-1").unwrap().policy, theirs);
+    // Nothing was sent to KMS, so nothing is reported as interrupted: the retry judges.
+    assert!(g.bus.published().is_empty(), "{:?}", g.bus.published());
     // The retry re-reads: their policy is compliant, so it stays.
     let out = handle(&g, &e, now(65)).await.unwrap();
     assert_eq!(regions(&out), ["compliant"]);
