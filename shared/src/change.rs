@@ -154,14 +154,10 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
             f.trigger = Some(trigger.clone());
         }
         if let Some(failure) = assessment.interrupted.take() {
-            // Sent now (the retry may find nothing left to report), but the change claim
-            // goes back so the retry evaluates the change again.
-            let published = self
-                .publish_or_stash(&assessment.findings, &event_id, now)
-                .await;
-            self.abandon_change(&change_fp, &claim).await;
-            published?;
-            return Err(failure.into());
+            let release = self.abandon_change(&change_fp, &claim);
+            return Err(self
+                .interrupted(&assessment.findings, &event_id, now, failure, release)
+                .await);
         }
         self.finish_change(
             &change_fp,

@@ -357,14 +357,11 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
             }
         }
         if let Some(failure) = act.interrupted {
-            // Sent, but the claims go back: the retry must re-check, and remediate again if
-            // the write did not land.
-            let published = self
-                .publish_or_stash(&findings, &change.event_id, now)
-                .await;
-            self.release_all(&claimed.granted).await;
-            published?;
-            return Err(failure.into());
+            // The retry must re-check, and remediate again if the write did not land.
+            let release = self.release_all(&claimed.granted);
+            return Err(self
+                .interrupted(&findings, &change.event_id, now, failure, release)
+                .await);
         }
         let changed = matches!(
             act.outcome,
@@ -459,7 +456,7 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
     /// for the retry of `event_id`, which would find the key compliant and have nothing left
     /// to say. Best effort: if the outbox fails too, the error (logged in full) still carries
     /// the findings.
-    pub(crate) async fn publish_or_stash(
+    async fn publish_or_stash(
         &self,
         findings: &[Finding],
         event_id: &str,
@@ -473,6 +470,23 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
                 .await;
         }
         result
+    }
+
+    /// Ends a change whose write was interrupted: its findings are sent now (the retry may
+    /// find nothing left to report), `release` gives its claims back so the retry evaluates
+    /// it again, and the error that fails the invocation is returned: the publish failure if
+    /// there was one (it carries the findings), else `failure`.
+    pub(crate) async fn interrupted(
+        &self,
+        findings: &[Finding],
+        event_id: &str,
+        now: Timestamp,
+        failure: PortError,
+        release: impl Future<Output = ()>,
+    ) -> GuardError {
+        let published = self.publish_or_stash(findings, event_id, now).await;
+        release.await;
+        published.err().unwrap_or_else(|| failure.into())
     }
 
     /// Publishes what an earlier attempt at this event left in the outbox.

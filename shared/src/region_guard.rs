@@ -58,6 +58,18 @@ struct RegionResult {
     interrupted: Option<PortError>,
 }
 
+/// What creating a replica came to.
+struct Creation {
+    /// The remediation outcome: `applied` or `failed`.
+    outcome: &'static str,
+    /// The note for the finding's message.
+    note: String,
+    /// Whether KMS was (or may have been) changed.
+    changed: bool,
+    /// The error that cut the creation off: the replica may exist, and the retry re-reads.
+    interrupted: Option<PortError>,
+}
+
 fn retry_or<T>(result: Result<T, PortError>) -> Result<Result<T, PortError>, GuardError> {
     match result {
         Err(e) if e.retryable() => Err(e.into()),
@@ -331,24 +343,19 @@ where
                 interrupted: None,
             });
         }
-        let (outcome, note, changed, interrupted) = self.create_replica(region, &model).await?;
-        record(&outcome, &note);
+        let created = self.create_replica(region, &model).await?;
+        record(created.outcome, &created.note);
         Ok(RegionResult {
             findings: vec![finding],
             report: None,
-            changed,
-            interrupted,
+            changed: created.changed,
+            interrupted: created.interrupted,
         })
     }
 
     /// Creates the replica with the model policy, waits for it, and verifies it against
-    /// live state. Returns the remediation outcome, a note, whether KMS was changed, and the
-    /// error that interrupted the creation (the replica may exist: the retry re-reads).
-    async fn create_replica(
-        &self,
-        region: &str,
-        model: &str,
-    ) -> Result<(String, String, bool, Option<PortError>), GuardError> {
+    /// live state.
+    async fn create_replica(&self, region: &str, model: &str) -> Result<Creation, GuardError> {
         let config = self.config();
         let key_id = &config.key_arn.key_id;
         match self
@@ -368,15 +375,20 @@ where
                 let note = format!(
                     "Replica creation interrupted ({e}): the replica may or may not exist. The invocation is retried and re-reads the Region."
                 );
-                return Ok(("failed".to_owned(), note, true, Some(e)));
+                return Ok(Creation {
+                    outcome: "failed",
+                    note,
+                    changed: true,
+                    interrupted: Some(e),
+                });
             }
             Err(e) => {
-                return Ok((
-                    "failed".to_owned(),
-                    format!("Remediation failed: {e}."),
-                    false,
-                    None,
-                ));
+                return Ok(Creation {
+                    outcome: "failed",
+                    note: format!("Remediation failed: {e}."),
+                    changed: false,
+                    interrupted: None,
+                });
             }
         }
         for _ in 0..CREATING_POLLS {
@@ -396,23 +408,25 @@ where
             ),
             Err(e) => check_region_key_ready(config, region, Readiness::Unreadable(&e)),
         };
-        Ok(if verified.status == Status::Pass {
+        let (outcome, note) = if verified.status == Status::Pass {
             (
-                "applied".to_owned(),
+                "applied",
                 "Replica created with the model policy and verified: it is Enabled and passes every KP check.".to_owned(),
-                true,
-                None,
             )
         } else {
             (
-                "failed".to_owned(),
+                "failed",
                 format!(
                     "Replica created, but verification does not pass yet: {}",
                     verified.message
                 ),
-                true,
-                None,
             )
+        };
+        Ok(Creation {
+            outcome,
+            note,
+            changed: true,
+            interrupted: None,
         })
     }
 
