@@ -122,11 +122,12 @@ pub struct Call {
     pub took: Duration,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
     rules: Vec<Rule>,
     calls: Vec<Call>,
-    started: Option<std::time::Instant>,
+    /// When the proxy started: calls' times count from it.
+    started: std::time::Instant,
 }
 
 /// The running proxy; stops when dropped.
@@ -166,8 +167,9 @@ impl FaultProxy {
             .local_addr()
             .map_err(|e| format!("fault proxy: address: {e}"))?;
         let state = Arc::new(Mutex::new(State {
-            started: Some(std::time::Instant::now()),
-            ..State::default()
+            rules: Vec::new(),
+            calls: Vec::new(),
+            started: std::time::Instant::now(),
         }));
         let client = reqwest::Client::builder()
             .no_proxy()
@@ -214,14 +216,30 @@ impl FaultProxy {
         self.lock().calls.clone()
     }
 
-    /// The calls of `operation` that reached the server.
-    pub fn forwarded(&self, operation: &str) -> Vec<Call> {
+    /// Every call of `operation`, in order.
+    pub fn calls_of(&self, operation: &str) -> Vec<Call> {
         self.lock()
             .calls
             .iter()
-            .filter(|c| c.operation == operation && c.forwarded)
+            .filter(|c| c.operation == operation)
             .cloned()
             .collect()
+    }
+
+    /// What happened to each call of `operation`, in order: whether it reached the server,
+    /// and its fault.
+    pub fn outcomes_of(&self, operation: &str) -> Vec<(bool, Option<Fault>)> {
+        self.calls_of(operation)
+            .iter()
+            .map(|c| (c.forwarded, c.fault))
+            .collect()
+    }
+
+    /// The calls of `operation` that reached the server.
+    pub fn forwarded(&self, operation: &str) -> Vec<Call> {
+        let mut calls = self.calls_of(operation);
+        calls.retain(|c| c.forwarded);
+        calls
     }
 
     /// How many calls got a fault.
@@ -390,7 +408,7 @@ async fn proxy(
     let (fault, index) = {
         let mut s = state.lock().unwrap_or_else(PoisonError::into_inner);
         let fault = s.rules.iter_mut().find_map(|r| r.take(&operation, &region));
-        let at = s.started.map_or(Duration::ZERO, |t| received - t);
+        let at = received - s.started;
         s.calls.push(Call {
             operation: operation.clone(),
             region,

@@ -107,24 +107,19 @@ impl KeyFixture {
 
     /// The guard with another configuration (e.g. another mode).
     pub fn guard_with(&self, config: Config) -> AwsKeyGuard {
-        let settings = Settings {
-            config,
-            bus_name: self.bus.clone(),
-            table_name: self.table.clone(),
-            state_region: None,
-        };
-        let endpoints = Endpoints {
-            sso_admin: None,
-            ..Endpoints::all(&self.url)
-        };
-        aws_guard(&self.sdk, settings, &endpoints)
+        self.guard_at(config, &self.url, &self.sdk)
     }
 
     /// The guard reaching every service through `url` (a fault proxy) with `sdk` (its
     /// retries and timeouts).
     pub fn guard_via(&self, url: &str, sdk: &SdkConfig) -> AwsKeyGuard {
+        self.guard_at(self.config.clone(), url, sdk)
+    }
+
+    /// The guard with `config`, every service (but sso-admin) at `url`.
+    fn guard_at(&self, config: Config, url: &str, sdk: &SdkConfig) -> AwsKeyGuard {
         let settings = Settings {
-            config: self.config.clone(),
+            config,
             bus_name: self.bus.clone(),
             table_name: self.table.clone(),
             state_region: None,

@@ -105,6 +105,14 @@ fn wait_ready(url: &str, limit: Duration) -> Result<(), String> {
 /// SDK configuration for local servers: static test credentials, `region`, no retries (a
 /// failing call should fail the test, not hide behind back-off).
 pub async fn sdk_config(region: &str) -> SdkConfig {
+    local_defaults(region)
+        .retry_config(RetryConfig::disabled())
+        .load()
+        .await
+}
+
+/// The SDK's loader for a local server: `region` and static test credentials.
+fn local_defaults(region: &str) -> aws_config::ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
         .region(aws_config::Region::new(region.to_owned()))
         .credentials_provider(Credentials::new(
@@ -114,9 +122,6 @@ pub async fn sdk_config(region: &str) -> SdkConfig {
             None,
             "idc-guard-tests",
         ))
-        .retry_config(RetryConfig::disabled())
-        .load()
-        .await
 }
 
 /// SDK configuration for local servers with idc-guard's production retry rule (three
@@ -124,15 +129,7 @@ pub async fn sdk_config(region: &str) -> SdkConfig {
 /// `attempt`: what the guards run with, for tests that inject faults.
 pub async fn resilient_sdk_config(region: &str, attempt: Duration) -> SdkConfig {
     use idc_guard_core::aws::{OPERATION_TIMEOUT, retry_config, timeout_config};
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(aws_config::Region::new(region.to_owned()))
-        .credentials_provider(Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "idc-guard-tests",
-        ))
+    local_defaults(region)
         .retry_config(retry_config().with_initial_backoff(Duration::from_millis(10)))
         .timeout_config(timeout_config(attempt, OPERATION_TIMEOUT))
         .load()

@@ -201,13 +201,10 @@ async fn a_write_whose_answer_is_lost_is_found_there_intact() {
     .unwrap();
 
     assert_eq!(out["result"], "already_there", "{out}");
-    let puts: Vec<_> = proxy
-        .calls()
-        .into_iter()
-        .filter(|c| c.operation == "s3:PUT")
-        .map(|c| (c.forwarded, c.fault))
-        .collect();
-    assert_eq!(puts, [(true, Some(Fault::ResetAfterForward)), (true, None)]);
+    assert_eq!(
+        proxy.outcomes_of("s3:PUT"),
+        [(true, Some(Fault::ResetAfterForward)), (true, None)]
+    );
     let stored = direct.get(KEY).await.unwrap();
     assert_eq!(verify(&stored), Verdict::Intact);
     assert_eq!(

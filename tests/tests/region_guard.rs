@@ -18,6 +18,8 @@ use idc_guard_core::finding::{Finding, Status};
 use idc_guard_core::policy::parse_key_policy;
 use idc_guard_core::time::Timestamp;
 use idc_guard_lambda::GuardSettings;
+use idc_guard_tests::demo::scenarios::sso_event_in;
+use idc_guard_tests::fault_proxy::{Fault, FaultProxy, Rule};
 use idc_guard_tests::idc_emulator::{EmulatorOptions, RunningEmulator, SeedInstance, start};
 use idc_guard_tests::key_fixture::{KeyFixture, PRIMARY};
 use idc_guard_tests::local_aws::{MOTO_ACCOUNT, Moto, sdk_config, unique};
@@ -107,20 +109,7 @@ fn sso_event(
     id: &str,
     time: &str,
 ) -> Value {
-    json!({
-        "version": "0", "id": format!("eb-{id}"), "detail-type": "AWS API Call via CloudTrail",
-        "source": "aws.sso", "account": MOTO_ACCOUNT, "time": time, "region": delivered_in,
-        "resources": [],
-        "detail": {
-            "eventVersion": "1.11", "eventTime": time, "eventSource": source,
-            "eventName": name, "awsRegion": delivered_in, "eventID": id, "requestID": "req-1",
-            "userIdentity": {"type": "AssumedRole",
-                "arn": format!("arn:aws:sts::{MOTO_ACCOUNT}:assumed-role/Admin/alice"),
-                "accountId": MOTO_ACCOUNT},
-            "requestParameters": params, "responseElements": null,
-            "readOnly": false, "managementEvent": true, "eventCategory": "Management"
-        }
-    })
+    sso_event_in(delivered_in, name, "aws.sso", source, params, id, time)
 }
 
 fn add_region(f: &KeyFixture, region: &str, delivered_in: &str, id: &str, time: &str) -> Value {
@@ -147,6 +136,35 @@ fn one<'a>(findings: &'a [Finding], check: &str, region: &str) -> &'a Finding {
     found[0]
 }
 
+/// Adds `region` to the instance (the change region-guard hears about).
+async fn add_to_instance(f: &KeyFixture, emu: &RunningEmulator, region: &str) {
+    sso(emu, PRIMARY)
+        .await
+        .add_region()
+        .instance_arn(&f.config.instance_arn)
+        .region_name(region)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// region-guard reaching moto through `proxy` (the emulator directly), with the production
+/// retry rule and a 2 s attempt timeout.
+async fn region_guard_via(
+    f: &KeyFixture,
+    emu: &RunningEmulator,
+    proxy: &FaultProxy,
+    config: Config,
+) -> region_guard::AwsRegionGuard {
+    let sdk =
+        idc_guard_tests::local_aws::resilient_sdk_config(PRIMARY, Duration::from_secs(2)).await;
+    let endpoints = Endpoints {
+        sso_admin: Some(emu.url.clone()),
+        ..Endpoints::all(&proxy.url)
+    };
+    region_guard::aws_region_guard(&sdk, settings(f, config), &endpoints)
+}
+
 async fn key_exists(f: &KeyFixture, region: &str) -> bool {
     f.kms(region)
         .describe_key()
@@ -165,14 +183,7 @@ async fn compliant(f: &KeyFixture, region: &str) -> bool {
 async fn a_region_added_without_a_replica_is_reported_then_the_replica_is_created() {
     let (_moto, f, emu) = setup(&[PRIMARY], &[PRIMARY]).await;
     // Someone adds eu-west-1 to the instance before creating the key's replica there.
-    sso(&emu, PRIMARY)
-        .await
-        .add_region()
-        .instance_arn(&f.config.instance_arn)
-        .region_name(EU)
-        .send()
-        .await
-        .unwrap();
+    add_to_instance(&f, &emu, EU).await;
 
     // notify: reported with the exact URLs, nothing created.
     let notify = with(&f.config, |c| {
@@ -583,43 +594,23 @@ async fn the_sweeper_finds_drift_that_produced_no_event() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_whose_creation_answer_is_lost_is_verified_not_created_twice() {
-    use idc_guard_tests::fault_proxy::{Fault, FaultProxy, Rule};
     let (moto, f, emu) = setup(&[PRIMARY], &[PRIMARY]).await;
-    sso(&emu, PRIMARY)
-        .await
-        .add_region()
-        .instance_arn(&f.config.instance_arn)
-        .region_name(EU)
-        .send()
-        .await
-        .unwrap();
+    add_to_instance(&f, &emu, EU).await;
     // The first ReplicateKey lands and its answer is lost; the SDK's retry is refused
     // because the replica exists (as KMS does; moto would accept it again).
     let proxy = FaultProxy::start(&moto.url).await.unwrap();
     proxy.inject(Rule::first("kms:ReplicateKey", 1, Fault::ResetAfterForward));
     proxy.inject(Rule::first("kms:ReplicateKey", 1, Fault::AlreadyExists));
-    let sdk =
-        idc_guard_tests::local_aws::resilient_sdk_config(PRIMARY, Duration::from_secs(2)).await;
     let on = with(&f.config, |c| c.remediation.create_missing_replicas = true);
-    let endpoints = Endpoints {
-        sso_admin: Some(emu.url.clone()),
-        ..Endpoints::all(&proxy.url)
-    };
-    let guard = region_guard::aws_region_guard(&sdk, settings(&f, on), &endpoints);
+    let guard = region_guard_via(&f, &emu, &proxy, on).await;
 
     let out = region_guard::handle(&guard, &add_region(&f, EU, PRIMARY, "ev-1", T0), now(5))
         .await
         .unwrap();
 
     assert_eq!(out["result"], "handled", "{out}");
-    let replicate: Vec<_> = proxy
-        .calls()
-        .into_iter()
-        .filter(|c| c.operation == "kms:ReplicateKey")
-        .map(|c| (c.forwarded, c.fault))
-        .collect();
     assert_eq!(
-        replicate,
+        proxy.outcomes_of("kms:ReplicateKey"),
         [
             (true, Some(Fault::ResetAfterForward)),
             (false, Some(Fault::AlreadyExists))
@@ -639,7 +630,6 @@ async fn a_replica_whose_creation_answer_is_lost_is_verified_not_created_twice()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweeper_reports_what_it_cannot_read_and_keeps_what_it_cannot_publish() {
-    use idc_guard_tests::fault_proxy::{Fault, FaultProxy, Rule};
     let (moto, f, emu) = setup(&[PRIMARY, EU], &[PRIMARY, EU]).await;
     f.edit_policy(PRIMARY, |doc| {
         doc["Statement"].as_array_mut().unwrap().remove(3);
@@ -710,29 +700,15 @@ async fn the_sweeper_reports_what_it_cannot_read_and_keeps_what_it_cannot_publis
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_creation_cut_off_is_reported_then_rechecked_not_repeated() {
-    use idc_guard_tests::fault_proxy::{Fault, FaultProxy, Rule};
     let (moto, f, emu) = setup(&[PRIMARY], &[PRIMARY]).await;
-    sso(&emu, PRIMARY)
-        .await
-        .add_region()
-        .instance_arn(&f.config.instance_arn)
-        .region_name(EU)
-        .send()
-        .await
-        .unwrap();
+    add_to_instance(&f, &emu, EU).await;
     // The first ReplicateKey lands and its answer is lost; the SDK's retries never get
     // through: the guard cannot know whether the replica exists.
     let proxy = FaultProxy::start(&moto.url).await.unwrap();
     proxy.inject(Rule::first("kms:ReplicateKey", 1, Fault::ResetAfterForward));
     proxy.inject(Rule::always("kms:ReplicateKey", Fault::Reset));
-    let sdk =
-        idc_guard_tests::local_aws::resilient_sdk_config(PRIMARY, Duration::from_secs(2)).await;
     let on = with(&f.config, |c| c.remediation.create_missing_replicas = true);
-    let endpoints = Endpoints {
-        sso_admin: Some(emu.url.clone()),
-        ..Endpoints::all(&proxy.url)
-    };
-    let guard = region_guard::aws_region_guard(&sdk, settings(&f, on), &endpoints);
+    let guard = region_guard_via(&f, &emu, &proxy, on).await;
     let event = add_region(&f, EU, PRIMARY, "ev-1", T0);
 
     let error = region_guard::handle(&guard, &event, now(5))
@@ -767,7 +743,6 @@ async fn a_replica_creation_cut_off_is_reported_then_rechecked_not_repeated() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idp_guard_metadata_that_cannot_be_read_is_reported_or_retried() {
-    use idc_guard_tests::fault_proxy::{Fault, FaultProxy, Rule};
     let (moto, f, emu) = setup(&[PRIMARY, EU], &[PRIMARY, EU]).await;
     let proxy = FaultProxy::start(&moto.url).await.unwrap();
     let sdk =

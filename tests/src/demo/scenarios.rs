@@ -84,8 +84,22 @@ pub fn now_text() -> String {
     idc_guard_core::time::Timestamp::from_system_time(std::time::SystemTime::now()).to_string()
 }
 
-/// A CloudTrail-shaped sso / sso-directory event at `time`.
+/// A CloudTrail-shaped sso / sso-directory event at `time`, in the primary Region.
 pub fn sso_event(
+    name: &str,
+    source: &str,
+    event_source: &str,
+    params: Value,
+    id: &str,
+    time: &str,
+) -> Value {
+    sso_event_in(PRIMARY, name, source, event_source, params, id, time)
+}
+
+/// A CloudTrail-shaped sso / sso-directory event at `time`, delivered in `region` (the copy
+/// of a change that EventBridge delivers in that Region).
+pub fn sso_event_in(
+    region: &str,
     name: &str,
     source: &str,
     event_source: &str,
@@ -95,11 +109,11 @@ pub fn sso_event(
 ) -> Value {
     json!({
         "version": "0", "id": format!("eb-{id}"), "detail-type": "AWS API Call via CloudTrail",
-        "source": source, "account": MOTO_ACCOUNT, "time": time, "region": PRIMARY,
+        "source": source, "account": MOTO_ACCOUNT, "time": time, "region": region,
         "resources": [],
         "detail": {
             "eventVersion": "1.11", "eventTime": time, "eventSource": event_source,
-            "eventName": name, "awsRegion": PRIMARY, "eventID": id, "requestID": format!("req-{id}"),
+            "eventName": name, "awsRegion": region, "eventID": id, "requestID": format!("req-{id}"),
             "userIdentity": {"type": "AssumedRole",
                 "arn": format!("arn:aws:sts::{MOTO_ACCOUNT}:assumed-role/Admin/alice"),
                 "accountId": MOTO_ACCOUNT},
