@@ -3,12 +3,12 @@
 use std::fmt::Write as _;
 
 use idc_guard_core::checks::key_policy::{KeyPolicyReport, check_parsed};
-use idc_guard_core::eval::{Decision, Outcome as EvalOutcome, Reading, evaluate};
 use idc_guard_core::model::{caller_context, parse_caller};
-use idc_guard_core::policy::parse_key_policy;
 use idc_guard_core::render::render_policy;
-use idc_guard_core::request::AccessRequest;
 use idc_guard_core::urls::{TENANT_PLACEHOLDER, documented_for, region_urls};
+use idc_guard_policy::document::parse_key_policy;
+use idc_guard_policy::eval::{Decision, Outcome as EvalOutcome, Reading, evaluate};
+use idc_guard_policy::request::AccessRequest;
 use serde_json::json;
 
 use crate::input::{read_config, read_policy};

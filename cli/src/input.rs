@@ -4,7 +4,7 @@
 use std::io::Read;
 
 use idc_guard_core::config::Config;
-use idc_guard_core::policy::unwrap_policy_text;
+use idc_guard_policy::document::unwrap_policy_text;
 
 use crate::UsageError;
 

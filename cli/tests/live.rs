@@ -153,7 +153,7 @@ async fn replay_reports_in_notify_and_repairs_in_remediate() {
     assert_ne!(live, drifted);
     let report = idc_guard_core::checks::key_policy::check_parsed(
         &f.config,
-        &idc_guard_core::policy::parse_key_policy(&live),
+        &idc_guard_policy::document::parse_key_policy(&live),
         &[REPLICA.to_owned()],
     );
     assert!(

@@ -418,9 +418,7 @@ fn toml_problem(text: &str, e: &toml::de::Error) -> ConfigProblem {
 }
 
 /// Whether `s` is a 12-digit AWS account id.
-pub fn is_account_id(s: &str) -> bool {
-    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
-}
+pub use idc_guard_policy::document::principal::is_account_id;
 
 fn is_key_id(s: &str) -> bool {
     let hex = |t: &str| {
@@ -612,7 +610,7 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
         );
     }
     for (i, p) in raw.policy.key_admin_principals.iter().enumerate() {
-        if let Err(e) = crate::policy::principal::parse_aws_principal(p) {
+        if let Err(e) = idc_guard_policy::document::principal::parse_aws_principal(p) {
             bad(&format!("policy.key_admin_principals[{i}]"), e);
         }
     }

@@ -9,7 +9,6 @@ use serde_json::Value;
 
 use crate::checks::key_policy::check_key_policy;
 use crate::config::Config;
-use crate::eval::{Reading, evaluate};
 use crate::event::CloudTrailEvent;
 use crate::finding::Finding;
 use crate::instance_event::{IdentityEvent, InstanceEvent};
@@ -19,9 +18,10 @@ use crate::notify::limits::{
     MAX_BLOCKS, MAX_FIELD_TEXT, MAX_FIELDS, MAX_HEADER_TEXT, MAX_SECTION_TEXT,
 };
 use crate::notify::{MessageContext, slack_message};
-use crate::policy::{MAX_POLICY_BYTES, parse_key_policy};
 use crate::repair::repair_policy;
-use crate::request::{AccessRequest, Caller};
+use idc_guard_policy::document::{MAX_POLICY_BYTES, parse_key_policy};
+use idc_guard_policy::eval::{Reading, evaluate};
+use idc_guard_policy::request::{AccessRequest, Caller};
 
 const CONFIG: &str = include_str!("../../examples/config.toml");
 

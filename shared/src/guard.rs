@@ -19,12 +19,12 @@ use crate::finding::{Finding, Remediation, Status, Trigger};
 use crate::key_event::{KeyEvent, KeyRef};
 use crate::live::{KeySnapshot, KeyState};
 use crate::plan::{KeyAction, KeyPlan, plan_key};
-use crate::policy::parse_key_policy;
 use crate::ports::{
     ActionBudget, Budget, Claim, ClaimOutcome, ClaimRecord, ClaimStore, FindingBus, KeyStore,
     PortError, PortErrorKind,
 };
 use crate::time::Timestamp;
+use idc_guard_policy::document::parse_key_policy;
 
 pub use crate::ports::{CLAIM_LEASE_SECONDS, CLAIM_TTL_SECONDS};
 

@@ -5,14 +5,12 @@
 //! I/O come in as arguments or through the [`ports`]. AWS adapters live in [`aws`] behind the
 //! `aws` feature; in-process ports (tests, one-shot CLI runs) in [`memory`].
 
-pub mod actions;
 pub mod audit;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod change;
 pub mod checks;
 pub mod config;
-pub mod eval;
 pub mod event;
 pub mod evidence;
 pub mod finding;
@@ -21,22 +19,17 @@ pub mod fuzzing;
 pub mod guard;
 pub mod idp_guard;
 pub mod instance_event;
-pub mod json;
 pub mod key_event;
 pub mod live;
-pub mod logic;
 pub mod memory;
 pub mod model;
 pub mod notify;
-pub mod pattern;
 pub mod plan;
-pub mod policy;
 pub mod ports;
 pub mod region_guard;
 pub mod regions;
 pub mod render;
 pub mod repair;
-pub mod request;
 pub mod saml;
 pub mod sweep;
 pub mod time;

@@ -6,13 +6,13 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use crate::actions::{self, ActionSet};
 use crate::checks::CheckId;
 use crate::config::{Config, is_account_id};
-use crate::policy::principal::AwsPrincipal;
-use crate::policy::{KeyPolicy, PrincipalClause};
 use crate::regions::dns_suffix;
-use crate::request::{AwsCaller, Caller, Context};
+use idc_guard_policy::actions::{self, ActionSet};
+use idc_guard_policy::document::principal::AwsPrincipal;
+use idc_guard_policy::document::{KeyPolicy, PrincipalClause};
+use idc_guard_policy::request::{AwsCaller, Caller, Context};
 
 /// Condition keys whose values depend on the Region of the request.
 pub const REGIONAL_KEYS: [&str; 3] = [
@@ -938,7 +938,7 @@ pub fn caller_context(config: &Config, region: &str, caller: &Caller) -> Context
 /// Parses a caller as `simulate` takes it: an account id, a principal ARN, a service
 /// principal (`sso.amazonaws.com`) or `anonymous` / `*`.
 pub fn parse_caller(text: &str, partition: &str) -> Result<Caller, String> {
-    use crate::policy::principal::parse_aws_principal;
+    use idc_guard_policy::document::principal::parse_aws_principal;
     let t = text.trim();
     if t == "anonymous" || t == "*" {
         return Ok(Caller::Anonymous);
@@ -996,7 +996,7 @@ mod tests {
             a.arn,
             "arn:aws:iam::999999999999:role/aws-reserved/sso.amazonaws.com/x/AWSReservedSSO_Admin_x"
         );
-        assert!(crate::pattern::wildcard_match(
+        assert!(idc_guard_policy::pattern::wildcard_match(
             "arn:aws:iam::*:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_Admin_*",
             &a.arn
         ));

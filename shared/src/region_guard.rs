@@ -24,13 +24,13 @@ use crate::finding::{Finding, Remediation, Status};
 use crate::guard::{GuardError, Inspection, KeyGuard, RegionReport, inspect};
 use crate::instance_event::{InstanceEvent, InstanceEventKind};
 use crate::live::KeyState;
-use crate::policy::parse_key_policy;
 use crate::ports::{
     ActionBudget, ClaimStore, FindingBus, InstanceDirectory, KeyStore, Pause, PortError,
     PortErrorKind,
 };
 use crate::render::render_policy;
 use crate::time::Timestamp;
+use idc_guard_policy::document::parse_key_policy;
 
 /// How often a new replica is re-read while it is `Creating`, and how long apart: 15 x 2 s
 /// stays well inside the functions' 60 s timeout (AWS: "a few seconds").

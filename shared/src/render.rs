@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::config::Config;
-use crate::policy::principal::{AwsPrincipal, parse_aws_principal};
+use idc_guard_policy::document::principal::{AwsPrincipal, parse_aws_principal};
 
 /// Sids of the five baseline statements, in order.
 pub const BASELINE_SIDS: [&str; 5] = [

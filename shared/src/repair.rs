@@ -13,8 +13,8 @@ use serde_json::value::RawValue;
 use crate::checks::CheckId;
 use crate::checks::key_policy::{Cause, KeyPolicyReport, check_parsed};
 use crate::config::Config;
-use crate::policy::{Effect, KeyPolicy, MAX_POLICY_BYTES, Version, parse_key_policy};
 use crate::render::{BASELINE_SIDS, model_statements};
+use idc_guard_policy::document::{Effect, KeyPolicy, MAX_POLICY_BYTES, Version, parse_key_policy};
 
 /// A repaired policy and what changed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::policy::condition::parse_date;
+use idc_guard_policy::document::condition::parse_date;
 
 /// Seconds since the Unix epoch, UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -59,9 +59,9 @@ use iam_rs::{
     Arn, Context as IamContext, ContextValue, Decision as IamDecision, IAMPolicy, IAMRequest,
     Principal as IamPrincipal, PrincipalId, evaluate_policy,
 };
-use idc_guard_core::eval::{Reading, evaluate};
-use idc_guard_core::policy::parse_key_policy;
-use idc_guard_core::request::{AccessRequest, Caller, Context};
+use idc_guard_policy::document::parse_key_policy;
+use idc_guard_policy::eval::{Reading, evaluate};
+use idc_guard_policy::request::{AccessRequest, Caller, Context};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;

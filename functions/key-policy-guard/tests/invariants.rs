@@ -13,10 +13,10 @@ use idc_guard_core::finding::Finding;
 use idc_guard_core::guard::KeyGuard;
 use idc_guard_core::live::{KeyDescription, KeyState, MultiRegionRole};
 use idc_guard_core::memory::{MemoryBudget, MemoryBus, MemoryClaims, MemoryKey, MemoryKms};
-use idc_guard_core::policy::parse_key_policy;
 use idc_guard_core::ports::PortErrorKind;
 use idc_guard_core::render::render_policy;
 use idc_guard_core::time::Timestamp;
+use idc_guard_policy::document::parse_key_policy;
 use key_policy_guard::handle;
 use serde_json::{Value, json};
 

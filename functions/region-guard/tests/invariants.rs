@@ -19,11 +19,11 @@ use idc_guard_core::live::{
 use idc_guard_core::memory::{
     MemoryBudget, MemoryBus, MemoryClaims, MemoryDirectory, MemoryKey, MemoryKms, NoPause,
 };
-use idc_guard_core::policy::parse_key_policy;
 use idc_guard_core::ports::PortErrorKind;
 use idc_guard_core::region_guard::RegionGuard;
 use idc_guard_core::render::render_policy;
 use idc_guard_core::time::Timestamp;
+use idc_guard_policy::document::parse_key_policy;
 use region_guard::handle;
 use serde_json::{Value, json};
 

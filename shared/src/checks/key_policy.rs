@@ -3,16 +3,18 @@
 
 use std::collections::BTreeMap;
 
-use crate::actions::ActionSet;
 use crate::checks::{At, CheckId};
 use crate::config::Config;
-use crate::eval::{Reading, allowed_actions, evaluate};
 use crate::finding::{Finding, Status};
-use crate::logic::Truth;
 use crate::model::{ModelBuilder, REGIONAL_KEYS, Via, Who, named_in};
-use crate::pattern::resource_match;
-use crate::policy::{KeyPolicy, ParsedPolicy, ResourceClause, StatementRef, parse_key_policy};
-use crate::request::{AccessRequest, Context};
+use idc_guard_policy::actions::ActionSet;
+use idc_guard_policy::document::{
+    KeyPolicy, ParsedPolicy, ResourceClause, StatementRef, parse_key_policy,
+};
+use idc_guard_policy::eval::{Reading, allowed_actions, evaluate};
+use idc_guard_policy::logic::Truth;
+use idc_guard_policy::pattern::resource_match;
+use idc_guard_policy::request::{AccessRequest, Context};
 
 /// The outcome of checking one policy: a finding per failing cause and a pass per check that
 /// holds, for each Region.

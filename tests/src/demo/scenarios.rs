@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use idc_guard_core::checks::key_policy::check_parsed;
 use idc_guard_core::finding::{Finding, Status};
-use idc_guard_core::policy::parse_key_policy;
+use idc_guard_policy::document::parse_key_policy;
 
 use crate::demo::world::{TENANT, World};
 use crate::key_fixture::{GUARD_ROLE, PRIMARY};

@@ -7,12 +7,12 @@
 //! [`Reading::GrantsMost`]. Either way an open question can only make a check fail, never pass.
 
 use crate::actions::ActionSet;
-use crate::logic::Truth;
-use crate::pattern::resource_match;
-use crate::policy::principal::{AwsPrincipal, PrincipalSet};
-use crate::policy::{
+use crate::document::principal::{AwsPrincipal, PrincipalSet};
+use crate::document::{
     ActionClause, Effect, KeyPolicy, PrincipalClause, ResourceClause, Statement, StatementRef,
 };
+use crate::logic::Truth;
+use crate::pattern::resource_match;
 use crate::request::{AccessRequest, AwsCaller, Caller, Context};
 
 /// How to resolve points AWS has not documented.
@@ -260,7 +260,7 @@ fn not_principal_excludes(set: &PrincipalSet, caller: &Caller) -> Truth {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::parse_key_policy;
+    use crate::document::parse_key_policy;
 
     fn policy(statements: &str) -> KeyPolicy {
         let text = format!(r#"{{"Version":"2012-10-17","Statement":[{statements}]}}"#);

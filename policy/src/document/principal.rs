@@ -1,7 +1,5 @@
 //! The `Principal` / `NotPrincipal` element.
 
-use crate::config::is_account_id;
-
 /// One value of `"AWS": ...` in a principal element.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AwsPrincipal {
@@ -116,6 +114,11 @@ pub fn parse_aws_principal(value: &str) -> Result<AwsPrincipal, String> {
             "\"{value}\" is not a principal ARN (root, user, role, assumed-role or federated-user)"
         )),
     }
+}
+
+/// Whether `s` is a 12-digit AWS account id.
+pub fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn is_unique_id(value: &str) -> bool {
