@@ -93,8 +93,11 @@ pub struct SimulateArgs<'a> {
     pub config: &'a str,
     pub policy: &'a str,
     pub principal: &'a str,
+    pub role_arn: Option<&'a str>,
     pub action: &'a str,
     pub context: &'a [String],
+    pub absent: &'a [String],
+    pub closed_world: bool,
     pub region: Option<&'a str>,
     pub format: Format,
 }
@@ -109,7 +112,7 @@ pub fn simulate(args: &SimulateArgs<'_>) -> Result<Outcome, UsageError> {
             "--region: {region} is not an enabled Region of the configuration"
         )));
     }
-    let caller = parse_caller(args.principal, config.partition())
+    let caller = parse_caller(args.principal, config.partition(), args.role_arn)
         .map_err(|e| UsageError(format!("--principal: {e}")))?;
     let action = args.action.trim();
     if !action.contains(':') || action.contains(['*', '?']) {
@@ -136,6 +139,23 @@ pub fn simulate(args: &SimulateArgs<'_>) -> Result<Outcome, UsageError> {
             context.set(k, v);
             given.push(k);
         }
+    }
+    for k in args.absent {
+        let k = k.trim();
+        if k.is_empty() || k.contains('=') {
+            return Err(UsageError(format!(
+                "--absent: \"{k}\" is not a condition key"
+            )));
+        }
+        if given.iter().any(|g| g.eq_ignore_ascii_case(k)) {
+            return Err(UsageError(format!(
+                "--absent: {k} is also given with --context"
+            )));
+        }
+        context.remove(k);
+    }
+    if args.closed_world {
+        context.set_open_world(false);
     }
     let parsed = parse_key_policy(&text);
     let Some(policy) = &parsed.policy else {

@@ -79,6 +79,15 @@ enum Command {
         /// A condition key and value, KEY=VALUE; repeat a key for several values.
         #[arg(long = "context", value_name = "KEY=VALUE")]
         context: Vec<String>,
+        /// A condition key the request does not carry (removes a default); repeatable.
+        #[arg(long = "absent", value_name = "KEY")]
+        absent: Vec<String>,
+        /// Every key neither given nor assumed for the caller is absent (instead of undecided).
+        #[arg(long)]
+        closed_world: bool,
+        /// The role's ARN (with its path) when --principal is a role session's ARN.
+        #[arg(long)]
+        role_arn: Option<String>,
         /// The Region of the request (default: the primary Region).
         #[arg(long)]
         region: Option<String>,
@@ -230,14 +239,20 @@ fn main() -> ExitCode {
             principal,
             action,
             context,
+            absent,
+            closed_world,
+            role_arn,
             region,
             format,
         } => commands::simulate(&commands::SimulateArgs {
             config: &config,
             policy: &policy,
             principal: &principal,
+            role_arn: role_arn.as_deref(),
             action: &action,
             context: &context,
+            absent: &absent,
+            closed_world,
             region: region.as_deref(),
             format,
         }),

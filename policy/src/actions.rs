@@ -73,11 +73,49 @@ impl ActionSet {
 
     /// Every key action a pattern list covers (case-insensitive, wildcards).
     pub fn matching(patterns: &[Pattern]) -> ActionSet {
-        KEY_ACTIONS
-            .iter()
-            .enumerate()
-            .filter(|(_, a)| patterns.iter().any(|p| p.matches_ascii_ci(a)))
-            .fold(ActionSet::EMPTY, |s, (i, _)| s.with(i))
+        patterns.iter().fold(ActionSet::EMPTY, |set, p| {
+            let chars = p.chars();
+            let is_any = |c: &[crate::pattern::PatternChar]| c == [crate::pattern::PatternChar::Star];
+            let text: Option<String> = chars
+                .iter()
+                .map(|c| match c {
+                    crate::pattern::PatternChar::Lit(c) => Some(*c),
+                    _ => None,
+                })
+                .collect();
+            // `*` and `kms:*` cover every key action; a name without wildcards is one action.
+            if is_any(chars)
+                || chars
+                    .split_at_checked(4)
+                    .is_some_and(|(head, tail)| {
+                        is_any(tail)
+                            && head
+                                .iter()
+                                .zip("kms:".chars())
+                                .all(|(a, b)| matches!(a, crate::pattern::PatternChar::Lit(c) if c.eq_ignore_ascii_case(&b)))
+                    })
+            {
+                return ActionSet::all();
+            }
+            match text {
+                Some(name) => index_of(&name).map_or(set, |i| set.with(i)),
+                None => KEY_ACTIONS
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, a)| p.matches_ascii_ci(a))
+                    .fold(set, |s, (i, _)| s.with(i)),
+            }
+        })
+    }
+
+    /// The set with the one action at `index` of [`KEY_ACTIONS`].
+    pub fn single(index: usize) -> ActionSet {
+        ActionSet::EMPTY.with(index)
+    }
+
+    /// The indices (into [`KEY_ACTIONS`]) of the actions in the set.
+    pub fn indices(self) -> impl Iterator<Item = usize> {
+        (0..KEY_ACTIONS.len()).filter(move |i| self.0 & (1u64 << i) != 0)
     }
 
     /// Every key action.
@@ -139,7 +177,8 @@ impl fmt::Debug for ActionSet {
     }
 }
 
-fn index_of(name: &str) -> Option<usize> {
+/// The position of a key action in [`KEY_ACTIONS`] (ignoring case).
+pub fn index_of(name: &str) -> Option<usize> {
     KEY_ACTIONS
         .iter()
         .position(|a| a.eq_ignore_ascii_case(name))

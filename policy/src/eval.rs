@@ -61,8 +61,14 @@ pub fn evaluate(policy: &KeyPolicy, request: &AccessRequest, reading: Reading) -
     let mut allows = Vec::new();
     let mut denies = Vec::new();
     let mut by_reading = false;
+    // A key action is looked up in each statement's precomputed set; others are matched.
+    let key_action = crate::actions::index_of(&request.action).map(|_| request.action.as_str());
     for s in &policy.statements {
-        if !action_matches(&s.action, &request.action) {
+        let covered = match key_action {
+            Some(a) => s.key_actions.contains(a),
+            None => action_matches(&s.action, &request.action),
+        };
+        if !covered {
             continue;
         }
         let truth = applies(s, &request.caller, &request.resource, &request.context);
@@ -138,14 +144,7 @@ pub fn applies(s: &Statement, caller: &Caller, resource: &str, ctx: &Context) ->
     if principal == Truth::False {
         return Truth::False;
     }
-    let resource_ok = Truth::from(match &s.resource {
-        ResourceClause::Resource(ts) => ts
-            .iter()
-            .any(|t| t.resolve(ctx).is_some_and(|p| resource_match(&p, resource))),
-        ResourceClause::NotResource(ts) => !ts
-            .iter()
-            .any(|t| t.resolve(ctx).is_some_and(|p| resource_match(&p, resource))),
-    });
+    let resource_ok = resource_applies(&s.resource, resource, ctx);
     let mut truth = principal.and(resource_ok);
     for c in &s.conditions {
         if truth == Truth::False {
@@ -154,6 +153,23 @@ pub fn applies(s: &Statement, caller: &Caller, resource: &str, ctx: &Context) ->
         truth = truth.and(c.evaluate(ctx));
     }
     truth
+}
+
+/// Whether the Resource / NotResource element covers `resource`. A pattern whose variable has
+/// no value in the request is undecided (the policy variables page says such a value "will not
+/// match any resource"; whether that holds under NotResource is not written down).
+pub fn resource_applies(clause: &ResourceClause, resource: &str, ctx: &Context) -> Truth {
+    let (ts, negated) = match clause {
+        ResourceClause::Resource(ts) => (ts, false),
+        ResourceClause::NotResource(ts) => (ts, true),
+    };
+    let any = ts.iter().fold(Truth::False, |acc, t| {
+        acc.or(match t.resolve_pattern(ctx) {
+            Some(p) => resource_match(&p, resource),
+            None => Truth::Unknown,
+        })
+    });
+    if negated { any.negate() } else { any }
 }
 
 fn resolve(truth: Truth, effect: Effect, reading: Reading) -> (bool, bool) {

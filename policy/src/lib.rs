@@ -8,9 +8,11 @@
 //! condition keys, and nothing about who uses the key or why.
 
 pub mod actions;
+pub mod analysis;
 pub mod document;
 pub mod eval;
 pub mod json;
+pub mod keys;
 pub mod logic;
 pub mod pattern;
 pub mod request;

@@ -49,6 +49,30 @@ impl Pattern {
     pub fn matches_ascii_ci(&self, text: &str) -> bool {
         glob(&self.0, text, |a, b| a.eq_ignore_ascii_case(&b))
     }
+
+    /// The compiled characters.
+    pub fn chars(&self) -> &[PatternChar] {
+        &self.0
+    }
+
+    /// Whether the pattern is a lone `*` written as a wildcard.
+    pub fn is_any(&self) -> bool {
+        self.0 == [PatternChar::Star]
+    }
+
+    /// The number of colon-separated parts (every colon counts, written or substituted).
+    pub fn parts(&self) -> usize {
+        1 + self
+            .0
+            .iter()
+            .filter(|c| **c == PatternChar::Lit(':'))
+            .count()
+    }
+
+    /// Splits at colons into at most `n` parts; the last part keeps the rest.
+    fn split_parts(&self, n: usize) -> impl Iterator<Item = &[PatternChar]> {
+        self.0.splitn(n, |c| *c == PatternChar::Lit(':'))
+    }
 }
 
 /// Whether `text` matches `pattern`, where `*` and `?` in the pattern are wildcards.
@@ -113,28 +137,29 @@ fn glob(p: &[PatternChar], text: &str, eq: impl Fn(char, char) -> bool) -> bool 
 
 /// ARN matching as `ArnLike` / `ArnEquals` do it: "each of the six colon-delimited components
 /// of the ARN is checked separately", so a wildcard does not run across a colon; the last part
-/// takes the rest of the ARN (resource ids may contain colons). Case-sensitive.
+/// takes the rest of the ARN (resource ids may contain colons). Case-sensitive. Characters that
+/// came from `${*}` or a substituted variable are literal.
 ///
 /// AWS does not say what a pattern with fewer parts (`arn:aws:kms:*`) does. When only a
 /// whole-string match would succeed the answer is [`Truth::Unknown`], and the caller decides
 /// by its safe reading.
-pub fn arn_like(pattern: &str, arn: &str) -> Truth {
-    if pattern == "*" || arn_parts_match(pattern, arn) {
+pub fn arn_like(pattern: &Pattern, arn: &str) -> Truth {
+    if pattern.is_any() || arn_parts_match(pattern, arn) {
         Truth::True
-    } else if pattern.split(':').count() < 6 && wildcard_match(pattern, arn) {
+    } else if pattern.parts() < 6 && pattern.matches(arn) {
         Truth::Unknown
     } else {
         Truth::False
     }
 }
 
-fn arn_parts_match(pattern: &str, arn: &str) -> bool {
-    let mut p_parts = pattern.splitn(6, ':');
+fn arn_parts_match(pattern: &Pattern, arn: &str) -> bool {
+    let mut p_parts = pattern.split_parts(6);
     let mut a_parts = arn.splitn(6, ':');
     loop {
         match (p_parts.next(), a_parts.next()) {
             (None, None) => return true,
-            (Some(p), Some(a)) if wildcard_match(p, a) => {}
+            (Some(p), Some(a)) if glob(p, a, |x, y| x == y) => {}
             _ => return false,
         }
     }
@@ -143,30 +168,49 @@ fn arn_parts_match(pattern: &str, arn: &str) -> bool {
 /// `Resource` element matching. The IAM user guide: wildcards work within ARN segments, and
 /// "if the * wildcard is the last character of a resource ARN segment, it can expand to match
 /// beyond the colon boundaries". So a `*` that ends a segment (or sits in the final resource
-/// part) may cross colons; any other `*` and every `?` stay within their segment.
-pub fn resource_match(pattern: &str, arn: &str) -> bool {
-    if pattern == "*" {
-        return true;
+/// part) may cross colons; any other `*` and every `?` stay within their segment. Characters
+/// that came from `${*}`, `${?}` or a substituted variable are literal.
+///
+/// A pattern with fewer than six parts and a wildcard (`arn:aws:kms:*:111122223333`): AWS does
+/// not say whether IAM pads it with `:*`. Where only the padded pattern matches, the answer is
+/// [`Truth::Unknown`].
+pub fn resource_match(pattern: &Pattern, arn: &str) -> Truth {
+    if pattern.is_any() || resource_match_exact(&pattern.0, arn) {
+        return Truth::True;
     }
+    let parts = pattern.parts();
+    if parts < 6 && pattern.0.contains(&PatternChar::Star) {
+        let mut padded = pattern.0.clone();
+        for _ in parts..6 {
+            padded.push(PatternChar::Lit(':'));
+            padded.push(PatternChar::Star);
+        }
+        if resource_match_exact(&padded, arn) {
+            return Truth::Unknown;
+        }
+    }
+    Truth::False
+}
+
+fn resource_match_exact(pattern: &[PatternChar], arn: &str) -> bool {
     let mut compiled: Vec<ResChar> = Vec::with_capacity(pattern.len());
     let mut colons = 0usize;
-    let chars: Vec<char> = pattern.chars().collect();
-    for (i, &c) in chars.iter().enumerate() {
+    for (i, c) in pattern.iter().enumerate() {
         compiled.push(match c {
-            '*' => {
-                let ends_segment = matches!(chars.get(i + 1), None | Some(':'));
+            PatternChar::Star => {
+                let ends_segment = matches!(pattern.get(i + 1), None | Some(PatternChar::Lit(':')));
                 if colons >= 5 || ends_segment {
                     ResChar::Star
                 } else {
                     ResChar::SegStar
                 }
             }
-            '?' => ResChar::One,
-            c => {
-                if c == ':' {
+            PatternChar::One => ResChar::One,
+            PatternChar::Lit(c) => {
+                if *c == ':' {
                     colons += 1;
                 }
-                ResChar::Lit(c)
+                ResChar::Lit(*c)
             }
         });
     }
@@ -267,56 +311,91 @@ mod tests {
         assert!(!wildcard_match("*a*a*a*a*a*a*a*a*b", &text));
     }
 
+    fn res(pattern: &str, arn: &str) -> Truth {
+        resource_match(&Pattern::compile(pattern), arn)
+    }
+
+    fn arn(pattern: &str, arn: &str) -> Truth {
+        arn_like(&Pattern::compile(pattern), arn)
+    }
+
     #[test]
     fn resource_element_stars() {
         let key = "arn:aws:kms:us-west-2:111122223333:key/mrk-1";
-        assert!(resource_match("*", key));
-        assert!(resource_match("arn:aws:kms:*", key));
-        assert!(resource_match("arn:aws:kms:*:111122223333:key/*", key));
-        assert!(resource_match(
-            "arn:aws:kms:us-*:111122223333:key/mrk-?",
-            key
-        ));
-        assert!(!resource_match(
-            "arn:aws:kms:u*2:111122223333:key/mrk-?",
-            "arn:aws:kms:us-west-1:1:2:key/mrk-1"
-        ));
-        assert!(!resource_match(
-            "arn:aws:kms:us-east-1:111122223333:key/*",
-            key
-        ));
-        assert!(!resource_match(
-            "arn:aws:kms:us-west-2:111122223333:key/mrk-",
-            key
-        ));
-        assert!(!resource_match(
-            "arn:aws:kms:us-w?st-2:1111222233?3:key/mrk-1x",
-            key
-        ));
-        assert!(resource_match(
-            "arn:aws:kms:us-w?st-2:1111222233?3:key/mrk-1",
-            key
-        ));
+        assert_eq!(res("*", key), Truth::True);
+        assert_eq!(res("arn:aws:kms:*", key), Truth::True);
+        assert_eq!(res("arn:aws:kms:*:111122223333:key/*", key), Truth::True);
+        assert_eq!(
+            res("arn:aws:kms:us-*:111122223333:key/mrk-?", key),
+            Truth::True
+        );
+        assert_eq!(
+            res(
+                "arn:aws:kms:u*2:111122223333:key/mrk-?",
+                "arn:aws:kms:us-west-1:1:2:key/mrk-1"
+            ),
+            Truth::False
+        );
+        assert_eq!(
+            res("arn:aws:kms:us-east-1:111122223333:key/*", key),
+            Truth::False
+        );
+        assert_eq!(
+            res("arn:aws:kms:us-west-2:111122223333:key/mrk-", key),
+            Truth::False
+        );
+        assert_eq!(
+            res("arn:aws:kms:us-w?st-2:1111222233?3:key/mrk-1x", key),
+            Truth::False
+        );
+        assert_eq!(
+            res("arn:aws:kms:us-w?st-2:1111222233?3:key/mrk-1", key),
+            Truth::True
+        );
+    }
+
+    #[test]
+    fn short_resource_patterns_are_undecided_only_where_padding_matches() {
+        let key = "arn:aws:kms:us-west-2:111122223333:key/mrk-1";
+        // Only the padded reading (`...:111122223333:*`) matches: AWS does not say which holds.
+        assert_eq!(res("arn:aws:kms:*:111122223333", key), Truth::Unknown);
+        assert_eq!(res("arn:aws:kms:*:444455556666", key), Truth::False);
+        // No wildcard: nothing to pad.
+        assert_eq!(res("arn:aws:kms:us-west-2:111122223333", key), Truth::False);
+    }
+
+    #[test]
+    fn literal_characters_never_act_as_wildcards() {
+        let key = "arn:aws:kms:us-west-2:111122223333:key/mrk-1";
+        let mut p = Pattern::compile("arn:aws:kms:us-west-2:111122223333:key/");
+        p.push_literal("*");
+        assert_eq!(resource_match(&p, key), Truth::False);
+        assert_eq!(
+            resource_match(&p, "arn:aws:kms:us-west-2:111122223333:key/*"),
+            Truth::True
+        );
+        assert_eq!(arn_like(&p, key), Truth::False);
+        let mut q = Pattern::compile("arn:aws:kms:us-west-2:111122223333:key/mrk-");
+        q.push_literal("?");
+        assert_eq!(resource_match(&q, key), Truth::False);
+        assert_eq!(arn_like(&q, key), Truth::False);
     }
 
     #[test]
     fn arn_parts_do_not_leak_across_colons() {
         let key = "arn:aws:kms:us-west-2:111122223333:key/mrk-1";
+        assert_eq!(arn("arn:aws:kms:*:111122223333:key/*", key), Truth::True);
+        assert_eq!(arn("arn:aws:kms:*:*:*", key), Truth::True);
+        assert_eq!(arn("arn:aws:kms:us-*-2:1111*", key), Truth::Unknown);
+        assert_eq!(arn("arn:aws:kms:us-*-2:2222*", key), Truth::False);
         assert_eq!(
-            arn_like("arn:aws:kms:*:111122223333:key/*", key),
-            Truth::True
-        );
-        assert_eq!(arn_like("arn:aws:kms:*:*:*", key), Truth::True);
-        assert_eq!(arn_like("arn:aws:kms:us-*-2:1111*", key), Truth::Unknown);
-        assert_eq!(arn_like("arn:aws:kms:us-*-2:2222*", key), Truth::False);
-        assert_eq!(
-            arn_like("arn:aws:kms:us-east-1:111122223333:key/*", key),
+            arn("arn:aws:kms:us-east-1:111122223333:key/*", key),
             Truth::False
         );
-        assert_eq!(arn_like("*", key), Truth::True);
+        assert_eq!(arn("*", key), Truth::True);
         // Fewer parts: only a whole-string match would succeed, which AWS does not document.
-        assert_eq!(arn_like("arn:aws:kms:*", key), Truth::Unknown);
-        assert_eq!(arn_like("arn:aws:kms:*:*:key/mrk-?", key), Truth::True);
-        assert_eq!(arn_like("ARN:aws:kms:*:*:key/mrk-?", key), Truth::False);
+        assert_eq!(arn("arn:aws:kms:*", key), Truth::Unknown);
+        assert_eq!(arn("arn:aws:kms:*:*:key/mrk-?", key), Truth::True);
+        assert_eq!(arn("ARN:aws:kms:*:*:key/mrk-?", key), Truth::False);
     }
 }

@@ -82,72 +82,13 @@ struct Entry {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Context {
     entries: Vec<Arc<Entry>>,
-    /// When set, a key that is absent and not one the model decides ([`MODELLED_KEYS`]) may
-    /// hold any value in a real request: conditions on it are undecided.
+    /// When set, an absent key that AWS sets from the circumstances of the call may hold any
+    /// value: conditions on it are undecided.
     open_world: bool,
+    /// When set (with `open_world`), every absent key but these is undecided, not only the
+    /// environment's: the context stands for a request whose other keys may be anything.
+    open_except: Option<Arc<[String]>>,
 }
-
-/// Global condition keys a real request may carry that the model does not decide (IAM user
-/// guide, "AWS global condition context keys"). An `aws:` key outside this list and
-/// [`MODELLED_KEYS`] is not one AWS sets, so it is absent from every request.
-pub const OPEN_GLOBAL_KEYS: [&str; 26] = [
-    "aws:sourceip",
-    "aws:currenttime",
-    "aws:epochtime",
-    "aws:multifactorauthpresent",
-    "aws:multifactorauthage",
-    "aws:tokenissuetime",
-    "aws:useragent",
-    "aws:referer",
-    "aws:sourcevpc",
-    "aws:sourcevpce",
-    "aws:vpcsourceip",
-    "aws:sourcearn",
-    "aws:sourceidentity",
-    "aws:userid",
-    "aws:username",
-    "aws:federatedprovider",
-    "aws:calledvia",
-    "aws:calledviafirst",
-    "aws:calledvialast",
-    "aws:tagkeys",
-    "aws:sourceorgpaths",
-    "aws:resourceorgpaths",
-    "aws:principalservicenameslist",
-    "aws:ec2instancesourcevpc",
-    "aws:ec2instancesourceprivateipv4",
-    "aws:isvpcendpoint",
-];
-
-/// Keys whose presence and value the Identity Center model decides for every request it
-/// builds. Any other key (`aws:SourceIp`, `aws:CurrentTime`, `aws:MultiFactorAuthPresent`,
-/// tags, ...) may be anything in a real request.
-pub const MODELLED_KEYS: [&str; 24] = [
-    "aws:resourceaccount",
-    "aws:resourceorgid",
-    "aws:requestedregion",
-    "aws:securetransport",
-    "kms:keyspec",
-    "kms:keyusage",
-    "kms:keyorigin",
-    "kms:multiregion",
-    "kms:multiregionkeytype",
-    "aws:principalarn",
-    "aws:principalaccount",
-    "kms:calleraccount",
-    "aws:principalisawsservice",
-    "aws:principaltype",
-    "aws:principalorgid",
-    "aws:principalorgpaths",
-    "aws:principalservicename",
-    "aws:sourceaccount",
-    "aws:sourceorgid",
-    "kms:viaservice",
-    "aws:viaawsservice",
-    "kms:encryptionalgorithm",
-    "kms:encryptioncontextkeys",
-    "kms:grantisforawsresource",
-];
 
 impl Context {
     /// Sets a single-valued key, replacing any earlier value.
@@ -196,19 +137,28 @@ impl Context {
         self
     }
 
-    /// Whether an absent key may hold any value: only in open-world contexts, and only for
-    /// keys the model does not decide (the encryption context keys are decided).
+    /// Whether an absent key may hold any value: only in open-world contexts, and only for keys
+    /// AWS sets from the circumstances of the call (network, time, MFA, tags; see
+    /// [`crate::keys`]). Keys of the caller's identity, the target and the request's own
+    /// parameters are what the context says.
     pub fn is_undecided(&self, key_lc: &str) -> bool {
-        let settable = (key_lc.starts_with("kms:")
-            && !key_lc.starts_with("kms:encryptioncontext:"))
-            || OPEN_GLOBAL_KEYS.contains(&key_lc)
-            || ["aws:principaltag/", "aws:requesttag/", "aws:resourcetag/"]
-                .iter()
-                .any(|p| key_lc.starts_with(p));
-        self.open_world
-            && settable
-            && !MODELLED_KEYS.contains(&key_lc)
-            && self.get(key_lc).is_none()
+        if !self.open_world || self.get(key_lc).is_some() {
+            return false;
+        }
+        let source = crate::keys::info(key_lc).source;
+        match &self.open_except {
+            Some(absent) => {
+                source != crate::keys::Source::Never && !absent.iter().any(|a| a == key_lc)
+            }
+            None => source == crate::keys::Source::Environment,
+        }
+    }
+
+    /// Makes every absent key undecided except `absent` (lower case), which are absent.
+    pub fn set_open_except(&mut self, absent: &[String]) -> &mut Self {
+        self.open_world = true;
+        self.open_except = Some(absent.iter().map(|a| a.to_ascii_lowercase()).collect());
+        self
     }
 
     /// The values of a key, given in lower case.

@@ -1,18 +1,24 @@
-//! The Identity Center access model (design §3): the requests a key policy must allow in each
-//! enabled Region, and the probe requests it must deny.
+//! The Identity Center access model: for one Region, the questions a key policy must answer.
 //!
-//! Requests look like the real ones: keys absent from a real request are absent here.
+//! Must-deny questions are spaces of requests nobody outside the model may have: every
+//! principal outside the organization, every principal of the organization that is not an
+//! administrator, every AWS service principal. The policy analysis
+//! ([`idc_guard_policy::analysis`]) answers them exactly, over every request of the space.
+//! Must-allow questions are the access Identity Center needs, sent by concrete callers; they
+//! must hold in every circumstance the caller does not choose (network, time, tags, ...).
+//!
+//! The spaces are drawn with exclusions written as Deny statements, so the analysis needs to
+//! know nothing about organizations or Identity Center.
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use idc_guard_policy::actions::{self, ActionSet};
+use idc_guard_policy::analysis::{Kind, Principals};
+use idc_guard_policy::document::Statement;
+use idc_guard_policy::document::principal::{AwsPrincipal, PrincipalSet, parse_aws_principal};
+use idc_guard_policy::request::{AwsCaller, Caller, Context};
 
 use crate::checks::CheckId;
 use crate::config::{Config, is_account_id};
 use crate::regions::dns_suffix;
-use idc_guard_policy::actions::{self, ActionSet};
-use idc_guard_policy::document::principal::AwsPrincipal;
-use idc_guard_policy::document::{KeyPolicy, PrincipalClause};
-use idc_guard_policy::request::{AwsCaller, Caller, Context};
 
 /// Condition keys whose values depend on the Region of the request.
 pub const REGIONAL_KEYS: [&str; 3] = [
@@ -21,225 +27,533 @@ pub const REGIONAL_KEYS: [&str; 3] = [
     "kms:multiregionkeytype",
 ];
 
-/// The Identity Center services a request may come through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Via {
-    /// Called directly.
+/// The member account idc-guard uses for required requests of the organization's principals
+/// and AWS managed applications, when the configuration does not name one.
+const MEMBER_ACCOUNT: &str = "210987654321";
+
+/// The administrator role a required request of an admin account comes from.
+const ADMIN_ROLE: &str =
+    "aws-reserved/sso.amazonaws.com/AWSReservedSSO_AdministratorAccess_0123456789abcdef";
+
+/// The service principal that stands for AWS managed applications.
+pub const MANAGED_APP: &str = "managed-app.amazonaws.com";
+
+/// One question of the model.
+#[derive(Debug, Clone)]
+pub struct ModelQuestion {
+    /// The check it belongs to.
+    pub check: CheckId,
+    /// Who sends the requests, for a key administrator ("a principal outside the organization").
+    pub label: String,
+    /// Who sends them, for the analysis.
+    pub principals: Principals,
+    /// The actions.
+    pub actions: ActionSet,
+    /// Condition keys the question fixes.
+    pub fixed: Context,
+    /// Condition keys the question fixes as absent (lower case).
+    pub absent: Vec<String>,
+    /// Requests outside the space.
+    pub exclusions: Vec<Statement>,
+    /// Whether the requests must be allowed (true) or denied (false).
+    pub must_allow: bool,
+    /// How the required request arrives, in words (`via sso.us-east-1.amazonaws.com with this
+    /// instance's encryption context`); empty for must-deny questions.
+    pub way: String,
+}
+
+/// How a required request reaches KMS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
     Direct,
-    /// Through `sso.<region>.amazonaws.com`.
     Sso,
-    /// Through `identitystore.<region>.amazonaws.com`.
     IdentityStore,
-    /// Through another AWS service (`s3.<region>.amazonaws.com`).
-    OtherService,
 }
 
 impl Via {
-    /// The `kms:ViaService` value in `region`, if any.
-    pub fn service(self, region: &str) -> Option<String> {
+    fn service(self, region: &str) -> Option<String> {
         let name = match self {
             Via::Direct => return None,
             Via::Sso => "sso",
             Via::IdentityStore => "identitystore",
-            Via::OtherService => "s3",
         };
         Some(format!("{name}.{region}.{}", dns_suffix(region)))
     }
-
-    fn describe(self) -> &'static str {
-        match self {
-            Via::Direct => "directly",
-            Via::Sso => "via Identity Center (sso)",
-            Via::IdentityStore => "via the identity store",
-            Via::OtherService => "via another service (s3)",
-        }
-    }
 }
 
-/// The encryption context a request carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum EncContext {
+/// The encryption context of a required request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Enc {
+    /// Not fixed: the caller chooses (an administrator's grant constraints).
+    Open,
     /// None.
     None,
     /// `aws:sso:instance-arn` = this instance.
     Sso,
     /// `aws:identitystore:identitystore-arn` = this identity store.
     IdentityStore,
-    /// `aws:sso:instance-arn` = another instance.
-    OtherInstance,
-    /// `aws:identitystore:identitystore-arn` = another identity store.
-    OtherStore,
 }
 
-impl EncContext {
-    fn describe(self) -> &'static str {
-        match self {
-            EncContext::None => "",
-            EncContext::Sso => " with this instance's encryption context",
-            EncContext::IdentityStore => " with this identity store's encryption context",
-            EncContext::OtherInstance => " with ANOTHER instance's encryption context",
-            EncContext::OtherStore => " with ANOTHER identity store's encryption context",
+/// Builds the questions for one Region.
+#[derive(Debug)]
+pub struct RegionModel<'a> {
+    config: &'a Config,
+    region: &'a str,
+    base: Context,
+}
+
+impl<'a> RegionModel<'a> {
+    /// The model for `region`.
+    pub fn new(config: &'a Config, region: &'a str) -> RegionModel<'a> {
+        RegionModel {
+            config,
+            region,
+            base: base_context(config, region),
         }
     }
-}
 
-/// Who a request comes from, described for a key administrator.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Who {
-    /// A readable description without the Region.
-    pub label: Arc<str>,
-    /// How the request reaches KMS.
-    pub via: Via,
-    /// Its encryption context.
-    pub context: EncContext,
-}
-
-impl Who {
-    /// How the request arrives in `region`: `directly`, `via sso.us-east-1.amazonaws.com with
-    /// this instance's encryption context`.
-    pub fn way(&self, region: &str) -> String {
-        let via = match self.via.service(region) {
-            Some(s) => format!("via {s}"),
-            None => self.via.describe().to_owned(),
-        };
-        format!("{via}{}", self.context.describe())
+    /// Every question, must-allow first.
+    pub fn questions(&self) -> Vec<ModelQuestion> {
+        let mut out = self.must_allow();
+        out.extend(self.must_deny());
+        out
     }
-}
 
-/// One modelled request: a caller and context, and the actions it must (or must not) be able
-/// to perform. All actions in `actions` share the context.
-#[derive(Debug, Clone)]
-pub struct ModelRequest {
-    /// The check this request belongs to.
-    pub check: CheckId,
-    /// Who calls, as described in findings.
-    pub who: Who,
-    /// The caller.
-    pub caller: Caller,
-    /// The request context.
-    pub context: Context,
-    /// The actions.
-    pub actions: ActionSet,
-    /// Whether the actions must be allowed (true) or denied (false).
-    pub must_allow: bool,
-}
+    /// The keys every request to the key carries: the key's and the request's own.
+    pub fn base_context(&self) -> Context {
+        self.base.clone()
+    }
 
-/// Synthetic identities the model uses, chosen so they collide with nothing in the config.
-#[derive(Debug, Clone)]
-struct Synthetic {
-    outsider_account: String,
-    member_account: String,
-    other_org: String,
-    other_instance: String,
-    other_store: String,
-}
+    /// Accounts known to be in the organization: the admin accounts, the key's account and
+    /// `policy.organization_account_ids`.
+    fn known_insider_accounts(&self) -> Vec<String> {
+        let c = self.config;
+        let mut accounts: Vec<String> = c.admin_accounts().map(str::to_owned).collect();
+        accounts.push(c.key_account().to_owned());
+        accounts.extend(c.organization_account_ids.iter().cloned());
+        accounts.sort();
+        accounts.dedup();
+        accounts
+    }
 
-impl Synthetic {
-    fn new(config: &Config, named_accounts: &BTreeSet<String>) -> Synthetic {
-        let taken = |a: &str| config.admin_accounts().any(|x| x == a) || named_accounts.contains(a);
-        let pick = |candidates: &[&str]| {
-            candidates
+    /// Principals that are administrators: every principal of an admin account, and each
+    /// configured key administrator.
+    fn admin_principals(&self) -> Vec<String> {
+        let mut p: Vec<String> = self.config.admin_accounts().map(str::to_owned).collect();
+        p.extend(self.config.key_admin_principals.iter().cloned());
+        p
+    }
+
+    /// Excludes every request of the named principals (account ids and principal ARNs, as
+    /// the configuration validates them).
+    fn deny_principals(aws: &[String], services: &[&str]) -> Option<Statement> {
+        let set = PrincipalSet {
+            aws: aws
                 .iter()
-                .find(|c| !taken(c))
-                .map_or_else(|| "000000000001".to_owned(), |c| (*c).to_owned())
+                .filter_map(|a| parse_aws_principal(a).ok())
+                .collect(),
+            service: services.iter().map(|s| (*s).to_owned()).collect(),
+            ..PrincipalSet::default()
         };
-        let outsider_account = pick(&["999999999999", "999999999998", "999999999997"]);
-        let member_account = pick(&["210987654321", "210987654322", "210987654323"]);
-        let other_org = if config.organization_id == "o-0therorg000" {
-            "o-0therorg001"
-        } else {
-            "o-0therorg000"
+        Statement::exclusion(set, &[]).ok()
+    }
+
+    /// Excludes every request for which the conditions hold.
+    fn deny_when(conditions: &[(&str, &str, Vec<String>)]) -> Option<Statement> {
+        let any = PrincipalSet {
+            any: true,
+            ..PrincipalSet::default()
         };
-        let other_instance = if config.instance_arn.ends_with("ssoins-0000000000000000") {
-            "ssoins-0000000000000001"
-        } else {
-            "ssoins-0000000000000000"
-        };
-        let other_store = if config.identity_store_id == "d-0000000000" {
-            "d-0000000001"
-        } else {
-            "d-0000000000"
-        };
-        Synthetic {
-            outsider_account,
-            member_account,
-            other_org: other_org.to_owned(),
-            other_instance: format!("arn:{}:sso:::instance/{other_instance}", config.partition()),
-            other_store: format!(
-                "arn:{}:identitystore::{}:identitystore/{other_store}",
-                config.partition(),
-                config.management_account_id
+        Statement::exclusion(any, conditions).ok()
+    }
+
+    /// Principals outside the organization: IAM principals of another organization or none
+    /// (not of an account known to be in it, not a key administrator), AWS services acting for
+    /// such an account or for none, and anonymous callers.
+    fn outsider_exclusions(&self) -> Vec<Statement> {
+        let org = vec![self.config.organization_id.clone()];
+        let insiders = self.known_insider_accounts();
+        let mut trusted = insiders.clone();
+        trusted.extend(self.config.key_admin_principals.iter().cloned());
+        [
+            Self::deny_principals(&trusted, &[]),
+            Self::deny_when(&[("StringEquals", "aws:PrincipalOrgID", org.clone())]),
+            Self::deny_when(&[("StringEquals", "aws:SourceOrgID", org)]),
+            Self::deny_when(&[("StringEquals", "aws:SourceAccount", insiders)]),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    /// IAM principals of the organization that are not administrators.
+    fn insider_exclusions(&self) -> Vec<Statement> {
+        let org = vec![self.config.organization_id.clone()];
+        [
+            Self::deny_principals(&self.admin_principals(), &[]),
+            Self::deny_when(&[("StringNotEquals", "aws:PrincipalOrgID", org)]),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    /// AWS services acting for an account of the organization (the Identity Center services
+    /// left out when `not_identity_center`).
+    fn org_service_exclusions(&self, not_identity_center: bool) -> Vec<Statement> {
+        let org = vec![self.config.organization_id.clone()];
+        let mut s = vec![Self::deny_when(&[(
+            "StringNotEquals",
+            "aws:SourceOrgID",
+            org,
+        )])];
+        if not_identity_center {
+            s.push(Self::deny_principals(
+                &[],
+                &["sso.amazonaws.com", "identitystore.amazonaws.com"],
+            ));
+        }
+        s.into_iter().flatten().collect()
+    }
+
+    /// Requests through Identity Center: via `sso.R` or via `identitystore.R`. With pinning,
+    /// each service's own encryption-context key, where the request carries it, must name this
+    /// instance (sso) or this identity store (identitystore).
+    fn through_identity_center(&self) -> Vec<Statement> {
+        let c = self.config;
+        [
+            (
+                Via::Sso,
+                "kms:EncryptionContext:aws:sso:instance-arn",
+                c.instance_arn.clone(),
             ),
-        }
+            (
+                Via::IdentityStore,
+                "kms:EncryptionContext:aws:identitystore:identitystore-arn",
+                c.identity_store_arn(),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(via, key, value)| {
+            let service = via.service(self.region)?;
+            let mut conditions = vec![("StringEquals", "kms:ViaService", vec![service])];
+            if c.pin_encryption_context {
+                conditions.push(("StringEqualsIfExists", key, vec![value]));
+            }
+            Self::deny_when(&conditions)
+        })
+        .collect()
     }
-}
 
-/// Everything the policy itself names: principals, accounts, organizations, services.
-#[derive(Debug, Clone, Default)]
-pub struct Named {
-    /// Principal ARNs (roles, users, sessions), from Principal elements and ARN conditions.
-    pub arns: BTreeSet<String>,
-    /// Account ids.
-    pub accounts: BTreeSet<String>,
-    /// Organization ids.
-    pub orgs: BTreeSet<String>,
-    /// Service principals.
-    pub services: BTreeSet<String>,
-}
+    fn must_deny(&self) -> Vec<ModelQuestion> {
+        let uses = actions::use_of_key();
+        let control = actions::control();
+        let crypto = uses.minus(control);
+        let base = self.base_context();
+        let org = &self.config.organization_id;
+        let everyone = Principals::Any(vec![
+            Kind::Root,
+            Kind::User,
+            Kind::Role,
+            Kind::FederatedUser,
+            Kind::Service,
+            Kind::Anonymous,
+        ]);
+        let iam = Principals::Any(Kind::IAM.to_vec());
+        let services = Principals::Any(vec![Kind::Service]);
+        let q =
+            |check, label: String, principals: &Principals, actions, exclusions| ModelQuestion {
+                check,
+                label,
+                principals: principals.clone(),
+                actions,
+                fixed: base.clone(),
+                absent: Vec::new(),
+                exclusions,
+                must_allow: false,
+                way: String::new(),
+            };
+        let outsiders = format!("a principal outside organization {org}");
+        let insiders = format!("a principal of organization {org} that is not an administrator");
+        let org_services = format!("an AWS service acting for an account of organization {org}");
+        let mut not_ic = self.insider_exclusions();
+        not_ic.extend(self.through_identity_center());
+        let mut apps_not_ic = self.org_service_exclusions(true);
+        apps_not_ic.extend(self.through_identity_center());
+        vec![
+            q(
+                CheckId::KpExternalAccess,
+                outsiders.clone(),
+                &everyone,
+                uses,
+                self.outsider_exclusions(),
+            ),
+            q(
+                CheckId::KpUnexpectedAdmin,
+                outsiders,
+                &everyone,
+                control.minus(uses),
+                self.outsider_exclusions(),
+            ),
+            q(
+                CheckId::KpUnexpectedAdmin,
+                insiders.clone(),
+                &iam,
+                control,
+                self.insider_exclusions(),
+            ),
+            q(
+                CheckId::KpUnexpectedAdmin,
+                org_services.clone(),
+                &services,
+                control,
+                self.org_service_exclusions(false),
+            ),
+            q(CheckId::KpBroaderThanModel, insiders, &iam, crypto, not_ic),
+            q(
+                CheckId::KpBroaderThanModel,
+                org_services,
+                &services,
+                crypto,
+                apps_not_ic,
+            ),
+        ]
+    }
 
-/// Collects what a policy names.
-pub fn named_in(policy: &KeyPolicy) -> Named {
-    let mut n = Named::default();
-    for s in &policy.statements {
-        let set = match &s.principal {
-            PrincipalClause::Principal(set) | PrincipalClause::NotPrincipal(set) => set,
+    /// A required request: `caller`, the actions, how it arrives.
+    #[allow(clippy::too_many_arguments)]
+    fn required(
+        &self,
+        check: CheckId,
+        label: String,
+        principals: Principals,
+        actions: ActionSet,
+        via: Via,
+        enc: Enc,
+    ) -> ModelQuestion {
+        let mut fixed = self.base_context();
+        let mut absent = Vec::new();
+        match via.service(self.region) {
+            Some(s) => {
+                fixed.set("kms:ViaService", &s);
+            }
+            None => absent.push("kms:viaservice".to_owned()),
+        }
+        let (key, value) = match enc {
+            Enc::Open => (None, None),
+            Enc::None => {
+                absent.push("kms:encryptioncontextkeys".to_owned());
+                (None, None)
+            }
+            Enc::Sso => (
+                Some("aws:sso:instance-arn"),
+                Some(self.config.instance_arn.clone()),
+            ),
+            Enc::IdentityStore => (
+                Some("aws:identitystore:identitystore-arn"),
+                Some(self.config.identity_store_arn()),
+            ),
         };
-        for p in &set.aws {
-            match p {
-                AwsPrincipal::Account { account, .. } => {
-                    n.accounts.insert(account.clone());
-                }
-                AwsPrincipal::Role { account, arn }
-                | AwsPrincipal::User { account, arn }
-                | AwsPrincipal::AssumedRole { account, arn }
-                | AwsPrincipal::FederatedUser { account, arn } => {
-                    n.accounts.insert(account.clone());
-                    n.arns.insert(arn.clone());
-                }
-                AwsPrincipal::Any | AwsPrincipal::UniqueId(_) => {}
-            }
+        if let (Some(k), Some(v)) = (key, value) {
+            fixed.set_values("kms:EncryptionContextKeys", vec![k.to_owned()]);
+            fixed.set(&format!("kms:EncryptionContext:{k}"), &v);
         }
-        n.services
-            .extend(set.service.iter().map(|s| s.to_ascii_lowercase()));
-        for c in &s.conditions {
-            for v in &c.values {
-                collect_ids(&v.raw, &mut n);
-                if c.key_lc == "aws:principalarn" && v.raw.starts_with("arn:") {
-                    n.arns.insert(v.raw.clone());
-                }
-                if c.key_lc == "aws:principalservicename" {
-                    n.services.insert(v.raw.to_ascii_lowercase());
-                }
+        let way = match (via.service(self.region), enc) {
+            (Some(s), Enc::Sso) => format!("via {s} with this instance's encryption context"),
+            (Some(s), Enc::IdentityStore) => {
+                format!("via {s} with this identity store's encryption context")
             }
+            (Some(s), _) => format!("via {s}"),
+            (None, Enc::Sso) => "directly with this instance's encryption context".to_owned(),
+            (None, Enc::IdentityStore) => {
+                "directly with this identity store's encryption context".to_owned()
+            }
+            (None, _) => "directly".to_owned(),
+        };
+        ModelQuestion {
+            check,
+            label,
+            principals,
+            actions,
+            fixed,
+            absent,
+            exclusions: Vec::new(),
+            must_allow: true,
+            way,
         }
     }
-    n
-}
 
-/// Finds 12-digit account ids and `o-` organization ids inside a value.
-fn collect_ids(value: &str, n: &mut Named) {
-    for token in value.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')) {
-        if is_account_id(token) {
-            n.accounts.insert(token.to_owned());
-        } else if token.starts_with("o-") && (12..=34).contains(&token.len()) {
-            n.orgs.insert(token.to_owned());
+    fn iam_caller(&self, caller: Caller) -> Principals {
+        Principals::Caller {
+            caller,
+            org: Some(self.config.organization_id.clone()),
+            source_account: None,
+            source_org: None,
         }
+    }
+
+    fn service_caller(&self, service: &str, account: &str) -> Principals {
+        Principals::Caller {
+            caller: Caller::Service(service.to_owned()),
+            org: None,
+            source_account: Some(account.to_owned()),
+            source_org: Some(self.config.organization_id.clone()),
+        }
+    }
+
+    fn must_allow(&self) -> Vec<ModelQuestion> {
+        let c = self.config;
+        let p = c.partition().to_owned();
+        let mut out = Vec::new();
+        // KP-ADMIN: the admin accounts (their root and an administrator role) and the
+        // configured key administrators, directly, with grant constraints of their choice.
+        let mut admins: Vec<(String, Caller)> = Vec::new();
+        for (i, account) in c.admin_accounts().enumerate() {
+            let what = if i == 0 {
+                "the management account"
+            } else {
+                "the delegated administrator account"
+            };
+            admins.push((
+                format!("{what} {account} (root)"),
+                Caller::root(account, &p),
+            ));
+            admins.push((
+                format!("{what} {account} (an administrator role)"),
+                Caller::role(account, ADMIN_ROLE, &p),
+            ));
+        }
+        for arn in &c.key_admin_principals {
+            if let Some(caller) = caller_for_arn(arn, &c.management_account_id, &p) {
+                admins.push((format!("key administrator {arn}"), caller));
+            }
+        }
+        for (label, caller) in admins {
+            out.push(self.required(
+                CheckId::KpAdmin,
+                label,
+                self.iam_caller(caller),
+                actions::admin_required(),
+                Via::Direct,
+                Enc::Open,
+            ));
+        }
+        // KP-SERVICE-DESCRIBE / KP-SERVICE-USE: the services acting for the instance's account.
+        for (service, enc) in [
+            ("sso.amazonaws.com", Enc::Sso),
+            ("identitystore.amazonaws.com", Enc::IdentityStore),
+        ] {
+            let label = format!("service principal {service}");
+            out.push(self.required(
+                CheckId::KpServiceDescribe,
+                label.clone(),
+                self.service_caller(service, c.key_account()),
+                ActionSet::of(&["kms:DescribeKey"]),
+                Via::Direct,
+                Enc::None,
+            ));
+            out.push(self.required(
+                CheckId::KpServiceUse,
+                label,
+                self.service_caller(service, c.key_account()),
+                actions::service_use(),
+                Via::Direct,
+                enc,
+            ));
+        }
+        // KP-ORG-VIA-SERVICE: principals of the organization, through each service.
+        let member = self.member_account();
+        let org_callers = [
+            (
+                format!(
+                    "an administrator role in the management account {}",
+                    c.management_account_id
+                ),
+                Caller::role(&c.management_account_id, ADMIN_ROLE, &p),
+            ),
+            (
+                format!("a role in member account {member} of the organization"),
+                Caller::role(
+                    &member,
+                    "aws-reserved/sso.amazonaws.com/AWSReservedSSO_AppAdmin_0123456789abcdef",
+                    &p,
+                ),
+            ),
+        ];
+        let decrypt = ActionSet::of(&["kms:Decrypt"]);
+        for (label, caller) in org_callers {
+            for (via, enc) in [
+                (Via::Sso, Enc::Sso),
+                (Via::IdentityStore, Enc::IdentityStore),
+            ] {
+                out.push(self.required(
+                    CheckId::KpOrgViaService,
+                    label.clone(),
+                    self.iam_caller(caller.clone()),
+                    decrypt,
+                    via,
+                    enc,
+                ));
+            }
+        }
+        // KP-MANAGED-APPS: an AWS managed application acting for a member account.
+        let label = format!("an AWS managed application acting for member account {member}");
+        for (via, enc) in [
+            (Via::Sso, Enc::Sso),
+            (Via::IdentityStore, Enc::IdentityStore),
+        ] {
+            out.push(self.required(
+                CheckId::KpManagedApps,
+                label.clone(),
+                self.service_caller(MANAGED_APP, &member),
+                decrypt,
+                via,
+                enc,
+            ));
+        }
+        out
+    }
+
+    /// A member account for required requests: one the configuration does not use for
+    /// anything else.
+    fn member_account(&self) -> String {
+        let taken = |a: &str| self.config.admin_accounts().any(|x| x == a);
+        ["210987654321", "210987654322", "210987654323"]
+            .iter()
+            .find(|a| !taken(a))
+            .map_or_else(|| MEMBER_ACCOUNT.to_owned(), |a| (*a).to_owned())
     }
 }
 
-/// Turns a principal ARN pattern (`arn:aws:iam::*:role/aws-reserved/*/AWSReservedSSO_*`) into a
-/// concrete caller it matches; a wildcard account becomes `fallback_account`.
-fn caller_for_arn(pattern: &str, fallback_account: &str, partition: &str) -> Option<Caller> {
+/// The keys every request to the key in `region` carries: the key's and the request's own.
+fn base_context(c: &Config, region: &str) -> Context {
+    let mut ctx = Context::default();
+    ctx.set("aws:ResourceAccount", c.key_account())
+        .set("aws:ResourceOrgID", &c.organization_id)
+        .set("aws:RequestedRegion", region)
+        .set("aws:SecureTransport", "true")
+        .set("kms:KeySpec", "SYMMETRIC_DEFAULT")
+        .set("kms:KeyUsage", "ENCRYPT_DECRYPT")
+        .set("kms:KeyOrigin", "AWS_KMS")
+        // Carried by the cryptographic operations only (the analysis scopes it).
+        .set("kms:EncryptionAlgorithm", "SYMMETRIC_DEFAULT");
+    if c.key_arn.is_multi_region() {
+        let kind = if region == c.primary_region {
+            "PRIMARY"
+        } else {
+            "REPLICA"
+        };
+        ctx.set("kms:MultiRegion", "true")
+            .set("kms:MultiRegionKeyType", kind);
+    } else {
+        ctx.set("kms:MultiRegion", "false");
+    }
+    ctx
+}
+
+/// Turns a principal ARN (`arn:aws:iam::111122223333:role/Admin`, an assumed-role session, a
+/// user or `:root`) into a caller; a wildcard account becomes `fallback_account`.
+pub fn caller_for_arn(pattern: &str, fallback_account: &str, partition: &str) -> Option<Caller> {
     let concrete: String = pattern.replace(['*', '?'], "x");
     let parts: Vec<&str> = concrete.splitn(6, ':').collect();
     let [_, _, service, _, account, resource] = parts.as_slice() else {
@@ -267,89 +581,26 @@ fn caller_for_arn(pattern: &str, fallback_account: &str, partition: &str) -> Opt
                 account,
             }))
         }
+        ("sts", Some(("federated-user", name))) => Some(Caller::Aws(AwsCaller {
+            arn: format!("arn:{partition}:sts::{account}:federated-user/{name}"),
+            account,
+            session_arn: None,
+        })),
         ("iam", None) if *resource == "root" => Some(Caller::root(&account, partition)),
         _ => None,
     }
 }
 
-/// Builds the model for one Region.
-#[derive(Debug)]
-pub struct ModelBuilder<'a> {
-    config: &'a Config,
-    region: &'a str,
-    synthetic: Synthetic,
-    named: &'a Named,
-    requests: Vec<ModelRequest>,
-}
-
-impl<'a> ModelBuilder<'a> {
-    /// Starts a model for `region`.
-    pub fn new(config: &'a Config, region: &'a str, named: &'a Named) -> ModelBuilder<'a> {
-        let synthetic = Synthetic::new(config, &named.accounts);
-        ModelBuilder {
-            config,
-            region,
-            synthetic,
-            named,
-            requests: Vec::new(),
-        }
-    }
-
-    /// Every request of the model for the Region.
-    pub fn build(mut self) -> Vec<ModelRequest> {
-        self.must_allow();
-        self.must_deny();
-        self.requests
-    }
-
-    fn is_admin_account(&self, account: &str) -> bool {
-        self.config.admin_accounts().any(|a| a == account)
-    }
-
-    fn is_key_admin(&self, caller: &Caller) -> bool {
-        match caller {
-            Caller::Aws(a) => {
-                self.is_admin_account(&a.account)
-                    || self.config.key_admin_principals.iter().any(|k| {
-                        *k == a.arn
-                            || a.session_arn.as_deref() == Some(k.as_str())
-                            || k.ends_with(&format!(":{}:root", a.account))
-                    })
-            }
-            _ => false,
-        }
-    }
-
-    /// The context every request to the key carries.
-    pub(crate) fn base_context(&self) -> Context {
-        let c = self.config;
-        let mut ctx = Context::default();
-        ctx.set("aws:ResourceAccount", c.key_account())
-            .set("aws:ResourceOrgID", &c.organization_id)
-            .set("aws:RequestedRegion", self.region)
-            .set("aws:SecureTransport", "true")
-            .set("kms:KeySpec", "SYMMETRIC_DEFAULT")
-            .set("kms:KeyUsage", "ENCRYPT_DECRYPT")
-            .set("kms:KeyOrigin", "AWS_KMS")
-            .set_open_world(true);
-        if c.key_arn.is_multi_region() {
-            let kind = if self.region == c.primary_region {
-                "PRIMARY"
-            } else {
-                "REPLICA"
-            };
-            ctx.set("kms:MultiRegion", "true")
-                .set("kms:MultiRegionKeyType", kind);
-        } else {
-            ctx.set("kms:MultiRegion", "false");
-        }
-        ctx
-    }
-
-    /// The context of an IAM caller; `org` is its organization, if any.
-    pub(crate) fn iam_context(&self, caller: &Caller, org: Option<&str>) -> Context {
-        let mut ctx = self.base_context();
-        if let Caller::Aws(a) = caller {
+/// The context idc-guard gives a request of `caller` in `region` (what `simulate` starts
+/// from): the key's own keys, the caller's identity keys, and `aws:PrincipalOrgID` for
+/// principals of the admin accounts, which are in the organization by definition. Keys the
+/// caller's environment sets (network, time, ...) are left open: a condition on one that the
+/// request does not give is undecided.
+pub fn caller_context(config: &Config, region: &str, caller: &Caller) -> Context {
+    let mut ctx = base_context(config, region);
+    ctx.set_open_world(true);
+    match caller {
+        Caller::Aws(a) => {
             ctx.set("aws:PrincipalArn", &a.arn)
                 .set("aws:PrincipalAccount", &a.account)
                 .set("kms:CallerAccount", &a.account)
@@ -360,585 +611,29 @@ impl<'a> ModelBuilder<'a> {
                         "Account"
                     } else if a.session_arn.is_some() {
                         "AssumedRole"
+                    } else if a.arn.contains(":federated-user/") {
+                        "FederatedUser"
                     } else {
                         "User"
                     },
                 );
-            if let Some(org) = org {
-                ctx.set("aws:PrincipalOrgID", org);
-                // The root and OU ids are unknown: a policy that names them cannot be verified.
-                ctx.set_values("aws:PrincipalOrgPaths", vec![format!("{org}/r-0000/")]);
+            if config.admin_accounts().any(|x| x == a.account) {
+                ctx.set("aws:PrincipalOrgID", &config.organization_id);
             }
-        }
-        ctx
-    }
-
-    /// The context of a service principal acting for `source_account` in `source_org`.
-    fn service_context(
-        &self,
-        service: &str,
-        source_account: &str,
-        source_org: Option<&str>,
-    ) -> Context {
-        let mut ctx = self.base_context();
-        ctx.set("aws:PrincipalIsAWSService", "true")
-            .set("aws:PrincipalServiceName", service)
-            .set("aws:SourceAccount", source_account);
-        if let Some(org) = source_org {
-            ctx.set("aws:SourceOrgID", org);
-        }
-        ctx
-    }
-
-    /// Adds requests for `actions`, split by the action classes whose contexts differ: the
-    /// cryptographic operations carry the algorithm and encryption context, CreateGrant carries
-    /// the context (as grant constraints), the rest carry neither.
-    #[allow(clippy::too_many_arguments)]
-    fn add(
-        &mut self,
-        check: CheckId,
-        label: &str,
-        caller: &Caller,
-        base: &Context,
-        via: Via,
-        enc: EncContext,
-        actions: ActionSet,
-        must_allow: bool,
-    ) {
-        let mut with_via = base.clone();
-        // What a must-allow request carries is up to the caller, who sends only what it needs;
-        // a probe stands for every request an attacker could send.
-        with_via.set_open_world(!must_allow);
-        if let Some(service) = via.service(self.region) {
-            with_via.set("kms:ViaService", &service);
-        }
-        if matches!(caller, Caller::Aws(_)) {
-            with_via.set(
-                "aws:ViaAWSService",
-                if via == Via::Direct { "false" } else { "true" },
-            );
-        }
-        let crypto = actions.intersect(actions::crypto());
-        let create_grant = actions.intersect(ActionSet::of(&["kms:CreateGrant"]));
-        // kms:GrantIsForAWSResource is set when an integrated service makes a grant call.
-        let grant_admin = actions.intersect(ActionSet::of(&["kms:ListGrants", "kms:RevokeGrant"]));
-        let other = actions.minus(crypto).minus(create_grant).minus(grant_admin);
-        let who = Who {
-            label: Arc::from(label),
-            via,
-            context: enc,
-        };
-        let mut grant_ctx = with_via.clone();
-        if via != Via::Direct {
-            grant_ctx.set("kms:GrantIsForAWSResource", "true");
-        }
-        if !crypto.is_empty() {
-            let mut ctx = with_via.clone();
-            ctx.set("kms:EncryptionAlgorithm", "SYMMETRIC_DEFAULT");
-            self.set_encryption_context(&mut ctx, enc);
-            self.push(check, who.clone(), caller, ctx, crypto, must_allow);
-        }
-        if !create_grant.is_empty() {
-            let mut ctx = grant_ctx.clone();
-            self.set_encryption_context(&mut ctx, enc);
-            self.push(check, who.clone(), caller, ctx, create_grant, must_allow);
-        }
-        if !grant_admin.is_empty() && enc == EncContext::None {
-            self.push(
-                check,
-                who.clone(),
-                caller,
-                grant_ctx,
-                grant_admin,
-                must_allow,
-            );
-        }
-        // Without an encryption context these requests are the same for every `enc`.
-        if !other.is_empty() && enc == EncContext::None {
-            self.push(check, who, caller, with_via, other, must_allow);
-        }
-    }
-
-    /// Probes an outsider: it may neither use the key (KP-EXTERNAL-ACCESS) nor control it
-    /// (KP-UNEXPECTED-ADMIN; grants are already use).
-    fn probe_outsider(
-        &mut self,
-        label: &str,
-        caller: &Caller,
-        ctx: &Context,
-        via: Via,
-        enc: EncContext,
-    ) {
-        let uses = actions::use_of_key();
-        self.add(
-            CheckId::KpExternalAccess,
-            label,
-            caller,
-            ctx,
-            via,
-            enc,
-            uses,
-            false,
-        );
-        let control = actions::control().minus(uses);
-        self.add(
-            CheckId::KpUnexpectedAdmin,
-            label,
-            caller,
-            ctx,
-            via,
-            enc,
-            control,
-            false,
-        );
-    }
-
-    fn push(
-        &mut self,
-        check: CheckId,
-        who: Who,
-        caller: &Caller,
-        context: Context,
-        actions: ActionSet,
-        must_allow: bool,
-    ) {
-        self.requests.push(ModelRequest {
-            check,
-            who,
-            caller: caller.clone(),
-            context,
-            actions,
-            must_allow,
-        });
-    }
-
-    fn set_encryption_context(&self, ctx: &mut Context, enc: EncContext) {
-        let (key, value) = match enc {
-            EncContext::None => return,
-            EncContext::Sso => ("aws:sso:instance-arn", self.config.instance_arn.clone()),
-            EncContext::IdentityStore => (
-                "aws:identitystore:identitystore-arn",
-                self.config.identity_store_arn(),
-            ),
-            EncContext::OtherInstance => (
-                "aws:sso:instance-arn",
-                self.synthetic.other_instance.clone(),
-            ),
-            EncContext::OtherStore => (
-                "aws:identitystore:identitystore-arn",
-                self.synthetic.other_store.clone(),
-            ),
-        };
-        ctx.set_values("kms:EncryptionContextKeys", vec![key.to_owned()]);
-        ctx.set(&format!("kms:EncryptionContext:{key}"), &value);
-    }
-
-    fn must_allow(&mut self) {
-        let c = self.config;
-        let p = c.partition().to_owned();
-        let org = c.organization_id.clone();
-        // KP-ADMIN: the admin accounts (as their root and as an administrator role) and the
-        // configured key administrators.
-        let mut admins: Vec<(String, Caller)> = Vec::new();
-        for (i, account) in c.admin_accounts().enumerate() {
-            let what = if i == 0 {
-                "the management account"
-            } else {
-                "the delegated administrator account"
-            };
-            admins.push((
-                format!("{what} {account} (root)"),
-                Caller::root(account, &p),
-            ));
-            admins.push((
-                format!("{what} {account} (an administrator role)"),
-                Caller::role(account, "aws-reserved/sso.amazonaws.com/AWSReservedSSO_AdministratorAccess_0123456789abcdef", &p),
-            ));
-        }
-        for arn in &c.key_admin_principals {
-            if let Some(caller) = caller_for_arn(arn, &c.management_account_id, &p) {
-                admins.push((format!("key administrator {arn}"), caller));
-            }
-        }
-        for (label, caller) in &admins {
-            let ctx = self.iam_context(caller, Some(&org));
-            self.add(
-                CheckId::KpAdmin,
-                label,
-                caller,
-                &ctx,
-                Via::Direct,
-                EncContext::None,
-                actions::admin_required(),
-                true,
-            );
-        }
-        // KP-SERVICE-DESCRIBE / KP-SERVICE-USE: the services acting for the instance's account.
-        for (service, enc) in [
-            ("sso.amazonaws.com", EncContext::Sso),
-            ("identitystore.amazonaws.com", EncContext::IdentityStore),
-        ] {
-            let caller = Caller::Service(service.to_owned());
-            let ctx = self.service_context(service, c.key_account(), Some(&org));
-            let label = format!("service principal {service}");
-            self.add(
-                CheckId::KpServiceDescribe,
-                &label,
-                &caller,
-                &ctx,
-                Via::Direct,
-                EncContext::None,
-                ActionSet::of(&["kms:DescribeKey"]),
-                true,
-            );
-            self.add(
-                CheckId::KpServiceUse,
-                &label,
-                &caller,
-                &ctx,
-                Via::Direct,
-                enc,
-                actions::service_use(),
-                true,
-            );
-        }
-        // KP-ORG-VIA-SERVICE: principals of the organization, through each service.
-        let member = self.synthetic.member_account.clone();
-        let org_callers = [
-            (
-                format!(
-                    "an administrator role in the management account {}",
-                    c.management_account_id
-                ),
-                Caller::role(
-                    &c.management_account_id,
-                    "aws-reserved/sso.amazonaws.com/AWSReservedSSO_AdministratorAccess_0123456789abcdef",
-                    &p,
-                ),
-            ),
-            (
-                format!("a role in member account {member} of the organization"),
-                Caller::role(
-                    &member,
-                    "aws-reserved/sso.amazonaws.com/AWSReservedSSO_AppAdmin_0123456789abcdef",
-                    &p,
-                ),
-            ),
-        ];
-        let decrypt = ActionSet::of(&["kms:Decrypt"]);
-        for (label, caller) in &org_callers {
-            let ctx = self.iam_context(caller, Some(&org));
-            self.add(
-                CheckId::KpOrgViaService,
-                label,
-                caller,
-                &ctx,
-                Via::Sso,
-                EncContext::Sso,
-                decrypt,
-                true,
-            );
-            self.add(
-                CheckId::KpOrgViaService,
-                label,
-                caller,
-                &ctx,
-                Via::IdentityStore,
-                EncContext::IdentityStore,
-                decrypt,
-                true,
-            );
-        }
-        // KP-MANAGED-APPS: an AWS managed application acting for a member account.
-        let app = "managed-app.amazonaws.com";
-        let caller = Caller::Service(app.to_owned());
-        let ctx = self.service_context(app, &member, Some(&org));
-        let label = format!("an AWS managed application acting for member account {member}");
-        self.add(
-            CheckId::KpManagedApps,
-            &label,
-            &caller,
-            &ctx,
-            Via::Sso,
-            EncContext::Sso,
-            decrypt,
-            true,
-        );
-        self.add(
-            CheckId::KpManagedApps,
-            &label,
-            &caller,
-            &ctx,
-            Via::IdentityStore,
-            EncContext::IdentityStore,
-            decrypt,
-            true,
-        );
-    }
-
-    fn must_deny(&mut self) {
-        let c = self.config;
-        let p = c.partition().to_owned();
-        let org = c.organization_id.clone();
-        let s = self.synthetic.clone();
-        let named = self.named;
-
-        // Outsiders: callers that are not in the organization.
-        let mut outsiders: Vec<(String, Caller, Option<String>)> = vec![
-            (
-                format!(
-                    "a role in account {} of another organization ({})",
-                    s.outsider_account, s.other_org
-                ),
-                Caller::role(&s.outsider_account, "Outsider", &p),
-                Some(s.other_org.clone()),
-            ),
-            (
-                format!(
-                    "a role in account {}, which is in no organization",
-                    s.outsider_account
-                ),
-                Caller::role(&s.outsider_account, "Outsider", &p),
-                None,
-            ),
-        ];
-        // Insiders that are not administrators: a member account, and what the policy names.
-        let mut insiders: Vec<(String, Caller)> = vec![(
-            format!("a role in member account {}", s.member_account),
-            Caller::role(&s.member_account, "Member", &p),
-        )];
-
-        for account in &named.accounts {
-            let root = Caller::root(account, &p);
-            if self.is_key_admin(&root) {
-                continue;
-            }
-            let role = Caller::role(account, "NamedAccountRole", &p);
-            insiders.push((
-                format!(
-                    "a role in account {account} (named in the policy) inside the organization"
-                ),
-                role.clone(),
-            ));
-            for (org_label, org_id) in [
-                (
-                    format!("another organization ({})", s.other_org),
-                    Some(s.other_org.clone()),
-                ),
-                ("no organization".to_owned(), None),
-            ] {
-                outsiders.push((
-                    format!("account {account} (named in the policy) in {org_label}"),
-                    root.clone(),
-                    org_id.clone(),
-                ));
-                outsiders.push((
-                    format!("a role in account {account} (named in the policy) in {org_label}"),
-                    role.clone(),
-                    org_id,
-                ));
-            }
-        }
-        for arn in &named.arns {
-            let Some(caller) = caller_for_arn(arn, &s.outsider_account, &p) else {
-                continue;
-            };
-            if self.is_key_admin(&caller) {
-                continue;
-            }
-            insiders.push((
-                format!("{arn} (named in the policy) inside the organization"),
-                caller.clone(),
-            ));
-            outsiders.push((
-                format!("{arn} (named in the policy) outside the organization"),
-                caller.clone(),
-                Some(s.other_org.clone()),
-            ));
-            outsiders.push((
-                format!("{arn} (named in the policy) in no organization"),
-                caller,
-                None,
-            ));
-        }
-        for named_org in &named.orgs {
-            if *named_org == org {
-                continue;
-            }
-            outsiders.push((
-                format!(
-                    "a role in account {} of organization {named_org} (named in the policy)",
-                    s.outsider_account
-                ),
-                Caller::role(&s.outsider_account, "Outsider", &p),
-                Some(named_org.clone()),
-            ));
-        }
-
-        let uses = actions::use_of_key();
-        let control = actions::control();
-        let via_ctx = [
-            (Via::Direct, EncContext::None),
-            (Via::Direct, EncContext::Sso),
-            (Via::Direct, EncContext::IdentityStore),
-            (Via::Sso, EncContext::None),
-            (Via::Sso, EncContext::Sso),
-            (Via::Sso, EncContext::IdentityStore),
-            (Via::IdentityStore, EncContext::None),
-            (Via::IdentityStore, EncContext::IdentityStore),
-            (Via::IdentityStore, EncContext::Sso),
-        ];
-        for (label, caller, org_id) in &outsiders {
-            let ctx = self.iam_context(caller, org_id.as_deref());
-            for (via, enc) in via_ctx {
-                self.probe_outsider(label, caller, &ctx, via, enc);
-            }
-        }
-        // The confused deputy: an Identity Center service (or one the policy names) acting for
-        // an account outside the organization.
-        let mut services: BTreeSet<String> = [
-            "sso.amazonaws.com".to_owned(),
-            "identitystore.amazonaws.com".to_owned(),
-        ]
-        .into();
-        services.extend(named.services.iter().cloned());
-        services.insert("managed-app.amazonaws.com".to_owned());
-        for service in &services {
-            let caller = Caller::Service(service.clone());
-            let mut source_orgs: Vec<(String, Option<&str>)> = vec![
-                (
-                    format!("in another organization ({})", s.other_org),
-                    Some(s.other_org.as_str()),
-                ),
-                ("in no organization".to_owned(), None),
-            ];
-            source_orgs.extend(named.orgs.iter().filter(|o| **o != org).map(|o| {
-                (
-                    format!("in organization {o} (named in the policy)"),
-                    Some(o.as_str()),
-                )
-            }));
-            for (org_label, source_org) in source_orgs {
-                let label = format!(
-                    "service principal {service} acting for account {} {org_label} (confused deputy)",
-                    s.outsider_account
-                );
-                let ctx = self.service_context(service, &s.outsider_account, source_org);
-                // A service principal calls KMS itself, or (a managed application) through
-                // Identity Center with its context.
-                for (via, enc) in [
-                    (Via::Direct, EncContext::None),
-                    (Via::Direct, EncContext::Sso),
-                    (Via::Direct, EncContext::IdentityStore),
-                    (Via::Sso, EncContext::Sso),
-                    (Via::IdentityStore, EncContext::IdentityStore),
-                ] {
-                    self.probe_outsider(&label, &caller, &ctx, via, enc);
-                }
-            }
-            // The same service acting for the organization must not control the key either.
-            let label = format!("service principal {service} acting for the key's account");
-            let ctx = self.service_context(service, c.key_account(), Some(&org));
-            self.add(
-                CheckId::KpUnexpectedAdmin,
-                &label,
-                &caller,
-                &ctx,
-                Via::Direct,
-                EncContext::None,
-                control,
-                false,
-            );
-        }
-
-        // Insiders: no control of the key, and no use other than through Identity Center.
-        let broader_ways = {
-            let mut w = vec![
-                (Via::Direct, EncContext::None),
-                (Via::Direct, EncContext::Sso),
-                (Via::Direct, EncContext::IdentityStore),
-                (Via::OtherService, EncContext::None),
-                (Via::OtherService, EncContext::Sso),
-            ];
-            if c.pin_encryption_context {
-                w.push((Via::Sso, EncContext::OtherInstance));
-                w.push((Via::IdentityStore, EncContext::OtherStore));
-            }
-            w
-        };
-        for (label, caller) in &insiders {
-            let ctx = self.iam_context(caller, Some(&org));
-            self.add(
-                CheckId::KpUnexpectedAdmin,
-                label,
-                caller,
-                &ctx,
-                Via::Direct,
-                EncContext::None,
-                control,
-                false,
-            );
-            for (via, enc) in &broader_ways {
-                self.add(
-                    CheckId::KpBroaderThanModel,
-                    label,
-                    caller,
-                    &ctx,
-                    *via,
-                    *enc,
-                    uses.minus(control),
-                    false,
-                );
-            }
-        }
-        // AWS managed applications acting for the organization, other than through Identity Center.
-        let app = "managed-app.amazonaws.com";
-        let caller = Caller::Service(app.to_owned());
-        let ctx = self.service_context(app, &s.member_account, Some(&org));
-        let label = format!(
-            "an AWS managed application acting for member account {}",
-            s.member_account
-        );
-        for (via, enc) in &broader_ways {
-            self.add(
-                CheckId::KpBroaderThanModel,
-                &label,
-                &caller,
-                &ctx,
-                *via,
-                *enc,
-                uses.minus(control),
-                false,
-            );
-        }
-    }
-}
-
-/// The context idc-guard gives a request of `caller` in `region` (what `simulate` starts
-/// from): the key's own keys, the caller's identity keys, and `aws:PrincipalOrgID` for
-/// principals of the admin accounts, which are in the organization by definition.
-pub fn caller_context(config: &Config, region: &str, caller: &Caller) -> Context {
-    let named = Named::default();
-    let b = ModelBuilder::new(config, region, &named);
-    match caller {
-        Caller::Aws(a) => {
-            let in_org = config.admin_accounts().any(|x| x == a.account);
-            b.iam_context(caller, in_org.then_some(config.organization_id.as_str()))
         }
         Caller::Service(s) => {
-            let mut ctx = b.base_context();
             ctx.set("aws:PrincipalIsAWSService", "true")
                 .set("aws:PrincipalServiceName", s);
-            ctx
         }
-        Caller::Anonymous | Caller::Federated(_) | Caller::Canonical(_) => b.base_context(),
+        Caller::Anonymous | Caller::Federated(_) | Caller::Canonical(_) => {}
     }
+    ctx
 }
 
 /// Parses a caller as `simulate` takes it: an account id, a principal ARN, a service
-/// principal (`sso.amazonaws.com`) or `anonymous` / `*`.
-pub fn parse_caller(text: &str, partition: &str) -> Result<Caller, String> {
-    use idc_guard_policy::document::principal::parse_aws_principal;
+/// principal (`sso.amazonaws.com`) or `anonymous` / `*`. A role session's ARN carries no role
+/// path: give the role's ARN as `role_arn` when the role has one.
+pub fn parse_caller(text: &str, partition: &str, role_arn: Option<&str>) -> Result<Caller, String> {
     let t = text.trim();
     if t == "anonymous" || t == "*" {
         return Ok(Caller::Anonymous);
@@ -946,34 +641,61 @@ pub fn parse_caller(text: &str, partition: &str) -> Result<Caller, String> {
     if !t.starts_with("arn:") && t.contains('.') {
         return Ok(Caller::Service(t.to_owned()));
     }
-    match parse_aws_principal(t)? {
+    let caller = match parse_aws_principal(t)? {
         AwsPrincipal::Account {
             account,
             partition: p,
-        } => Ok(Caller::root(&account, p.as_deref().unwrap_or(partition))),
+        } => Caller::root(&account, p.as_deref().unwrap_or(partition)),
         AwsPrincipal::Role { account, arn } => {
             let path = arn
                 .split_once(":role/")
                 .map(|(_, p)| p.to_owned())
                 .unwrap_or_default();
             let part = arn.split(':').nth(1).unwrap_or(partition).to_owned();
-            Ok(Caller::role(&account, &path, &part))
+            Caller::role(&account, &path, &part)
         }
         AwsPrincipal::AssumedRole { account, arn } => {
             caller_for_arn(&arn, &account, arn.split(':').nth(1).unwrap_or(partition))
-                .ok_or_else(|| format!("\"{t}\" is not an assumed-role ARN"))
+                .ok_or_else(|| format!("\"{t}\" is not an assumed-role ARN"))?
         }
         AwsPrincipal::User { account, arn } | AwsPrincipal::FederatedUser { account, arn } => {
-            Ok(Caller::Aws(AwsCaller {
+            Caller::Aws(AwsCaller {
                 account,
                 arn,
                 session_arn: None,
-            }))
+            })
         }
-        AwsPrincipal::Any => Ok(Caller::Anonymous),
+        AwsPrincipal::Any => Caller::Anonymous,
         AwsPrincipal::UniqueId(id) => {
-            Err(format!("\"{id}\" is a unique id; give the principal's ARN"))
+            return Err(format!("\"{id}\" is a unique id; give the principal's ARN"));
         }
+    };
+    match (role_arn, caller) {
+        (None, c) => Ok(c),
+        (Some(role), Caller::Aws(mut a)) if a.session_arn.is_some() => {
+            let name = a
+                .session_arn
+                .as_deref()
+                .and_then(|s| s.split(":assumed-role/").nth(1))
+                .and_then(|s| s.split('/').next())
+                .unwrap_or_default()
+                .to_owned();
+            let expected = format!(":{}:role/", a.account);
+            let ok = role.contains(&expected)
+                && (role.ends_with(&format!("/{name}")) || role.ends_with(&format!("role/{name}")));
+            if !ok {
+                return Err(format!(
+                    "the role ARN \"{role}\" is not the role of session {} (same account, same role name)",
+                    a.session_arn.unwrap_or_default()
+                ));
+            }
+            a.arn = role.to_owned();
+            Ok(Caller::Aws(a))
+        }
+        (Some(_), _) => Err(
+            "a role ARN goes with a role session's ARN (arn:...:sts::<account>:assumed-role/<role>/<session>)"
+                .to_owned(),
+        ),
     }
 }
 
@@ -996,19 +718,30 @@ mod tests {
             a.arn,
             "arn:aws:iam::999999999999:role/aws-reserved/sso.amazonaws.com/x/AWSReservedSSO_Admin_x"
         );
-        assert!(idc_guard_policy::pattern::wildcard_match(
-            "arn:aws:iam::*:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_Admin_*",
-            &a.arn
-        ));
         assert!(caller_for_arn("arn:aws:s3:::bucket", "1", "aws").is_none());
     }
 
     #[test]
-    fn ids_in_values() {
-        let mut n = Named::default();
-        collect_ids("arn:aws:iam::123456789012:role/x o-abcdefghij 1234", &mut n);
-        assert!(n.accounts.contains("123456789012"));
-        assert!(n.orgs.contains("o-abcdefghij"));
-        assert_eq!(n.accounts.len(), 1);
+    fn a_session_with_its_role_path() {
+        let c = parse_caller(
+            "arn:aws:sts::111122223333:assumed-role/Admin/alice",
+            "aws",
+            Some("arn:aws:iam::111122223333:role/ops/Admin"),
+        )
+        .unwrap();
+        let Caller::Aws(a) = c else { panic!() };
+        assert_eq!(a.arn, "arn:aws:iam::111122223333:role/ops/Admin");
+        assert_eq!(
+            a.session_arn.as_deref(),
+            Some("arn:aws:sts::111122223333:assumed-role/Admin/alice")
+        );
+        assert!(
+            parse_caller(
+                "arn:aws:sts::111122223333:assumed-role/Admin/alice",
+                "aws",
+                Some("arn:aws:iam::111122223333:role/ops/Other"),
+            )
+            .is_err()
+        );
     }
 }

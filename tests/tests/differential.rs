@@ -746,8 +746,13 @@ fn generated_policies_agree_with_iam_rs() {
         let text = policy_text(&statements, bare);
         let context = || format!("\nrequest: {req}\npolicy: {text}");
         let parsed = parse_key_policy(&text);
+        // A short ARN pattern in an Arn condition is reported (non-fatal): its comparison is
+        // undocumented, and such cases are skipped below as undecided.
         prop_assert!(
-            parsed.problems.is_empty(),
+            parsed
+                .problems
+                .iter()
+                .all(|p| !p.fatal && p.message.contains("six colon-separated parts")),
             "our parser objects to a generated policy: {:?}{}",
             parsed.problems,
             context()

@@ -114,23 +114,20 @@ impl Operator {
         })
     }
 
-    /// Whether policy variables are substituted in this operator's values. IAM does not
-    /// substitute them for the Date and Null operators.
+    /// Whether policy variables are substituted in this operator's values: only for the String
+    /// and Arn operators. The policy variables page: "You can't use a policy variable with ...
+    /// Numeric, Date, Boolean, Binary, IP Address, or Null" operators; there `${...}` is text.
     pub fn takes_variables(&self) -> bool {
-        !matches!(
+        use Family::*;
+        matches!(
             self.family,
-            Family::DateEquals
-                | Family::DateLessThan
-                | Family::DateLessThanEquals
-                | Family::DateGreaterThan
-                | Family::DateGreaterThanEquals
-                | Family::Null
+            StringEquals | StringEqualsIgnoreCase | StringLike | ArnEquals | ArnLike
         )
     }
 }
 
 /// One `"Operator": {"key": values}` entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Condition {
     /// The operator.
     pub operator: Operator,
@@ -140,59 +137,216 @@ pub struct Condition {
     pub key_lc: String,
     /// The values, OR-ed.
     pub values: Vec<Template>,
+    /// The values read for the operator's family (numbers, dates, CIDR blocks, booleans).
+    pub typed: Vec<Typed>,
 }
 
-/// Context keys that are multivalued by definition, even when a request carries one value.
-fn is_multivalued_key(key_lc: &str) -> bool {
-    matches!(
-        key_lc,
-        "kms:encryptioncontextkeys"
-            | "aws:tagkeys"
-            | "aws:principalorgpaths"
-            | "aws:sourceorgpaths"
-            | "aws:resourceorgpaths"
-            | "aws:calledvia"
-            | "kms:grantoperations"
-    ) || key_lc.starts_with("aws:principalservicenameslist")
+/// A policy value read for its operator's family.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Typed {
+    /// Compared as text (String, Arn and Binary operators).
+    Text,
+    /// A number (Numeric operators).
+    Number(f64),
+    /// Seconds since the epoch (Date operators).
+    Date(f64),
+    /// A CIDR block (IpAddress operators).
+    Ip(IpNet),
+    /// `true` / `false` (Bool, and Null's "absent?").
+    Bool(bool),
+    /// A value the family cannot read: AWS does not say how it compares, so it is undecided.
+    Malformed,
+}
+
+/// An IPv4 or IPv6 network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    /// The address as written (host bits may be set).
+    pub addr: IpAddr,
+    /// The prefix length.
+    pub prefix: u8,
+}
+
+impl IpNet {
+    /// Reads `203.0.113.0/24`, `2001:db8::/32`, or a bare address (a /32 or /128).
+    pub fn parse(text: &str) -> Option<IpNet> {
+        let text = text.trim();
+        let (addr, prefix) = match text.split_once('/') {
+            Some((a, p)) => {
+                let digits = !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit());
+                if !digits {
+                    return None;
+                }
+                (a, Some(p.parse::<u8>().ok()?))
+            }
+            None => (text, None),
+        };
+        let addr: IpAddr = addr.parse().ok()?;
+        let width = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(width);
+        (prefix <= width).then_some(IpNet { addr, prefix })
+    }
+
+    /// Whether `ip` lies in the network (IPv4 never matches IPv6).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let (lo, hi) = self.range();
+        match (ip, self.addr) {
+            (IpAddr::V4(i), IpAddr::V4(_)) => (lo..=hi).contains(&u128::from(u32::from(i))),
+            (IpAddr::V6(i), IpAddr::V6(_)) => (lo..=hi).contains(&u128::from(i)),
+            _ => false,
+        }
+    }
+
+    /// The first and last address of the network, as integers of its family's width.
+    pub fn range(&self) -> (u128, u128) {
+        let (value, width) = match self.addr {
+            IpAddr::V4(a) => (u128::from(u32::from(a)), 32u32),
+            IpAddr::V6(a) => (u128::from(a), 128u32),
+        };
+        let host_bits = width.saturating_sub(u32::from(self.prefix));
+        let mask = if host_bits >= 128 {
+            u128::MAX
+        } else {
+            (1u128 << host_bits) - 1
+        };
+        (value & !mask, value | mask)
+    }
+}
+
+/// Reads a policy value for an operator family; `None` when the family cannot read it.
+pub fn read_value(family: Family, text: &str) -> Option<Typed> {
+    use Family::*;
+    Some(match family {
+        NumericEquals
+        | NumericLessThan
+        | NumericLessThanEquals
+        | NumericGreaterThan
+        | NumericGreaterThanEquals => Typed::Number(parse_number(text)?),
+        DateEquals
+        | DateLessThan
+        | DateLessThanEquals
+        | DateGreaterThan
+        | DateGreaterThanEquals => Typed::Date(parse_date(text)?),
+        IpAddress => Typed::Ip(IpNet::parse(text)?),
+        Bool | Null => Typed::Bool(parse_bool(text)?),
+        ArnEquals | ArnLike => {
+            if text != "*" && text.split(':').count() < 6 {
+                return None;
+            }
+            Typed::Text
+        }
+        StringEquals | StringEqualsIgnoreCase | StringLike | BinaryEquals => Typed::Text,
+    })
+}
+
+/// `true` / `false`, ignoring case.
+pub fn parse_bool(text: &str) -> Option<bool> {
+    if text.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else if text.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// What a family expects, for messages about values it cannot read.
+pub fn expected_value(family: Family) -> &'static str {
+    use Family::*;
+    match family {
+        NumericEquals
+        | NumericLessThan
+        | NumericLessThanEquals
+        | NumericGreaterThan
+        | NumericGreaterThanEquals => "a number",
+        DateEquals
+        | DateLessThan
+        | DateLessThanEquals
+        | DateGreaterThan
+        | DateGreaterThanEquals => "an ISO 8601 date or epoch seconds",
+        IpAddress => "an IP address or CIDR block",
+        Bool | Null => "true or false",
+        ArnEquals | ArnLike => "\"*\" or an ARN of six colon-separated parts",
+        StringEquals | StringEqualsIgnoreCase | StringLike | BinaryEquals => "text",
+    }
 }
 
 impl Condition {
+    /// Builds a condition, reading each value for the operator's family. A value the family
+    /// cannot read is kept as [`Typed::Malformed`]; a value with a policy variable (String and
+    /// Arn operators only) is read when it is resolved.
+    pub fn new(operator: Operator, key: &str, values: Vec<Template>) -> Condition {
+        let typed = values
+            .iter()
+            .map(|v| {
+                if v.has_variables() {
+                    Typed::Text
+                } else {
+                    read_value(operator.family, &v.raw).unwrap_or(Typed::Malformed)
+                }
+            })
+            .collect();
+        Condition {
+            operator,
+            key: key.to_owned(),
+            key_lc: key.to_ascii_lowercase(),
+            values,
+            typed,
+        }
+    }
+
+    /// The values the operator's family cannot read, as written.
+    pub fn malformed_values(&self) -> impl Iterator<Item = &str> {
+        self.values
+            .iter()
+            .zip(&self.typed)
+            .filter(|(_, t)| **t == Typed::Malformed)
+            .map(|(v, _)| v.raw.as_str())
+    }
+
     /// Evaluates the condition against a request context.
     pub fn evaluate(&self, ctx: &Context) -> Truth {
-        let op = &self.operator;
         if ctx.is_undecided(&self.key_lc) {
             return Truth::Unknown;
         }
-        let request_values = ctx.get(&self.key_lc).filter(|v| !v.is_empty());
-        if op.family == Family::Null {
-            // `Null: true` holds when the key is absent; several values are OR-ed.
-            let absent = request_values.is_none();
-            return self.values.iter().fold(Truth::False, |acc, v| {
-                let want = match v.raw.to_ascii_lowercase().as_str() {
-                    "true" => Truth::from(absent),
-                    "false" => Truth::from(!absent),
-                    _ => Truth::False,
-                };
-                acc.or(want)
-            });
+        match ctx.get(&self.key_lc).filter(|v| !v.is_empty()) {
+            None => self.when_absent(),
+            Some(values) => self.when_present(values, ctx),
         }
-        let Some(request_values) = request_values else {
-            // A missing key: IfExists and ForAllValues hold, negated operators hold, the rest fail.
-            return Truth::from(match op.set {
-                SetQualifier::ForAllValues => true,
-                SetQualifier::ForAnyValue => op.if_exists,
-                SetQualifier::Single => op.if_exists || op.negated,
-            });
-        };
-        // Whether one request value satisfies the operator (for negated operators: matches no
-        // policy value).
-        let one = |rv: &str| {
-            let any = self
-                .values
-                .iter()
-                .fold(Truth::False, |acc, pv| acc.or(self.matches(pv, rv, ctx)));
-            if op.negated { any.negate() } else { any }
-        };
+    }
+
+    /// The condition's value when the key is absent (or an empty list): IfExists and
+    /// ForAllValues hold, negated operators hold, the rest fail; `Null` holds for `true`.
+    /// `ForAnyValue:...IfExists` on an absent key is not documented (the set operator says false,
+    /// IfExists says true): unknown.
+    pub fn when_absent(&self) -> Truth {
+        let op = &self.operator;
+        match (op.family, op.set) {
+            (Family::Null, _) => self.null_holds(true),
+            (_, SetQualifier::ForAllValues) => Truth::True,
+            (_, SetQualifier::ForAnyValue) if op.if_exists => Truth::Unknown,
+            (_, SetQualifier::ForAnyValue) => Truth::False,
+            (_, SetQualifier::Single) => Truth::from(op.if_exists || op.negated),
+        }
+    }
+
+    /// `Null`: several values are OR-ed; a value other than true/false is unknown.
+    fn null_holds(&self, absent: bool) -> Truth {
+        self.typed.iter().fold(Truth::False, |acc, t| {
+            acc.or(match t {
+                Typed::Bool(want_absent) => Truth::from(*want_absent == absent),
+                _ => Truth::Unknown,
+            })
+        })
+    }
+
+    /// The condition's value when the key holds `request_values` (at least one).
+    pub fn when_present(&self, request_values: &[String], ctx: &Context) -> Truth {
+        let op = &self.operator;
+        if op.family == Family::Null {
+            return self.null_holds(false);
+        }
+        let one = |rv: &str| self.holds_for_value(rv, ctx);
         let any_value = || {
             request_values
                 .iter()
@@ -207,7 +361,7 @@ impl Condition {
             SetQualifier::ForAnyValue => any_value(),
             SetQualifier::ForAllValues => all_values(),
             SetQualifier::Single => match request_values {
-                [single] if !is_multivalued_key(&self.key_lc) => one(single),
+                [single] if !crate::keys::is_multivalued(&self.key_lc) => one(single),
                 // A single-valued operator on a multivalued key: AWS says a set operator is
                 // required and does not document the result. Where "any" and "all" agree the
                 // answer is clear; otherwise it is unknown and the caller's safe reading decides.
@@ -219,63 +373,59 @@ impl Condition {
         }
     }
 
-    /// Whether request value `rv` matches policy value `pv` (before negation).
-    fn matches(&self, pv: &Template, rv: &str, ctx: &Context) -> Truth {
+    /// Whether one request value satisfies the operator: matches some policy value, or for a
+    /// negated operator matches none.
+    pub fn holds_for_value(&self, rv: &str, ctx: &Context) -> Truth {
+        let any = self
+            .values
+            .iter()
+            .zip(&self.typed)
+            .fold(Truth::False, |acc, (pv, t)| {
+                acc.or(self.matches(pv, *t, rv, ctx))
+            });
+        if self.operator.negated {
+            any.negate()
+        } else {
+            any
+        }
+    }
+
+    /// Whether request value `rv` matches policy value `pv` (before negation). A policy value
+    /// the family cannot read, or one whose variable has no value in the request, is unknown.
+    pub fn matches(&self, pv: &Template, typed: Typed, rv: &str, ctx: &Context) -> Truth {
         use Family::*;
         let family = self.operator.family;
-        if matches!(family, StringLike) {
-            return match pv.resolve_pattern(ctx) {
+        match (family, typed) {
+            (_, Typed::Malformed) => Truth::Unknown,
+            (StringLike | ArnEquals | ArnLike, _) => match pv.resolve_pattern(ctx) {
+                // AWS documents ArnEquals and ArnLike as behaving identically.
+                Some(p) if family != StringLike => arn_like(&p, rv),
                 Some(p) => Truth::from(p.matches(rv)),
-                None => Truth::False,
-            };
+                None => Truth::Unknown,
+            },
+            (StringEquals | StringEqualsIgnoreCase, _) => match pv.resolve(ctx) {
+                Some(t) if family == StringEquals => Truth::from(t == rv),
+                Some(t) => Truth::from(t.to_lowercase() == rv.to_lowercase()),
+                None => Truth::Unknown,
+            },
+            (BinaryEquals, _) => Truth::from(pv.raw == rv),
+            (_, Typed::Number(p)) => {
+                Truth::from(parse_number(rv).is_some_and(|r| compare(family, r, p)))
+            }
+            (_, Typed::Date(p)) => {
+                Truth::from(parse_date(rv).is_some_and(|r| compare(family, r, p)))
+            }
+            (_, Typed::Ip(net)) => {
+                Truth::from(rv.trim().parse::<IpAddr>().is_ok_and(|ip| net.contains(ip)))
+            }
+            (_, Typed::Bool(p)) => Truth::from(parse_bool(rv) == Some(p)),
+            (_, Typed::Text) => Truth::False,
         }
-        let resolved;
-        let pv_text: &str = if self.operator.takes_variables() {
-            match pv.resolve(ctx) {
-                Some(t) => {
-                    resolved = t;
-                    &resolved
-                }
-                // A variable without a value "matches nothing" (IAM user guide, policy variables).
-                None => return Truth::False,
-            }
-        } else {
-            &pv.raw
-        };
-        Truth::from(match family {
-            StringEquals => pv_text == rv,
-            StringEqualsIgnoreCase => pv_text.to_lowercase() == rv.to_lowercase(),
-            NumericEquals
-            | NumericLessThan
-            | NumericLessThanEquals
-            | NumericGreaterThan
-            | NumericGreaterThanEquals => match (parse_number(rv), parse_number(pv_text)) {
-                (Some(r), Some(p)) => compare(family, r, p),
-                _ => false,
-            },
-            DateEquals
-            | DateLessThan
-            | DateLessThanEquals
-            | DateGreaterThan
-            | DateGreaterThanEquals => match (parse_date(rv), parse_date(pv_text)) {
-                (Some(r), Some(p)) => compare(family, r, p),
-                _ => false,
-            },
-            Bool => {
-                let norm = |s: &str| s.to_ascii_lowercase();
-                let (r, p) = (norm(rv), norm(pv_text));
-                (r == "true" || r == "false") && r == p
-            }
-            BinaryEquals => pv_text == rv,
-            IpAddress => ip_in_cidr(rv, pv_text),
-            // AWS documents ArnEquals and ArnLike as behaving identically.
-            ArnEquals | ArnLike => return arn_like(pv_text, rv),
-            StringLike | Null => false,
-        })
     }
 }
 
-fn compare(family: Family, r: f64, p: f64) -> bool {
+/// Compares request value `r` with policy value `p` by a Numeric or Date family.
+pub fn compare(family: Family, r: f64, p: f64) -> bool {
     use Family::*;
     match family {
         NumericEquals | DateEquals => r == p,
@@ -287,7 +437,8 @@ fn compare(family: Family, r: f64, p: f64) -> bool {
     }
 }
 
-fn parse_number(s: &str) -> Option<f64> {
+/// Reads a decimal number (sign, digits, point, exponent); `None` for anything else.
+pub fn parse_number(s: &str) -> Option<f64> {
     let s = s.trim();
     let ok = !s.is_empty()
         && s.bytes()
@@ -298,6 +449,7 @@ fn parse_number(s: &str) -> Option<f64> {
 }
 
 /// Parses an ISO 8601 date / date-time (W3C profile) or epoch seconds into epoch seconds.
+/// Calendar dates that do not exist (`2026-02-31`) are refused.
 pub fn parse_date(s: &str) -> Option<f64> {
     let s = s.trim();
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
@@ -316,7 +468,11 @@ pub fn parse_date(s: &str) -> Option<f64> {
     let year = num(d.next()?)?;
     let month = d.next().map_or(Some(1), num)?;
     let day = d.next().map_or(Some(1), num)?;
-    if d.next().is_some() || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+    if d.next().is_some()
+        || !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+    {
         return None;
     }
     let mut seconds = days_from_civil(year, month, day) as f64 * 86_400.0;
@@ -343,6 +499,16 @@ pub fn parse_date(s: &str) -> Option<f64> {
     Some(seconds)
 }
 
+fn days_in_month(year: i64, month: i64) -> i64 {
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
 fn split_offset(t: &str) -> Option<(&str, i64)> {
     if let Some(c) = t.strip_suffix(['Z', 'z']) {
         return Some((c, 0));
@@ -365,7 +531,7 @@ fn split_offset(t: &str) -> Option<(&str, i64)> {
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = if y >= 0 { y } else { y - 399 } / 400;
     let yoe = y - era * 400;
@@ -375,50 +541,18 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// Whether `ip` lies in `cidr` (`203.0.113.0/24`, `2001:db8::/32`, or a bare address).
-fn ip_in_cidr(ip: &str, cidr: &str) -> bool {
-    let Ok(ip) = ip.trim().parse::<IpAddr>() else {
-        return false;
-    };
-    let (net, len) = match cidr.trim().split_once('/') {
-        Some((n, l)) => (n, l.parse::<u32>().ok()),
-        None => (cidr.trim(), None),
-    };
-    let Ok(net) = net.parse::<IpAddr>() else {
-        return false;
-    };
-    match (ip, net) {
-        (IpAddr::V4(i), IpAddr::V4(n)) => {
-            let len = len.unwrap_or(32);
-            len <= 32 && prefix_eq(u128::from(u32::from(i)), u128::from(u32::from(n)), len, 32)
-        }
-        (IpAddr::V6(i), IpAddr::V6(n)) => {
-            let len = len.unwrap_or(128);
-            len <= 128 && prefix_eq(u128::from(i), u128::from(n), len, 128)
-        }
-        _ => false,
-    }
-}
-
-fn prefix_eq(a: u128, b: u128, len: u32, width: u32) -> bool {
-    if len == 0 {
-        return true;
-    }
-    let shift = width - len;
-    (a >> shift) == (b >> shift)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn cond(op: &str, key: &str, values: &[&str]) -> Condition {
-        Condition {
-            operator: Operator::parse(op).unwrap(),
-            key: key.to_owned(),
-            key_lc: key.to_ascii_lowercase(),
-            values: values.iter().map(|v| Template::parse(v, true)).collect(),
-        }
+        let operator = Operator::parse(op).unwrap();
+        let variables = operator.takes_variables();
+        let values = values
+            .iter()
+            .map(|v| Template::parse(v, variables))
+            .collect();
+        Condition::new(operator, key, values)
     }
 
     fn ctx(pairs: &[(&str, &[&str])]) -> Context {
@@ -582,7 +716,8 @@ mod tests {
             .evaluate(&c),
             True
         );
-        // No value for the variable: equal-style operators fail, negated ones hold.
+        // No value for the variable: undecided either way (the safe reading decides), unless
+        // another value settles it.
         assert_eq!(
             cond(
                 "StringEquals",
@@ -590,7 +725,7 @@ mod tests {
                 &["${aws:ResourceOrgID}"]
             )
             .evaluate(&c),
-            False
+            Unknown
         );
         assert_eq!(
             cond(
@@ -599,8 +734,22 @@ mod tests {
                 &["${aws:ResourceOrgID}"]
             )
             .evaluate(&c),
+            Unknown
+        );
+        assert_eq!(
+            cond(
+                "StringEquals",
+                "aws:SourceAccount",
+                &["${aws:ResourceOrgID}", "111122223333"]
+            )
+            .evaluate(&c),
             True
         );
+        // Variables are text in Numeric, Bool, IP and Binary values.
+        let n = ctx(&[("n", &["5"]), ("v", &["5"])]);
+        let c = cond("NumericEquals", "n", &["${v}"]);
+        assert_eq!(c.malformed_values().collect::<Vec<_>>(), vec!["${v}"]);
+        assert_eq!(c.evaluate(&n), Unknown);
     }
 
     #[test]
@@ -625,7 +774,23 @@ mod tests {
             True
         );
         assert_eq!(cond("NumericNotEquals", "n", &["10"]).evaluate(&c), False);
-        assert_eq!(cond("NumericEquals", "n", &["ten"]).evaluate(&c), False);
+        // A policy value the family cannot read is undecided, negated or not.
+        assert_eq!(cond("NumericEquals", "n", &["ten"]).evaluate(&c), Unknown);
+        assert_eq!(
+            cond("NumericNotEquals", "n", &["ten"]).evaluate(&c),
+            Unknown
+        );
+        assert_eq!(
+            cond("NotIpAddress", "ip", &["10.0.0.0/33"]).evaluate(&c),
+            Unknown
+        );
+        assert_eq!(
+            cond("IpAddress", "ip", &["203.0.113.7/abc"]).evaluate(&c),
+            Unknown
+        );
+        assert_eq!(cond("Bool", "b", &["yes"]).evaluate(&c), Unknown);
+        // A request value the family cannot read never matches.
+        assert_eq!(cond("NumericEquals", "d", &["10"]).evaluate(&c), False);
         assert_eq!(
             cond("DateGreaterThan", "d", &["2026-11-27T11:59:59Z"]).evaluate(&c),
             True
@@ -693,5 +858,8 @@ mod tests {
         assert_eq!(parse_date("1970-01-01T01:00:00+01:00"), Some(0.0));
         assert_eq!(parse_date("yesterday"), None);
         assert_eq!(parse_date("2026-13-01"), None);
+        assert_eq!(parse_date("2026-02-31"), None);
+        assert_eq!(parse_date("2023-02-29"), None);
+        assert!(parse_date("2024-02-29").is_some());
     }
 }

@@ -112,6 +112,42 @@ pub struct Statement {
 }
 
 impl Statement {
+    /// A Deny of every action on every resource for `principal` when every condition holds
+    /// (operator, key, values): how a question of the analysis marks requests as outside its
+    /// space, built without a round trip through JSON. Errors name an unknown operator.
+    pub fn exclusion(
+        principal: PrincipalSet,
+        conditions: &[(&str, &str, Vec<String>)],
+    ) -> Result<Statement, String> {
+        let conditions = conditions
+            .iter()
+            .map(|(op, key, values)| {
+                let operator = Operator::parse(op)
+                    .ok_or_else(|| format!("unknown condition operator {op}"))?;
+                let variables = operator.takes_variables();
+                let values = values
+                    .iter()
+                    .map(|v| Template::parse(v, variables))
+                    .collect();
+                Ok(Condition::new(operator, key, values))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(Statement {
+            index: 0,
+            sid: None,
+            effect: Effect::Deny,
+            principal: PrincipalClause::Principal(principal),
+            action: ActionClause::Action(vec![ActionPattern {
+                raw: "*".to_owned(),
+                pattern: Pattern::compile("*"),
+            }]),
+            resource: ResourceClause::Resource(vec![Template::parse("*", false)]),
+            conditions,
+            key_actions: ActionSet::all(),
+            raw: Json::Null,
+        })
+    }
+
     /// A reference naming this statement in messages.
     pub fn reference(&self) -> StatementRef {
         StatementRef {
@@ -795,12 +831,24 @@ impl Parser {
                         }
                     })
                     .collect();
-                out.push(Condition {
-                    operator: operator.clone(),
-                    key: key.clone(),
-                    key_lc: key.to_ascii_lowercase(),
-                    values,
-                });
+                let condition = Condition::new(operator.clone(), key, values);
+                for bad in condition.malformed_values() {
+                    let note = if bad.contains("${") && !operator.takes_variables() {
+                        " (policy variables are not substituted in this operator's values)"
+                    } else {
+                        ""
+                    };
+                    self.problem(
+                        Some(r),
+                        Some(&key_place),
+                        format!(
+                            "\"{bad}\" is not {}{note}; AWS does not document how {op_name} compares with it, so idc-guard leaves that comparison undecided",
+                            condition::expected_value(operator.family)
+                        ),
+                        false,
+                    );
+                }
+                out.push(condition);
             }
         }
         ok.then_some(out)

@@ -1,20 +1,27 @@
 //! The KP-* checks: what a key policy grants, judged against the Identity Center model in
-//! every enabled Region. Every finding is collected; nothing stops at the first.
+//! every enabled Region. Each check is a question about every request of a space
+//! ([`crate::model`]), answered exactly by the policy analysis; a failure carries a concrete
+//! request that shows it, as an `idc-guard simulate` command line. Every finding is collected;
+//! nothing stops at the first.
 
 use std::collections::BTreeMap;
+
+use idc_guard_policy::actions::ActionSet;
+use idc_guard_policy::analysis::{Analysis, Answer, Limits, Question, Witness};
+use idc_guard_policy::document::condition::{Condition, Family};
+use idc_guard_policy::document::template::Template;
+use idc_guard_policy::document::{
+    KeyPolicy, ParsedPolicy, ResourceClause, StatementRef, parse_key_policy,
+};
+use idc_guard_policy::logic::Truth;
+use idc_guard_policy::pattern::resource_match;
+use idc_guard_policy::request::{AccessRequest, Caller, Context};
 
 use crate::checks::{At, CheckId};
 use crate::config::Config;
 use crate::finding::{Finding, Status};
-use crate::model::{ModelBuilder, REGIONAL_KEYS, Via, Who, named_in};
-use idc_guard_policy::actions::ActionSet;
-use idc_guard_policy::document::{
-    KeyPolicy, ParsedPolicy, ResourceClause, StatementRef, parse_key_policy,
-};
-use idc_guard_policy::eval::{Reading, allowed_actions, evaluate};
-use idc_guard_policy::logic::Truth;
-use idc_guard_policy::pattern::resource_match;
-use idc_guard_policy::request::{AccessRequest, Context};
+use crate::model::{ModelQuestion, REGIONAL_KEYS, RegionModel, caller_context};
+use crate::regions::dns_suffix;
 
 /// The outcome of checking one policy: a finding per failing cause and a pass per check that
 /// holds, for each Region.
@@ -38,7 +45,7 @@ pub struct Cause {
     /// The statement that decides: the Allow that grants too much, or the Deny that blocks a
     /// required request. `None` when no statement allows a required request.
     pub statement: Option<StatementRef>,
-    /// Whether a required request is refused (as opposed to a probe being allowed).
+    /// Whether a required request is refused (as opposed to a request being allowed).
     pub must_allow: bool,
 }
 
@@ -71,15 +78,14 @@ pub fn check_parsed(config: &Config, parsed: &ParsedPolicy, regions: &[String]) 
         }
         return report;
     };
-    let named = named_in(policy);
-    // Each class of Regions is evaluated once; its Regions share the result.
+    // Each class of Regions is analysed once; its Regions share the result.
     let mut class_failures: Vec<Vec<Failure>> = Vec::new();
     let mut class_of: BTreeMap<&str, usize> = BTreeMap::new();
     for class in region_classes(config, policy, regions) {
         let Some(representative) = class.first() else {
             continue;
         };
-        class_failures.push(evaluate_model(config, policy, representative, &named));
+        class_failures.push(analyse_region(config, policy, representative));
         for region in class {
             class_of.insert(region, class_failures.len() - 1);
         }
@@ -92,85 +98,115 @@ pub fn check_parsed(config: &Config, parsed: &ParsedPolicy, regions: &[String]) 
             .and_then(|i| class_failures.get(*i))
             .map(Vec::as_slice)
             .unwrap_or_default();
+        let representative = regions
+            .iter()
+            .find(|r| class_of.get(r.as_str()) == class_of.get(region.as_str()))
+            .map_or(region.as_str(), String::as_str);
         for check in CheckId::KEY_POLICY {
             if check == CheckId::KpInvalid {
                 continue;
             }
-            region_findings(&at, check, failures, &mut report);
+            region_findings(config, &at, representative, check, failures, &mut report);
         }
     }
     report
 }
 
-/// One modelled request the policy gets wrong.
-#[derive(Debug)]
+/// One way the policy fails a question of the model.
+#[derive(Debug, Clone)]
 struct Failure {
     check: CheckId,
-    who: Who,
+    /// Who the question is about.
+    label: String,
+    /// How a required request arrives (empty for must-deny questions).
+    way: String,
     must_allow: bool,
+    /// The actions the witness stands for.
     actions: ActionSet,
-    cause: Vec<StatementRef>,
+    /// The deciding statement.
+    statement: Option<StatementRef>,
+    /// The request that shows it, in the class's representative Region.
+    witness: Option<AccessRequest>,
+    /// Why the question could not be decided, if it could not.
+    undecided: Option<String>,
     by_reading: bool,
 }
 
-fn evaluate_model(
-    config: &Config,
-    policy: &KeyPolicy,
-    region: &str,
-    named: &crate::model::Named,
-) -> Vec<Failure> {
+fn analyse_region(config: &Config, policy: &KeyPolicy, region: &str) -> Vec<Failure> {
     let resource = config.key_arn_in(region);
+    let analysis = Analysis::new(policy);
     let mut failures = Vec::new();
-    for r in ModelBuilder::new(config, region, named).build() {
-        let reading = if r.must_allow {
-            Reading::GrantsLeast
+    for mq in RegionModel::new(config, region).questions() {
+        let q = Question {
+            resource: &resource,
+            partition: config.partition(),
+            region,
+            actions: mq.actions,
+            principals: &mq.principals,
+            fixed: &mq.fixed,
+            absent: &mq.absent,
+            exclusions: &mq.exclusions,
+            limits: Limits::default(),
+        };
+        let answer = if mq.must_allow {
+            analysis.find_denied(&q)
         } else {
-            Reading::GrantsMost
+            analysis.find_allowed(&q)
         };
-        let allowed = allowed_actions(policy, &r.caller, &resource, &r.context, r.actions, reading);
-        let wrong = if r.must_allow {
-            r.actions.minus(allowed)
-        } else {
-            r.actions.intersect(allowed)
-        };
-        let Some(first) = wrong.names().next() else {
-            continue;
-        };
-        // Attribute the failure: which statements decide the first wrong action.
-        let request = AccessRequest {
-            caller: r.caller.clone(),
-            action: first.to_owned(),
-            resource: resource.clone(),
-            context: r.context.clone(),
-        };
-        let decision = evaluate(policy, &request, reading);
-        failures.push(Failure {
-            check: r.check,
-            who: r.who,
-            must_allow: r.must_allow,
-            actions: wrong,
-            cause: decision.statements,
-            by_reading: decision.by_reading,
-        });
+        record(&mq, answer, &mut failures);
     }
     failures
 }
 
+fn record(mq: &ModelQuestion, answer: Answer, out: &mut Vec<Failure>) {
+    for w in answer.witnesses {
+        out.push(failure_of(mq, &w));
+    }
+    if let Some(reason) = answer.undecided {
+        out.push(Failure {
+            check: mq.check,
+            label: mq.label.clone(),
+            way: mq.way.clone(),
+            must_allow: mq.must_allow,
+            actions: ActionSet::EMPTY,
+            statement: None,
+            witness: None,
+            undecided: Some(reason),
+            by_reading: true,
+        });
+    }
+}
+
+fn failure_of(mq: &ModelQuestion, w: &Witness) -> Failure {
+    Failure {
+        check: mq.check,
+        label: mq.label.clone(),
+        way: mq.way.clone(),
+        must_allow: mq.must_allow,
+        actions: w.actions,
+        statement: w.decision.statements.first().cloned(),
+        witness: Some(w.request.clone()),
+        undecided: None,
+        by_reading: w.by_reading,
+    }
+}
+
 fn region_findings(
+    config: &Config,
     at: &At<'_>,
+    representative: &str,
     check: CheckId,
     failures: &[Failure],
     report: &mut KeyPolicyReport,
 ) {
-    let out = &mut report.findings;
     let region = at.region;
     // One finding per deciding statement (or lack of one).
     let mut groups: BTreeMap<Option<StatementRef>, Vec<&Failure>> = BTreeMap::new();
     for f in failures.iter().filter(|f| f.check == check) {
-        groups.entry(f.cause.first().cloned()).or_default().push(f);
+        groups.entry(f.statement.clone()).or_default().push(f);
     }
     if groups.is_empty() {
-        out.push(at.finding(
+        report.findings.push(at.finding(
             check,
             Status::Pass,
             format!("{check} holds in {region}"),
@@ -181,59 +217,62 @@ fn region_findings(
     }
     for (statement, items) in groups {
         let must_allow = items.iter().any(|f| f.must_allow);
-        // One line per principal: the actions, and the ways the requests arrive.
-        let mut by_label: BTreeMap<&str, (ActionSet, Vec<String>)> = BTreeMap::new();
+        let mut lines: Vec<String> = Vec::new();
         let mut cause_key: Vec<String> = Vec::new();
+        let mut reproduce: Option<String> = None;
         for f in &items {
-            let entry = by_label.entry(&f.who.label).or_default();
-            entry.0 = entry.0.union(f.actions);
-            let way = f.who.way(region);
-            if !entry.1.contains(&way) {
-                entry.1.push(way);
-            }
-            // Written out field by field (not Debug) so the fingerprint survives refactoring.
             let names: Vec<&str> = f.actions.names().collect();
+            // Written out field by field (not Debug) so the fingerprint survives refactoring.
             cause_key.push(format!(
-                "{}/{}/{}/{}",
-                f.who.label,
-                f.who.way(region),
+                "{}/{}/{}/{}/{}",
+                f.label,
+                f.way,
                 names.join(","),
-                f.must_allow
+                f.must_allow,
+                f.undecided.as_deref().unwrap_or_default()
             ));
+            let line = match (&f.witness, &f.undecided) {
+                (_, Some(reason)) => format!("for {}, it cannot be decided: {reason}", f.label),
+                (Some(w), None) => {
+                    let w = in_region(w, representative, region);
+                    if reproduce.is_none() {
+                        reproduce = Some(simulate_line(config, region, &w));
+                    }
+                    describe(config, region, f, &w, &names)
+                }
+                (None, None) => continue,
+            };
+            if !lines.contains(&line) {
+                lines.push(line);
+            }
         }
         cause_key.sort();
-        let verb = if must_allow { "cannot" } else { "can" };
-        let lines: Vec<String> = by_label
-            .iter()
-            .map(|(label, (actions, ways))| {
-                let actions: Vec<&str> = actions.names().collect();
-                let shown: Vec<&str> = ways.iter().take(3).map(String::as_str).collect();
-                let more = ways.len().saturating_sub(3);
-                let ways = if more > 0 {
-                    format!("{}, and {more} more ways", shown.join(", "))
-                } else {
-                    shown.join(", ")
-                };
-                format!("{label} {verb} {} ({ways})", actions.join(", "))
-            })
-            .collect();
-        const SHOWN: usize = 4;
+        const SHOWN: usize = 3;
         let more = lines.len().saturating_sub(SHOWN);
         let mut listed = lines.into_iter().take(SHOWN).collect::<Vec<_>>().join("; ");
         if more > 0 {
-            listed.push_str(&format!("; and {more} more principals"));
+            listed.push_str(&format!("; and {more} more"));
         }
+        let undecided_only = items.iter().all(|f| f.undecided.is_some());
         let reason = match (&statement, must_allow) {
             (Some(s), true) => format!("denied by statement {s}"),
+            (None, true) if undecided_only => "undecided".to_owned(),
             (None, true) => "no statement allows it".to_owned(),
             (Some(s), false) => format!("allowed by statement {s}"),
-            (None, false) => "allowed".to_owned(),
+            (None, false) => "undecided".to_owned(),
         };
         let mut message = format!(
             "{check} fails in {region}: {}. {listed} ({reason}).",
             check.consequence()
         );
-        if items.iter().any(|f| f.by_reading) {
+        if let Some(line) = reproduce {
+            message.push_str(&format!(" Reproduce: {line}"));
+        }
+        if undecided_only {
+            message.push_str(
+                " idc-guard cannot show a request either way, so it takes the safe reading: the check fails (docs/policy-semantics.md).",
+            );
+        } else if items.iter().any(|f| f.by_reading) {
             message.push_str(
                 " Part of this decision rests on behaviour AWS does not document; idc-guard takes the safe reading (docs/policy-semantics.md).",
             );
@@ -252,7 +291,211 @@ fn region_findings(
             statement,
             must_allow,
         });
-        out.push(finding);
+        report.findings.push(finding);
+    }
+}
+
+/// The witness of the class's representative Region, moved to `region`: the key's ARN and the
+/// Region-specific values.
+fn in_region(w: &AccessRequest, from: &str, to: &str) -> AccessRequest {
+    if from == to {
+        return w.clone();
+    }
+    let mut r = w.clone();
+    r.resource = r
+        .resource
+        .replacen(&format!(":{from}:"), &format!(":{to}:"), 1);
+    let mut ctx = Context::default();
+    for (k, values) in w.context.iter() {
+        let k_lc = k.to_ascii_lowercase();
+        let moved: Vec<String> =
+            if REGIONAL_KEYS.contains(&k_lc.as_str()) && k_lc != "kms:multiregionkeytype" {
+                values
+                    .iter()
+                    .map(|v| {
+                        if v == from {
+                            to.to_owned()
+                        } else {
+                            v.replacen(&format!(".{from}."), &format!(".{to}."), 1)
+                        }
+                    })
+                    .collect()
+            } else {
+                values.to_vec()
+            };
+        ctx.set_values(k, moved);
+    }
+    r.context = ctx;
+    r
+}
+
+/// "a role in account 000000000000 in no organization can kms:Decrypt via
+/// ec2.us-east-1.amazonaws.com with encryption context {purpose=backup}".
+fn describe(
+    config: &Config,
+    region: &str,
+    f: &Failure,
+    w: &AccessRequest,
+    actions: &[&str],
+) -> String {
+    let who = describe_caller(w);
+    let base = caller_context(config, region, &w.caller);
+    let mut conditions: Vec<String> = Vec::new();
+    let via = w.context.get("kms:viaservice").and_then(|v| v.first());
+    let way = match via {
+        Some(v) => format!("via {v}"),
+        None => "directly".to_owned(),
+    };
+    if let Some(keys) = w.context.get("kms:encryptioncontextkeys") {
+        let pairs: Vec<String> = keys
+            .iter()
+            .map(|k| {
+                let v = w
+                    .context
+                    .get(&format!("kms:encryptioncontext:{}", k.to_ascii_lowercase()))
+                    .and_then(|v| v.first())
+                    .map_or("", String::as_str);
+                format!("{k}={v}")
+            })
+            .collect();
+        conditions.push(format!("with encryption context {{{}}}", pairs.join(", ")));
+    }
+    for (k, values) in w.context.iter() {
+        let k_lc = k.to_ascii_lowercase();
+        if is_identity_or_base(&k_lc) || base.get(&k_lc).is_some() {
+            continue;
+        }
+        conditions.push(format!("{k}={}", values.join(",")));
+    }
+    let when = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", conditions.join(", "))
+    };
+    if f.must_allow {
+        format!(
+            "{} cannot {} ({}){when}",
+            f.label,
+            actions.join(", "),
+            f.way
+        )
+    } else {
+        format!("{who} can {} {way}{when}", actions.join(", "))
+    }
+}
+
+fn is_identity_or_base(k: &str) -> bool {
+    matches!(
+        k,
+        "aws:principalarn"
+            | "aws:principalaccount"
+            | "kms:calleraccount"
+            | "aws:principaltype"
+            | "aws:principalisawsservice"
+            | "aws:principalservicename"
+            | "aws:principalorgid"
+            | "aws:principalorgpaths"
+            | "aws:sourceaccount"
+            | "aws:sourceorgid"
+            | "aws:sourceorgpaths"
+            | "aws:resourceaccount"
+            | "aws:resourceorgid"
+            | "aws:requestedregion"
+            | "aws:securetransport"
+            | "kms:keyspec"
+            | "kms:keyusage"
+            | "kms:keyorigin"
+            | "kms:multiregion"
+            | "kms:multiregionkeytype"
+            | "kms:encryptionalgorithm"
+            | "kms:viaservice"
+            | "kms:encryptioncontextkeys"
+            | "aws:viaawsservice"
+            | "kms:grantisforawsresource"
+    ) || k.starts_with("kms:encryptioncontext:")
+}
+
+fn describe_caller(w: &AccessRequest) -> String {
+    let ctx = &w.context;
+    let first = |k: &str| ctx.get(k).and_then(|v| v.first()).cloned();
+    match &w.caller {
+        Caller::Aws(a) => {
+            let org = match first("aws:principalorgid") {
+                Some(o) => format!("in organization {o}"),
+                None => "in no organization".to_owned(),
+            };
+            let who = if a.arn.ends_with(":root") {
+                format!("the root of account {}", a.account)
+            } else if let Some(s) = &a.session_arn {
+                format!("session {s} of role {}", a.arn)
+            } else {
+                a.arn.clone()
+            };
+            format!("{who} ({org})")
+        }
+        Caller::Service(s) => match (first("aws:sourceaccount"), first("aws:sourceorgid")) {
+            (Some(acct), Some(org)) => {
+                format!("service principal {s} acting for account {acct} of organization {org}")
+            }
+            (Some(acct), None) => {
+                format!("service principal {s} acting for account {acct}, in no organization")
+            }
+            (None, _) => format!("service principal {s} acting for no named account"),
+        },
+        Caller::Anonymous => "an anonymous caller".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// The `idc-guard simulate` command line that reproduces a witness: the caller, the action,
+/// and every key that differs from what `simulate` assumes for that caller; `--closed-world`
+/// makes every other key absent.
+pub fn simulate_line(config: &Config, region: &str, w: &AccessRequest) -> String {
+    let mut args: Vec<String> = vec![
+        "idc-guard simulate --config <config.toml> <policy.json>".to_owned(),
+        format!("--region {region}"),
+    ];
+    let principal = match &w.caller {
+        Caller::Aws(a) => match &a.session_arn {
+            Some(s) if !s.ends_with("/idc-guard-probe") || a.arn.matches('/').count() > 1 => {
+                args.push(format!("--role-arn {}", a.arn));
+                s.clone()
+            }
+            _ => a.arn.clone(),
+        },
+        Caller::Service(s) => s.clone(),
+        Caller::Anonymous => "anonymous".to_owned(),
+        other => other.to_string(),
+    };
+    args.insert(1, format!("--principal {principal}"));
+    args.insert(2, format!("--action {}", w.action));
+    let defaults = caller_context(config, region, &w.caller);
+    for (k, values) in w.context.iter() {
+        if defaults.get(&k.to_ascii_lowercase()) == Some(values) {
+            continue;
+        }
+        for v in values {
+            args.push(format!("--context {}", shell_word(&format!("{k}={v}"))));
+        }
+    }
+    for (k, _) in defaults.iter() {
+        if w.context.get(&k.to_ascii_lowercase()).is_none() {
+            args.push(format!("--absent {k}"));
+        }
+    }
+    args.push("--closed-world".to_owned());
+    args.join(" ")
+}
+
+/// Quotes a word for a POSIX shell when it needs it.
+fn shell_word(s: &str) -> String {
+    let plain = s
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_.:/=,@+%".contains(c));
+    if plain {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
     }
 }
 
@@ -283,34 +526,26 @@ fn invalid_findings(at: &At<'_>, parsed: &ParsedPolicy, out: &mut Vec<Finding>) 
     }
 }
 
-/// Groups Regions whose requests the policy cannot tell apart, so the model is evaluated once
-/// per group. Requests differ between Regions only in the key ARN and the Region-dependent
-/// keys ([`REGIONAL_KEYS`]); two Regions fall in one group when every Resource element and
-/// every condition on those keys gives the same answer for both Regions' values.
+/// Groups Regions the policy cannot tell apart, so the model is analysed once per group.
+/// Requests differ between Regions only in the key ARN and the Region-dependent keys
+/// ([`REGIONAL_KEYS`]); two Regions fall in one group when every Resource element and every
+/// condition on those keys reads the same for both. A `kms:ViaService` value is
+/// `<service>.<Region>.<suffix>`; a pattern with as many literal dots as that value has can
+/// only match it part by part, so it reads the same for two Regions when its Region part
+/// does. A pattern of another form, or a policy variable in a Region-dependent place, gives
+/// each Region its own group.
 fn region_classes<'r>(
     config: &Config,
     policy: &KeyPolicy,
     regions: &'r [String],
 ) -> Vec<Vec<&'r str>> {
-    let variable_on_regional_key = policy.statements.iter().any(|s| {
-        let resource_vars = match &s.resource {
-            ResourceClause::Resource(ts) | ResourceClause::NotResource(ts) => {
-                ts.iter().any(|t| t.has_variables())
-            }
-        };
-        resource_vars
-            || s.conditions.iter().any(|c| {
-                REGIONAL_KEYS.contains(&c.key_lc.as_str())
-                    && c.values.iter().any(|v| v.has_variables())
-            })
-    });
-    if variable_on_regional_key {
-        return regions.iter().map(|r| vec![r.as_str()]).collect();
-    }
-    let mut classes: Vec<(Vec<Truth>, Vec<&str>)> = Vec::new();
+    let mut classes: Vec<(Option<Vec<Truth>>, Vec<&str>)> = Vec::new();
     for region in regions {
         let signature = region_signature(config, policy, region);
-        match classes.iter_mut().find(|(sig, _)| *sig == signature) {
+        match classes
+            .iter_mut()
+            .find(|(sig, _)| signature.is_some() && *sig == signature)
+        {
             Some((_, members)) => members.push(region),
             None => classes.push((signature, vec![region])),
         }
@@ -318,42 +553,75 @@ fn region_classes<'r>(
     classes.into_iter().map(|(_, members)| members).collect()
 }
 
-fn region_signature(config: &Config, policy: &KeyPolicy, region: &str) -> Vec<Truth> {
+/// How the policy reads one Region; `None` when it cannot be compared with another's.
+fn region_signature(config: &Config, policy: &KeyPolicy, region: &str) -> Option<Vec<Truth>> {
     let key_arn = config.key_arn_in(region);
-    let empty = Context::default();
     let kind = if region == config.primary_region {
         "PRIMARY"
     } else {
         "REPLICA"
     };
-    let mut values: Vec<(&str, String)> = vec![
-        ("aws:requestedregion", region.to_owned()),
-        ("kms:multiregionkeytype", kind.to_owned()),
-    ];
-    for via in [Via::Sso, Via::IdentityStore, Via::OtherService] {
-        if let Some(s) = via.service(region) {
-            values.push(("kms:viaservice", s));
-        }
-    }
     let mut sig = Vec::new();
     for s in &policy.statements {
         let (ResourceClause::Resource(ts) | ResourceClause::NotResource(ts)) = &s.resource;
         for t in ts {
-            sig.push(Truth::from(resource_match(&t.raw, &key_arn)));
+            if t.has_variables() {
+                return None;
+            }
+            sig.push(resource_match(&literal_pattern(t)?, &key_arn));
         }
         for c in s
             .conditions
             .iter()
             .filter(|c| REGIONAL_KEYS.contains(&c.key_lc.as_str()))
         {
-            for (key, value) in values.iter().filter(|(k, _)| *k == c.key_lc) {
-                let mut ctx = empty.clone();
-                ctx.set(key, value);
-                sig.push(c.evaluate(&ctx));
+            if c.values.iter().any(Template::has_variables) {
+                return None;
             }
+            if c.key_lc == "kms:viaservice" {
+                for v in &c.values {
+                    sig.push(via_service_part(c, &v.raw, region)?);
+                }
+                continue;
+            }
+            let value = if c.key_lc == "aws:requestedregion" {
+                region
+            } else {
+                kind
+            };
+            let mut ctx = Context::default();
+            ctx.set(&c.key_lc, value);
+            sig.push(c.evaluate(&ctx));
         }
     }
-    sig
+    Some(sig)
+}
+
+fn literal_pattern(t: &Template) -> Option<idc_guard_policy::pattern::Pattern> {
+    t.resolve_pattern(&Context::default())
+        .map(|p| p.into_owned())
+}
+
+/// Whether a `kms:ViaService` value's Region part matches `region`, when the value has the
+/// shape of one (`<service>.<Region>.<suffix>`, as many dots) and the operator compares text;
+/// `None` otherwise.
+fn via_service_part(c: &Condition, value: &str, region: &str) -> Option<Truth> {
+    let suffix = dns_suffix(region);
+    let value_dots = 2 + suffix.matches('.').count();
+    if value.matches('.').count() != value_dots {
+        return None;
+    }
+    let mut parts = value.splitn(3, '.');
+    let (_, region_part, rest) = (parts.next()?, parts.next()?, parts.next()?);
+    let same = |a: &str, b: &str| match c.operator.family {
+        Family::StringEquals => Some(a == b),
+        Family::StringEqualsIgnoreCase => Some(a.eq_ignore_ascii_case(b)),
+        Family::StringLike => Some(idc_guard_policy::pattern::wildcard_match(a, b)),
+        _ => None,
+    };
+    Some(Truth::from(
+        same(region_part, region)? && same(rest, suffix)?,
+    ))
 }
 
 #[cfg(test)]
@@ -414,7 +682,7 @@ mod tests {
     }
 
     #[test]
-    fn public_decrypt_is_external_access() {
+    fn public_decrypt_is_external_access_with_a_reproducible_witness() {
         let c = config("");
         let mut doc: serde_json::Value = serde_json::from_str(&render_policy(&c)).unwrap();
         doc["Statement"].as_array_mut().unwrap().push(serde_json::json!(
@@ -431,8 +699,60 @@ mod tests {
         );
         let f = report
             .problems()
-            .find(|f| f.check == "KP-EXTERNAL-ACCESS")
+            .find(|f| f.check == "KP-EXTERNAL-ACCESS" && f.region == "eu-west-1")
             .unwrap();
         assert_eq!(f.statement.as_deref(), Some("Oops (index 5)"));
+        assert!(
+            f.message.contains("Reproduce: idc-guard simulate"),
+            "{}",
+            f.message
+        );
+        assert!(f.message.contains("--region eu-west-1"), "{}", f.message);
+    }
+
+    #[test]
+    fn via_service_patterns_split_regions_only_where_they_differ() {
+        use idc_guard_policy::document::condition::Operator;
+        let like = Condition::new(
+            Operator::parse("StringLike").unwrap(),
+            "kms:ViaService",
+            vec![],
+        );
+        let equals = Condition::new(
+            Operator::parse("StringEquals").unwrap(),
+            "kms:ViaService",
+            vec![],
+        );
+        let ci = Condition::new(
+            Operator::parse("StringEqualsIgnoreCase").unwrap(),
+            "kms:ViaService",
+            vec![],
+        );
+        assert_eq!(
+            via_service_part(&like, "sso.*.amazonaws.com", "us-east-1"),
+            Some(Truth::True)
+        );
+        assert_eq!(
+            via_service_part(&like, "ec2.us-east-?.amazonaws.com", "us-east-2"),
+            Some(Truth::True)
+        );
+        assert_eq!(
+            via_service_part(&like, "ec2.us-east-?.amazonaws.com", "eu-west-1"),
+            Some(Truth::False)
+        );
+        // StringEquals reads `*` as a character.
+        assert_eq!(
+            via_service_part(&equals, "sso.*.amazonaws.com", "us-east-1"),
+            Some(Truth::False)
+        );
+        assert_eq!(
+            via_service_part(&ci, "SSO.US-EAST-1.AMAZONAWS.COM", "us-east-1"),
+            Some(Truth::True)
+        );
+        // Fewer dots: a wildcard may span parts; no comparison.
+        assert_eq!(
+            via_service_part(&like, "*.amazonaws.com", "us-east-1"),
+            None
+        );
     }
 }

@@ -1,0 +1,1053 @@
+//! Regular languages over strings: the values a condition can match, and the shapes of AWS's
+//! identifiers. Every string comparison IAM offers (equality, case-insensitive equality, `*`/`?`
+//! wildcards, ARN part-by-part matching, `true`/`false`) is a regular language, so one product
+//! search answers which combinations of them a value can realise ([`cells`]).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use crate::pattern::PatternChar;
+
+/// A set of characters: sorted, disjoint, inclusive ranges.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CharSet(Vec<(char, char)>);
+
+impl CharSet {
+    /// Every character.
+    pub fn any() -> CharSet {
+        CharSet(vec![('\0', char::MAX)])
+    }
+
+    /// One character.
+    pub fn one(c: char) -> CharSet {
+        CharSet(vec![(c, c)])
+    }
+
+    /// One character in either ASCII case.
+    pub fn ascii_ci(c: char) -> CharSet {
+        let (l, u) = (c.to_ascii_lowercase(), c.to_ascii_uppercase());
+        if l == u {
+            CharSet::one(c)
+        } else {
+            CharSet::from_ranges(vec![(l, l), (u, u)])
+        }
+    }
+
+    /// The inclusive range `a..=b`.
+    pub fn range(a: char, b: char) -> CharSet {
+        CharSet(vec![(a, b)])
+    }
+
+    /// From ranges in any order, overlapping or not.
+    pub fn from_ranges(mut ranges: Vec<(char, char)>) -> CharSet {
+        ranges.sort();
+        let mut out: Vec<(char, char)> = Vec::with_capacity(ranges.len());
+        for (a, b) in ranges {
+            match out.last_mut() {
+                Some((_, hi)) if u32::from(a) <= u32::from(*hi).saturating_add(1) => {
+                    if b > *hi {
+                        *hi = b;
+                    }
+                }
+                _ => out.push((a, b)),
+            }
+        }
+        CharSet(out)
+    }
+
+    /// Every character but `c`.
+    pub fn all_but(c: char) -> CharSet {
+        CharSet::any().minus(&CharSet::one(c))
+    }
+
+    /// The union.
+    pub fn union(&self, other: &CharSet) -> CharSet {
+        let mut r = self.0.clone();
+        r.extend(other.0.iter().copied());
+        CharSet::from_ranges(r)
+    }
+
+    /// The characters of `self` not in `other`.
+    pub fn minus(&self, other: &CharSet) -> CharSet {
+        let mut out = Vec::new();
+        for &(a, b) in &self.0 {
+            let mut lo = u32::from(a);
+            let hi = u32::from(b);
+            for &(oa, ob) in &other.0 {
+                let (oa, ob) = (u32::from(oa), u32::from(ob));
+                if ob < lo || oa > hi {
+                    continue;
+                }
+                if oa > lo {
+                    push_range(&mut out, lo, oa - 1);
+                }
+                lo = ob.saturating_add(1);
+                if lo > hi {
+                    break;
+                }
+            }
+            if lo <= hi {
+                push_range(&mut out, lo, hi);
+            }
+        }
+        CharSet::from_ranges(out)
+    }
+
+    /// Whether `c` is in the set.
+    pub fn contains(&self, c: char) -> bool {
+        self.0.iter().any(|&(a, b)| a <= c && c <= b)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Pushes the range `lo..=hi` of code points, skipping the surrogate gap (not `char`s).
+fn push_range(out: &mut Vec<(char, char)>, lo: u32, hi: u32) {
+    const GAP: (u32, u32) = (0xD800, 0xDFFF);
+    let mut pieces = vec![(lo, hi)];
+    if lo <= GAP.1 && hi >= GAP.0 {
+        pieces.clear();
+        if lo < GAP.0 {
+            pieces.push((lo, GAP.0 - 1));
+        }
+        if hi > GAP.1 {
+            pieces.push((GAP.1 + 1, hi));
+        }
+    }
+    for (a, b) in pieces {
+        if let (Some(a), Some(b)) = (char::from_u32(a), char::from_u32(b)) {
+            out.push((a, b));
+        }
+    }
+}
+
+/// A regular expression over [`CharSet`]s.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Re {
+    /// The empty string.
+    Empty,
+    /// No string at all.
+    Never,
+    /// One character of the set.
+    Set(CharSet),
+    /// One after the other.
+    Cat(Vec<Re>),
+    /// Either.
+    Alt(Vec<Re>),
+    /// Any number of repetitions, none included.
+    Star(Box<Re>),
+    /// Between `min` and `max` repetitions.
+    Repeat(Box<Re>, u32, u32),
+}
+
+impl Re {
+    /// Exactly `s`.
+    pub fn literal(s: &str) -> Re {
+        Re::Cat(s.chars().map(|c| Re::Set(CharSet::one(c))).collect())
+    }
+
+    /// `s` in any ASCII case.
+    pub fn literal_ascii_ci(s: &str) -> Re {
+        Re::Cat(s.chars().map(|c| Re::Set(CharSet::ascii_ci(c))).collect())
+    }
+
+    /// Any string of characters from `set`.
+    pub fn star_of(set: CharSet) -> Re {
+        Re::Star(Box::new(Re::Set(set)))
+    }
+
+    /// Any string.
+    pub fn any_string() -> Re {
+        Re::star_of(CharSet::any())
+    }
+
+    /// At least `min` characters of `set`.
+    pub fn at_least(set: CharSet, min: u32) -> Re {
+        Re::Cat(vec![Re::repeat(set.clone(), min, min), Re::star_of(set)])
+    }
+
+    /// Between `min` and `max` characters of `set`.
+    pub fn repeat(set: CharSet, min: u32, max: u32) -> Re {
+        Re::Repeat(Box::new(Re::Set(set)), min, max)
+    }
+
+    /// A wildcard pattern: `*` is any run of `star` characters, `?` one `one` character, literal
+    /// characters match themselves (case-sensitively).
+    pub fn glob(p: &[PatternChar], star: &CharSet, one: &CharSet) -> Re {
+        Re::Cat(
+            p.iter()
+                .map(|c| match c {
+                    PatternChar::Star => Re::star_of(star.clone()),
+                    PatternChar::One => Re::Set(one.clone()),
+                    PatternChar::Lit(c) => Re::Set(CharSet::one(*c)),
+                })
+                .collect(),
+        )
+    }
+
+    /// `ArnLike` with six or more parts: the first five parts are matched within their part
+    /// (wildcards do not cross `:`), the sixth takes the rest of the ARN.
+    pub fn arn_glob(p: &[PatternChar]) -> Re {
+        let no_colon = CharSet::all_but(':');
+        let any = CharSet::any();
+        let mut parts = p.splitn(6, |c| *c == PatternChar::Lit(':'));
+        let mut seq = Vec::new();
+        for i in 0..6 {
+            let Some(part) = parts.next() else {
+                return Re::Never;
+            };
+            if i > 0 {
+                seq.push(Re::Set(CharSet::one(':')));
+            }
+            if i < 5 {
+                seq.push(Re::glob(part, &no_colon, &no_colon));
+            } else {
+                seq.push(Re::glob(part, &any, &any));
+            }
+        }
+        Re::Cat(seq)
+    }
+}
+
+/// A non-deterministic automaton without ε-moves: states `0..n`, the start set, accepting
+/// states, and per state its moves.
+#[derive(Debug, Clone)]
+pub struct Nfa {
+    moves: Vec<Vec<(CharSet, usize)>>,
+    accept: Vec<bool>,
+    start: Vec<usize>,
+}
+
+/// A set of NFA states, as a bit set.
+pub type States = Vec<u64>;
+
+impl Nfa {
+    /// Builds the automaton of `re`.
+    pub fn new(re: &Re) -> Nfa {
+        let mut b = Builder::default();
+        let (s, e) = b.build(re);
+        b.finish(s, e)
+    }
+
+    /// The number of states.
+    pub fn len(&self) -> usize {
+        self.accept.len()
+    }
+
+    /// Whether the automaton has no state.
+    pub fn is_empty(&self) -> bool {
+        self.accept.is_empty()
+    }
+
+    /// The start set.
+    pub fn start(&self) -> States {
+        let mut s = empty_states(self.len());
+        for &i in &self.start {
+            set_bit(&mut s, i);
+        }
+        s
+    }
+
+    /// Whether `s` holds an accepting state.
+    pub fn accepts(&self, s: &States) -> bool {
+        iter_bits(s).any(|i| self.accept.get(i).copied().unwrap_or(false))
+    }
+
+    /// The states reached from `s` on `c`.
+    pub fn step(&self, s: &States, c: char) -> States {
+        let mut next = empty_states(self.len());
+        for i in iter_bits(s) {
+            for (set, t) in self.moves.get(i).map(Vec::as_slice).unwrap_or_default() {
+                if set.contains(c) {
+                    set_bit(&mut next, *t);
+                }
+            }
+        }
+        next
+    }
+
+    /// The states reached from `s` on the string `text`.
+    pub fn run(&self, s: &States, text: &str) -> States {
+        text.chars().fold(s.clone(), |acc, c| self.step(&acc, c))
+    }
+
+    /// Whether the language holds `text`.
+    pub fn matches(&self, text: &str) -> bool {
+        self.accepts(&self.run(&self.start(), text))
+    }
+
+    fn char_sets(&self) -> impl Iterator<Item = &CharSet> {
+        self.moves.iter().flatten().map(|(s, _)| s)
+    }
+}
+
+fn empty_states(n: usize) -> States {
+    vec![0; n.div_ceil(64).max(1)]
+}
+
+fn set_bit(s: &mut States, i: usize) {
+    if let Some(w) = s.get_mut(i / 64) {
+        *w |= 1 << (i % 64);
+    }
+}
+
+fn iter_bits(s: &States) -> impl Iterator<Item = usize> + '_ {
+    s.iter().enumerate().flat_map(|(wi, w)| {
+        let mut w = *w;
+        std::iter::from_fn(move || {
+            if w == 0 {
+                return None;
+            }
+            let b = w.trailing_zeros() as usize;
+            w &= w - 1;
+            Some(wi * 64 + b)
+        })
+    })
+}
+
+fn is_empty_states(s: &States) -> bool {
+    s.iter().all(|w| *w == 0)
+}
+
+/// Thompson's construction, then ε-moves removed.
+#[derive(Default)]
+struct Builder {
+    moves: Vec<Vec<(CharSet, usize)>>,
+    eps: Vec<Vec<usize>>,
+}
+
+impl Builder {
+    fn state(&mut self) -> usize {
+        self.moves.push(Vec::new());
+        self.eps.push(Vec::new());
+        self.moves.len() - 1
+    }
+
+    fn eps(&mut self, a: usize, b: usize) {
+        if let Some(e) = self.eps.get_mut(a) {
+            e.push(b);
+        }
+    }
+
+    /// Returns the fragment's entry and exit states.
+    fn build(&mut self, re: &Re) -> (usize, usize) {
+        match re {
+            Re::Empty => {
+                let s = self.state();
+                (s, s)
+            }
+            Re::Never => {
+                let (s, e) = (self.state(), self.state());
+                (s, e)
+            }
+            Re::Set(set) => {
+                let (s, e) = (self.state(), self.state());
+                if !set.is_empty()
+                    && let Some(m) = self.moves.get_mut(s)
+                {
+                    m.push((set.clone(), e));
+                }
+                (s, e)
+            }
+            Re::Cat(items) => {
+                let s = self.state();
+                let mut cur = s;
+                for item in items {
+                    let (a, b) = self.build(item);
+                    self.eps(cur, a);
+                    cur = b;
+                }
+                (s, cur)
+            }
+            Re::Alt(items) => {
+                let (s, e) = (self.state(), self.state());
+                for item in items {
+                    let (a, b) = self.build(item);
+                    self.eps(s, a);
+                    self.eps(b, e);
+                }
+                (s, e)
+            }
+            Re::Star(inner) => {
+                let (s, e) = (self.state(), self.state());
+                let (a, b) = self.build(inner);
+                self.eps(s, a);
+                self.eps(s, e);
+                self.eps(b, a);
+                self.eps(b, e);
+                (s, e)
+            }
+            Re::Repeat(inner, min, max) => {
+                let s = self.state();
+                let mut cur = s;
+                let mut ends = Vec::new();
+                for i in 0..*max {
+                    if i >= *min {
+                        ends.push(cur);
+                    }
+                    let (a, b) = self.build(inner);
+                    self.eps(cur, a);
+                    cur = b;
+                }
+                let e = self.state();
+                self.eps(cur, e);
+                for x in ends {
+                    self.eps(x, e);
+                }
+                (s, e)
+            }
+        }
+    }
+
+    fn closure(&self, from: usize) -> Vec<usize> {
+        let mut seen = vec![false; self.moves.len()];
+        let mut stack = vec![from];
+        let mut out = Vec::new();
+        while let Some(s) = stack.pop() {
+            if seen.get(s).copied().unwrap_or(true) {
+                continue;
+            }
+            if let Some(x) = seen.get_mut(s) {
+                *x = true;
+            }
+            out.push(s);
+            stack.extend(self.eps.get(s).map(Vec::as_slice).unwrap_or_default());
+        }
+        out
+    }
+
+    fn finish(self, start: usize, end: usize) -> Nfa {
+        let n = self.moves.len();
+        let closures: Vec<Vec<usize>> = (0..n).map(|s| self.closure(s)).collect();
+        let mut moves = vec![Vec::new(); n];
+        let mut accept = vec![false; n];
+        for (s, cl) in closures.iter().enumerate() {
+            for &t in cl {
+                if t == end
+                    && let Some(a) = accept.get_mut(s)
+                {
+                    *a = true;
+                }
+                for (set, dst) in self.moves.get(t).map(Vec::as_slice).unwrap_or_default() {
+                    if let Some(m) = moves.get_mut(s) {
+                        m.push((set.clone(), *dst));
+                    }
+                }
+            }
+        }
+        // Keep only the states the start reaches by moves, renumbered: a literal of n
+        // characters ends with n + 1 states.
+        let mut index: Vec<Option<usize>> = vec![None; n];
+        let mut order = vec![start];
+        if let Some(i) = index.get_mut(start) {
+            *i = Some(0);
+        }
+        let mut k = 0;
+        while let Some(&s) = order.get(k) {
+            k += 1;
+            for (_, t) in moves.get(s).map(Vec::as_slice).unwrap_or_default() {
+                if let Some(slot) = index.get_mut(*t)
+                    && slot.is_none()
+                {
+                    *slot = Some(order.len());
+                    order.push(*t);
+                }
+            }
+        }
+        let renumbered_moves = order
+            .iter()
+            .map(|s| {
+                let mut ms: Vec<(CharSet, usize)> = moves
+                    .get(*s)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|(set, t)| {
+                        index.get(*t).copied().flatten().map(|t| (set.clone(), t))
+                    })
+                    .collect();
+                ms.dedup();
+                ms
+            })
+            .collect();
+        let renumbered_accept = order
+            .iter()
+            .map(|s| accept.get(*s).copied().unwrap_or(false))
+            .collect();
+        Nfa {
+            moves: renumbered_moves,
+            accept: renumbered_accept,
+            start: vec![0],
+        }
+    }
+}
+
+/// One automaton run alongside the others in [`cells`].
+#[derive(Debug, Clone)]
+pub struct Probe {
+    /// The language.
+    pub re: Re,
+    /// Its automaton.
+    pub nfa: Rc<Nfa>,
+    /// Where it starts (an automaton's own start, or where an earlier part of a longer string
+    /// left it).
+    pub start: States,
+    /// Whether a cell records the exact state set the probe ends in, not just acceptance: for
+    /// strings this value is the first part of (a principal ARN split into account and name).
+    pub track_states: bool,
+}
+
+impl Probe {
+    /// A probe for `re` from its own start.
+    pub fn new(re: &Re, nfas: &NfaCache) -> Probe {
+        let nfa = nfas.get(re);
+        let start = nfa.start();
+        Probe {
+            re: re.clone(),
+            nfa,
+            start,
+            track_states: false,
+        }
+    }
+}
+
+/// Automata built once per language.
+#[derive(Debug, Default)]
+pub struct NfaCache(RefCell<HashMap<Re, Rc<Nfa>, FxBuild>>);
+
+impl NfaCache {
+    /// The automaton of `re`.
+    pub fn get(&self, re: &Re) -> Rc<Nfa> {
+        if let Some(n) = self.0.borrow().get(re) {
+            return Rc::clone(n);
+        }
+        let n = Rc::new(Nfa::new(re));
+        self.0.borrow_mut().insert(re.clone(), Rc::clone(&n));
+        n
+    }
+}
+
+/// What one probe says about one cell.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ProbeResult {
+    /// Whether the probe accepts.
+    Accepts(bool),
+    /// The state set it ends in.
+    Ends(States),
+}
+
+/// A class of strings no probe tells apart, with one of them.
+#[derive(Debug, Clone)]
+pub struct Cell {
+    /// A shortest string of the class.
+    pub witness: String,
+    /// Each probe's result on every string of the class.
+    pub results: Vec<ProbeResult>,
+}
+
+/// The outcome of [`cells`].
+#[derive(Debug, Clone)]
+pub struct Cells {
+    /// Every realisable class, each with a witness.
+    pub cells: Vec<Cell>,
+    /// False when the search stopped at its budget: more classes may exist.
+    pub complete: bool,
+}
+
+/// Partitions the strings of `shape` into classes on which every probe gives one result, and
+/// returns one shortest string per class. A breadth-first search over the product of the
+/// automata; characters are grouped into the classes the automata can tell apart, so the search
+/// is finite. A product state keeps only the probes still alive (a dead probe's result is
+/// settled), and a character that kills every live probe is followed once per shape state.
+/// Once no probe can change its result the class is settled, and the string is completed by
+/// the shortest way the shape accepts. It stops after `budget` product states, and then says so.
+pub fn cells(shape: &Nfa, probes: &[Probe], budget: usize) -> Cells {
+    let minterms = minterms(std::iter::once(shape).chain(probes.iter().map(|p| p.nfa.as_ref())));
+    let shape_table = Table::new(shape, &minterms);
+    let tables: Vec<Table> = probes
+        .iter()
+        .map(|p| Table::new(&p.nfa, &minterms))
+        .collect();
+    let sw = shape_table.width;
+    // A product state: the shape's states, then for each live probe its index and states.
+    let encode = |shape_states: &[u64], live: &[(usize, Vec<u64>)]| -> Box<[u64]> {
+        let mut v: Vec<u64> = shape_states.to_vec();
+        for (i, st) in live {
+            v.push(*i as u64);
+            v.extend_from_slice(st);
+        }
+        v.into_boxed_slice()
+    };
+    let results_of = |live: &[(usize, Vec<u64>)]| -> Vec<ProbeResult> {
+        probes
+            .iter()
+            .enumerate()
+            .map(|(pi, p)| {
+                let s = live
+                    .iter()
+                    .find(|(i, _)| *i == pi)
+                    .map(|(_, s)| s.as_slice());
+                match (p.track_states, s) {
+                    (true, Some(s)) => ProbeResult::Ends(s.to_vec()),
+                    (true, None) => ProbeResult::Ends(empty_states(p.nfa.len())),
+                    (false, Some(s)) => ProbeResult::Accepts(p.nfa.accepts(&s.to_vec())),
+                    (false, None) => ProbeResult::Accepts(false),
+                }
+            })
+            .collect()
+    };
+    let start_live: Vec<(usize, Vec<u64>)> = probes
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| !is_empty_states(&p.start))
+        .map(|(i, p)| (i, p.start.clone()))
+        .collect();
+    let start_shape = shape.start();
+    let mut settled_memo: Vec<HashMap<Vec<u64>, bool, FxBuild>> =
+        (0..probes.len()).map(|_| HashMap::default()).collect();
+    let mut seen: FxSet<Box<[u64]>> = FxSet::default();
+    let mut queue: VecDeque<(Vec<u64>, Live, String)> = VecDeque::new();
+    let mut found: HashMap<Vec<ProbeResult>, String, FxBuild> = HashMap::default();
+    let mut order: Vec<Vec<ProbeResult>> = Vec::new();
+    let mut completions: HashMap<Vec<u64>, Option<String>, FxBuild> = HashMap::default();
+    seen.insert(encode(&start_shape, &start_live));
+    queue.push_back((start_shape, start_live, String::new()));
+    let mut complete = true;
+    let mut all_dead_found = false;
+    let words = minterms.len().div_ceil(64).max(1);
+    while let Some((shape_states, live, text)) = queue.pop_front() {
+        let settled =
+            live.iter().all(
+                |(pi, st)| match (settled_memo.get_mut(*pi), tables.get(*pi)) {
+                    (Some(memo), Some(t)) => *memo
+                        .entry(st.clone())
+                        .or_insert_with(|| t.is_fixed_point(st)),
+                    _ => true,
+                },
+            );
+        if settled {
+            // No probe can change any more: one way to finish the string is enough.
+            let results = results_of(&live);
+            if found.contains_key(&results) {
+                continue;
+            }
+            let suffix = completions
+                .entry(shape_states.clone())
+                .or_insert_with(|| shortest_accepted(shape, &shape_table, &minterms, &shape_states))
+                .clone();
+            if let Some(suffix) = suffix {
+                all_dead_found |= live.is_empty();
+                found.insert(results.clone(), format!("{text}{suffix}"));
+                order.push(results);
+            }
+            continue;
+        }
+        if shape.accepts(&shape_states) {
+            let results = results_of(&live);
+            if !found.contains_key(&results) {
+                found.insert(results.clone(), text.clone());
+                order.push(results);
+            }
+        }
+        // The characters some live probe moves on; the others kill every live probe.
+        let mut active = vec![0u64; words];
+        for (pi, st) in &live {
+            if let Some(t) = tables.get(*pi) {
+                t.active_into(st, &mut active);
+            }
+        }
+        for (m, &c) in minterms.iter().enumerate() {
+            let is_active = active.get(m / 64).is_some_and(|w| w & (1 << (m % 64)) != 0);
+            // Every probe dead is one class; once it has a string, other ways there add nothing.
+            if !is_active && all_dead_found {
+                continue;
+            }
+            let mut next_shape = vec![0u64; sw];
+            shape_table.step_into(&shape_states, 0, m, &mut next_shape, 0);
+            if is_empty_states(&next_shape) {
+                continue;
+            }
+            let mut next_live: Vec<(usize, Vec<u64>)> = Vec::new();
+            if is_active {
+                for (pi, st) in &live {
+                    let Some(t) = tables.get(*pi) else { continue };
+                    let mut out = vec![0u64; t.width];
+                    t.step_into(st, 0, m, &mut out, 0);
+                    if !is_empty_states(&out) {
+                        next_live.push((*pi, out));
+                    }
+                }
+            }
+            if next_live.is_empty() {
+                // Every probe dead: settle it here rather than queue it.
+                if all_dead_found {
+                    continue;
+                }
+                let suffix = completions
+                    .entry(next_shape.clone())
+                    .or_insert_with(|| {
+                        shortest_accepted(shape, &shape_table, &minterms, &next_shape)
+                    })
+                    .clone();
+                if let Some(suffix) = suffix {
+                    let results = results_of(&next_live);
+                    if !found.contains_key(&results) {
+                        let mut t = text.clone();
+                        t.push(c);
+                        found.insert(results.clone(), format!("{t}{suffix}"));
+                        order.push(results);
+                    }
+                    all_dead_found = true;
+                }
+                continue;
+            }
+            let key = encode(&next_shape, &next_live);
+            if seen.contains(&key) {
+                continue;
+            }
+            if seen.len() >= budget {
+                complete = false;
+                continue;
+            }
+            seen.insert(key);
+            let mut t = text.clone();
+            t.push(c);
+            queue.push_back((next_shape, next_live, t));
+        }
+    }
+    let cells = order
+        .into_iter()
+        .filter_map(|results| {
+            found
+                .remove(&results)
+                .map(|witness| Cell { witness, results })
+        })
+        .collect();
+    Cells { cells, complete }
+}
+
+/// The probes still alive in a product state: each one's index and states.
+type Live = Vec<(usize, Vec<u64>)>;
+
+/// The shortest string that takes `shape` from `from` to acceptance, if any.
+fn shortest_accepted(
+    shape: &Nfa,
+    table: &Table,
+    minterms: &[char],
+    from: &States,
+) -> Option<String> {
+    let mut seen: FxSet<States> = FxSet::default();
+    let mut queue: VecDeque<(States, String)> = VecDeque::new();
+    seen.insert(from.clone());
+    queue.push_back((from.clone(), String::new()));
+    while let Some((s, text)) = queue.pop_front() {
+        if shape.accepts(&s) {
+            return Some(text);
+        }
+        for (m, &c) in minterms.iter().enumerate() {
+            let mut next = vec![0u64; table.width];
+            table.step_into(&s, 0, m, &mut next, 0);
+            if is_empty_states(&next) || !seen.insert(next.clone()) {
+                continue;
+            }
+            let mut t = text.clone();
+            t.push(c);
+            queue.push_back((next, t));
+        }
+    }
+    None
+}
+
+/// An automaton's moves per state and character class, precomputed.
+struct Table {
+    /// `(state * minterms + minterm) * width ..`: the next states.
+    next: Vec<u64>,
+    /// Per state, the minterms it moves on (a bit set of `active_words` words).
+    active: Vec<u64>,
+    active_words: usize,
+    minterms: usize,
+    states: usize,
+    width: usize,
+}
+
+impl Table {
+    fn new(nfa: &Nfa, minterms: &[char]) -> Table {
+        let width = nfa.len().div_ceil(64).max(1);
+        let active_words = minterms.len().div_ceil(64).max(1);
+        let mut next = vec![0u64; nfa.len() * minterms.len() * width];
+        let mut active = vec![0u64; nfa.len() * active_words];
+        for (s, moves) in nfa.moves.iter().enumerate() {
+            for (set, t) in moves {
+                for (m, &c) in minterms.iter().enumerate() {
+                    if !set.contains(c) {
+                        continue;
+                    }
+                    if let Some(w) = next.get_mut((s * minterms.len() + m) * width + t / 64) {
+                        *w |= 1 << (t % 64);
+                    }
+                    if let Some(w) = active.get_mut(s * active_words + m / 64) {
+                        *w |= 1 << (m % 64);
+                    }
+                }
+            }
+        }
+        Table {
+            next,
+            active,
+            active_words,
+            minterms: minterms.len(),
+            states: nfa.len(),
+            width,
+        }
+    }
+
+    /// ORs into `out` the minterms some state of `from` moves on.
+    fn active_into(&self, from: &[u64], out: &mut [u64]) {
+        for s in iter_bits(&from.to_vec()) {
+            if s >= self.states {
+                break;
+            }
+            for k in 0..self.active_words {
+                if let (Some(o), Some(x)) =
+                    (out.get_mut(k), self.active.get(s * self.active_words + k))
+                {
+                    *o |= x;
+                }
+            }
+        }
+    }
+
+    /// ORs into `out[at..]` the states reached on minterm `m` from the set in `from[base..]`.
+    fn step_into(&self, from: &[u64], base: usize, m: usize, out: &mut [u64], at: usize) {
+        for wi in 0..self.width {
+            let mut w = from.get(base + wi).copied().unwrap_or(0);
+            while w != 0 {
+                let s = wi * 64 + w.trailing_zeros() as usize;
+                w &= w - 1;
+                if s >= self.states {
+                    break;
+                }
+                let row = (s * self.minterms + m) * self.width;
+                for k in 0..self.width {
+                    if let (Some(o), Some(x)) = (out.get_mut(at + k), self.next.get(row + k)) {
+                        *o |= x;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether every character leaves the set where it is: its result can no longer change.
+    fn is_fixed_point(&self, s: &[u64]) -> bool {
+        (0..self.minterms).all(|m| {
+            let mut out = vec![0u64; self.width];
+            self.step_into(s, 0, m, &mut out, 0);
+            out.as_slice() == s
+        })
+    }
+}
+
+/// A fast hasher for the search's keys (bit sets and their tuples), which an attacker does not
+/// choose freely enough to make collisions a concern.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Fx(u64);
+
+impl std::hash::Hasher for Fx {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            for (d, s) in b.iter_mut().zip(chunk) {
+                *d = *s;
+            }
+            self.write_u64(u64::from_le_bytes(b));
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+}
+
+/// Builds [`Fx`] hashers.
+pub type FxBuild = std::hash::BuildHasherDefault<Fx>;
+type FxSet<T> = std::collections::HashSet<T, FxBuild>;
+
+/// One representative character for each class of characters the automata cannot tell apart,
+/// readable where possible.
+fn minterms<'a>(nfas: impl Iterator<Item = &'a Nfa>) -> Vec<char> {
+    let mut sets: Vec<&CharSet> = Vec::new();
+    for nfa in nfas {
+        for set in nfa.char_sets() {
+            if !sets.contains(&set) {
+                sets.push(set);
+            }
+        }
+    }
+    let mut bounds: Vec<u32> = vec![0];
+    for set in &sets {
+        for &(a, b) in &set.0 {
+            bounds.push(u32::from(a));
+            bounds.push(u32::from(b).saturating_add(1));
+        }
+    }
+    bounds.sort_unstable();
+    bounds.dedup();
+    // Intervals that lie in exactly the same sets behave alike: one representative each.
+    // Per class: which sets hold it, and its intervals of code points.
+    type Class = (Vec<bool>, Vec<(u32, u32)>);
+    let mut classes: Vec<Class> = Vec::new();
+    for (i, &lo) in bounds.iter().enumerate() {
+        let hi = bounds
+            .get(i + 1)
+            .map_or(u32::from(char::MAX), |n| n.saturating_sub(1));
+        if lo > u32::from(char::MAX) || lo > hi {
+            continue;
+        }
+        let Some(c) = char::from_u32(lo).or_else(|| char::from_u32(hi)) else {
+            continue;
+        };
+        let membership: Vec<bool> = sets.iter().map(|s| s.contains(c)).collect();
+        match classes.iter_mut().find(|(m, _)| *m == membership) {
+            Some((_, intervals)) => intervals.push((lo, hi)),
+            None => classes.push((membership, vec![(lo, hi)])),
+        }
+    }
+    let mut out: Vec<char> = classes
+        .iter()
+        .filter_map(|(_, intervals)| {
+            PREFERRED
+                .chars()
+                .find(|c| {
+                    intervals
+                        .iter()
+                        .any(|&(lo, hi)| (lo..=hi).contains(&u32::from(*c)))
+                })
+                .or_else(|| {
+                    intervals
+                        .iter()
+                        .find_map(|&(lo, hi)| representative(lo, hi))
+                })
+        })
+        .collect();
+    // Readable witnesses: the search tries characters in this order.
+    out.sort_by_key(|c| (PREFERRED.find(*c).unwrap_or(usize::MAX), *c));
+    out
+}
+
+/// Characters a reader recognises, in the order the search tries them.
+const PREFERRED: &str = "xyzqjkvwabcdefghilmnoprstu0123456789-_./XYZQJKVWABCDEFGHILMNOPRSTU+=,@";
+
+fn representative(lo: u32, hi: u32) -> Option<char> {
+    if let Some(c) = (lo..=hi.min(0x7E))
+        .filter(|v| *v >= 0x21)
+        .find_map(char::from_u32)
+    {
+        return Some(c);
+    }
+    (lo..=hi).take(0x900).find_map(char::from_u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pattern::Pattern;
+
+    fn glob(p: &str) -> Re {
+        Re::glob(
+            Pattern::compile(p).chars(),
+            &CharSet::any(),
+            &CharSet::any(),
+        )
+    }
+
+    #[test]
+    fn automata_match_like_the_patterns() {
+        let g = Nfa::new(&glob("sso.*.amazonaws.com"));
+        assert!(g.matches("sso.us-east-1.amazonaws.com"));
+        assert!(!g.matches("ssoXus-east-1.amazonaws.com"));
+        let ci = Nfa::new(&Re::literal_ascii_ci("true"));
+        assert!(ci.matches("TrUe") && !ci.matches("true "));
+        let arn = Nfa::new(&Re::arn_glob(
+            Pattern::compile("arn:aws:iam::*:role/*").chars(),
+        ));
+        assert!(arn.matches("arn:aws:iam::111122223333:role/a:b"));
+        assert!(!arn.matches("arn:aws:iam::1:2:role/a"));
+        let d12 = Nfa::new(&Re::repeat(CharSet::range('0', '9'), 12, 12));
+        assert!(d12.matches("123456789012") && !d12.matches("12345678901"));
+        let r = Nfa::new(&Re::repeat(CharSet::range('a', 'z'), 2, 4));
+        assert!(!r.matches("a") && r.matches("ab") && r.matches("abcd") && !r.matches("abcde"));
+        assert!(!Nfa::new(&Re::Never).matches(""));
+    }
+
+    #[test]
+    fn cells_separate_every_combination() {
+        let shape = Nfa::new(&Re::any_string());
+        let nfas = NfaCache::default();
+        let probes = vec![
+            Probe::new(&glob("a*"), &nfas),
+            Probe::new(&glob("*b"), &nfas),
+            Probe::new(&Re::literal("ab"), &nfas),
+        ];
+        let out = cells(&shape, &probes, 10_000);
+        assert!(out.complete);
+        let mut sigs: Vec<Vec<bool>> = out
+            .cells
+            .iter()
+            .map(|c| {
+                c.results
+                    .iter()
+                    .map(|r| matches!(r, ProbeResult::Accepts(true)))
+                    .collect()
+            })
+            .collect();
+        sigs.sort();
+        // Neither, only a*, only *b, both but not "ab" (e.g. "axb"), and "ab" itself.
+        assert_eq!(
+            sigs,
+            vec![
+                vec![false, false, false],
+                vec![false, true, false],
+                vec![true, false, false],
+                vec![true, true, false],
+                vec![true, true, true],
+            ]
+        );
+        for c in &out.cells {
+            for (p, r) in probes.iter().zip(&c.results) {
+                assert_eq!(ProbeResult::Accepts(p.nfa.matches(&c.witness)), *r);
+            }
+        }
+    }
+
+    #[test]
+    fn budget_is_reported() {
+        let shape = Nfa::new(&Re::any_string());
+        let nfas = NfaCache::default();
+        let probes: Vec<Probe> = (0..6)
+            .map(|i| Probe::new(&glob(&format!("*{i}*{i}*")), &nfas))
+            .collect();
+        let out = cells(&shape, &probes, 5);
+        assert!(!out.complete);
+    }
+
+    #[test]
+    fn char_set_algebra() {
+        let s = CharSet::any().minus(&CharSet::range('b', 'y'));
+        assert!(s.contains('a') && s.contains('z') && !s.contains('m'));
+        assert!(CharSet::ascii_ci('q').contains('Q'));
+        let u = CharSet::one('a').union(&CharSet::one('b'));
+        assert_eq!(u, CharSet::range('a', 'b'));
+    }
+}

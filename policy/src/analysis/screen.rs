@@ -1,0 +1,264 @@
+//! Cheap, sound tests that settle most questions before any value is split: a statement that
+//! cannot apply to the question's requests is left out of the search, and a required request
+//! that a statement allows outright, whatever the open keys hold, needs no search at all. Each
+//! test can only say "certainly"; when it cannot, the full analysis runs.
+
+use crate::actions::ActionSet;
+use crate::document::condition::{Condition, Family, SetQualifier};
+use crate::document::principal::{AwsPrincipal, PrincipalSet};
+use crate::document::{PrincipalClause, ResourceClause, Statement};
+use crate::eval::{Reading, resource_applies};
+use crate::logic::Truth;
+use crate::request::{Caller, Context};
+
+use super::{Kind, Principals, Question};
+
+/// Whether `s` may apply to some request of the question from a principal of `kind`; false only
+/// when it certainly cannot: no action in common, a principal element that cannot name the
+/// kind, a resource or a condition on a fixed key that does not hold, or a statement every
+/// request of which the question excludes.
+pub fn may_apply(
+    s: &Statement,
+    q: &Question<'_>,
+    kind: Kind,
+    actions: ActionSet,
+    fixed: &Context,
+) -> bool {
+    if s.key_actions.intersect(actions).is_empty() {
+        return false;
+    }
+    if !principal_may_match(&s.principal, kind, q.principals) {
+        return false;
+    }
+    if resource_applies(&s.resource, q.resource, fixed) == Truth::False {
+        return false;
+    }
+    for c in &s.conditions {
+        if decided_by(&c.key_lc, q, kind) && c.evaluate(fixed) == Truth::False {
+            return false;
+        }
+    }
+    !q.exclusions
+        .iter()
+        .any(|x| implies(s, x, q, actions, fixed))
+}
+
+/// The keys the question (and the kind) decide: fixed values, fixed absences, and the kind's
+/// own constants.
+pub fn fixed_context(q: &Question<'_>, kind: Kind) -> Context {
+    let mut ctx = q.fixed.clone();
+    match kind {
+        Kind::Service => {
+            ctx.set("aws:principalisawsservice", "true");
+        }
+        Kind::Anonymous => {
+            ctx.set("aws:principaltype", "Anonymous");
+        }
+        Kind::Root | Kind::User | Kind::Role | Kind::FederatedUser => {
+            ctx.set("aws:principalisawsservice", "false").set(
+                "aws:principaltype",
+                match kind {
+                    Kind::Root => "Account",
+                    Kind::User => "User",
+                    Kind::Role => "AssumedRole",
+                    _ => "FederatedUser",
+                },
+            );
+        }
+    }
+    if let Principals::Caller { caller, .. } = q.principals
+        && let Caller::Aws(a) = caller
+    {
+        ctx.set("aws:principalarn", &a.arn)
+            .set("aws:principalaccount", &a.account)
+            .set("kms:calleraccount", &a.account);
+    }
+    ctx
+}
+
+fn decided_by(key_lc: &str, q: &Question<'_>, kind: Kind) -> bool {
+    if q.fixed.get(key_lc).is_some() || q.absent.iter().any(|a| a == key_lc) {
+        return true;
+    }
+    let iam_only = matches!(
+        key_lc,
+        "aws:principalorgid" | "aws:principalorgpaths" | "aws:principalarn" | "kms:calleraccount"
+    ) || key_lc.starts_with("aws:principaltag/");
+    let service_only = matches!(
+        key_lc,
+        "aws:sourceaccount"
+            | "aws:sourceorgid"
+            | "aws:sourceorgpaths"
+            | "aws:principalservicename"
+            | "aws:principalservicenameslist"
+    );
+    match kind {
+        Kind::Service => iam_only || key_lc == "aws:principalisawsservice",
+        Kind::Anonymous => iam_only || service_only,
+        _ => service_only || key_lc == "aws:principalisawsservice",
+    }
+}
+
+fn principal_may_match(clause: &PrincipalClause, kind: Kind, principals: &Principals) -> bool {
+    let PrincipalClause::Principal(set) = clause else {
+        return true;
+    };
+    if let Principals::Caller { caller, .. } = principals {
+        return crate::eval::principal_in(set, caller) != Truth::False;
+    }
+    if set.any {
+        return true;
+    }
+    let aws_any = set.aws.contains(&AwsPrincipal::Any);
+    match kind {
+        Kind::Service => !set.service.is_empty() || aws_any,
+        Kind::Anonymous => aws_any,
+        _ => set
+            .aws
+            .iter()
+            .any(|p| !matches!(p, AwsPrincipal::UniqueId(_))),
+    }
+}
+
+/// Whether every request `s` applies to (within the question's actions) is one the exclusion
+/// `x` takes out of the question.
+fn implies(
+    s: &Statement,
+    x: &Statement,
+    q: &Question<'_>,
+    actions: ActionSet,
+    fixed: &Context,
+) -> bool {
+    if !s
+        .key_actions
+        .intersect(actions)
+        .minus(x.key_actions)
+        .is_empty()
+    {
+        return false;
+    }
+    if !matches!(&x.resource, ResourceClause::Resource(ts) if ts.iter().any(|t| t.raw == "*")) {
+        return false;
+    }
+    let principal_ok = match (&x.principal, &s.principal) {
+        (PrincipalClause::Principal(xs), _) if xs.any => true,
+        (PrincipalClause::Principal(xs), PrincipalClause::Principal(ss)) => covers(xs, ss),
+        _ => false,
+    };
+    principal_ok
+        && x.conditions.iter().all(|xc| {
+            s.conditions
+                .iter()
+                .any(|sc| condition_implies(sc, xc, q, fixed))
+        })
+}
+
+/// Whether every principal `inner` names is one `outer` names (accounts cover their principals).
+fn covers(outer: &PrincipalSet, inner: &PrincipalSet) -> bool {
+    if inner.any || !inner.federated.is_empty() || !inner.canonical.is_empty() {
+        return false;
+    }
+    let aws_ok = inner.aws.iter().all(|p| {
+        outer.aws.contains(p)
+            || p.account().is_some_and(|acct| {
+                outer.aws.iter().any(|o| {
+                    matches!(o, AwsPrincipal::Account { account, partition: None } if account == acct)
+                })
+            })
+    });
+    let service_ok = inner
+        .service
+        .iter()
+        .all(|s| outer.service.iter().any(|o| o.eq_ignore_ascii_case(s)));
+    aws_ok && service_ok
+}
+
+/// Whether condition `s` (of a statement) implies condition `x` (of an exclusion).
+fn condition_implies(s: &Condition, x: &Condition, q: &Question<'_>, fixed: &Context) -> bool {
+    if s.key_lc != x.key_lc {
+        return false;
+    }
+    if s.operator == x.operator && s.values == x.values {
+        return true;
+    }
+    let plain = |c: &Condition| c.operator.set == SetQualifier::Single && !c.operator.if_exists;
+    if !plain(s)
+        || s.operator.family != Family::StringEquals && s.operator.family != Family::StringLike
+    {
+        return false;
+    }
+    if s.operator.negated {
+        return false;
+    }
+    // The values `s` allows, as literals; `None` when a value is not one (or not known).
+    let Some(allowed) = literal_values(s, q, fixed) else {
+        return false;
+    };
+    let Some(listed): Option<Vec<String>> = x.values.iter().map(|v| v.resolve(fixed)).collect()
+    else {
+        return false;
+    };
+    match (x.operator.family, x.operator.negated) {
+        (Family::StringEquals, false) if x.operator.set == SetQualifier::Single => {
+            allowed.iter().all(|a| listed.contains(a))
+        }
+        (Family::StringEquals, true) => allowed.iter().all(|a| !listed.contains(a)),
+        _ => false,
+    }
+}
+
+/// The literal values a positive String condition can match: its values, or for a
+/// `kms:ViaService` pattern of the value's shape (`<service>.<Region>.<suffix>`, a literal
+/// service), the one value of that shape in the question's Region.
+fn literal_values(s: &Condition, q: &Question<'_>, fixed: &Context) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    for v in &s.values {
+        let text = v.resolve(fixed)?;
+        if s.operator.family == Family::StringEquals || !text.contains(['*', '?']) {
+            out.push(text);
+            continue;
+        }
+        if s.key_lc != "kms:viaservice" {
+            return None;
+        }
+        let parts: Vec<&str> = text.splitn(3, '.').collect();
+        let [service, region, suffix] = parts.as_slice() else {
+            return None;
+        };
+        if service.contains(['*', '?']) || suffix.contains(['*', '?']) {
+            return None;
+        }
+        if suffix.matches('.').count() != 1 && *suffix != "amazonaws.com.cn" {
+            return None;
+        }
+        if crate::pattern::wildcard_match(region, q.region) {
+            out.push(format!("{service}.{}.{suffix}", q.region));
+        }
+    }
+    Some(out)
+}
+
+/// The actions of `actions` a required request is allowed whatever its open keys hold: the
+/// evaluator allows them with every key the question does not fix undecided, read the way that
+/// grants least. One pass over the policy for all of them.
+pub fn allowed_in_every_case(
+    policy: &crate::document::KeyPolicy,
+    q: &Question<'_>,
+    caller: &Caller,
+    actions: ActionSet,
+    identity: &Context,
+) -> ActionSet {
+    let mut ctx = fixed_context(q, super::kind_of(caller));
+    for (k, v) in identity.iter() {
+        ctx.set_values(k, v.to_vec());
+    }
+    ctx.set_open_except(q.absent);
+    crate::eval::allowed_actions(
+        policy,
+        caller,
+        q.resource,
+        &ctx,
+        actions,
+        Reading::GrantsLeast,
+    )
+}
