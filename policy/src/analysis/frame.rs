@@ -133,6 +133,8 @@ pub struct Frame<'a> {
     splits: HashMap<(usize, usize), Split>,
     limits: Limits,
     encryption_context_fixed: bool,
+    /// The question fixes `kms:ViaService` as absent: the request comes directly.
+    via_fixed_absent: bool,
     session: &'a Session,
 }
 
@@ -189,6 +191,7 @@ impl<'a> Frame<'a> {
             splits: HashMap::new(),
             limits,
             encryption_context_fixed,
+            via_fixed_absent: absent.iter().any(|k| k == "kms:viaservice"),
             session,
         };
         frame.identity_constants();
@@ -770,6 +773,21 @@ impl<'a> Frame<'a> {
                     ]),
                 ]));
             }
+        }
+        // Sent directly (the question says so): a grant call is not for an AWS resource.
+        if self.via_fixed_absent
+            && let Some((d, dv)) = self.var(&VarName::Key("kms:grantisforawsresource".to_owned()))
+        {
+            let mut b = Bits::none(dv.cells.len() + 1);
+            for (i, w) in dv.cells.iter().enumerate() {
+                if w == "false" {
+                    b.insert(i);
+                }
+            }
+            if dv.absent_ok {
+                b.insert(dv.cells.len());
+            }
+            self.ties.push(F::Lit(Lit::In(d, b)));
         }
         // A service acts for an organization's account only if it names the account.
         if let (Some((org, org_var)), Some((acct, acct_var))) = (

@@ -113,6 +113,9 @@ pub struct Limits {
     pub solver_nodes: usize,
     /// Combinations of caller-chosen values tried for one required request.
     pub choices: usize,
+    /// Whether cheap tests settle what they can before the search ([`screen`]). Always on but
+    /// in the test that checks them against the search alone.
+    pub screening: bool,
 }
 
 impl Default for Limits {
@@ -121,6 +124,7 @@ impl Default for Limits {
             split_states: 20_000,
             solver_nodes: 200_000,
             choices: 256,
+            screening: true,
         }
     }
 }
@@ -398,7 +402,9 @@ fn search(policy: &KeyPolicy, q: &Question<'_>, direction: Direction, session: &
                             let todo = group
                                 .intersect(a.key_actions)
                                 .minus(shown.get(a.index).copied().unwrap_or(ActionSet::EMPTY));
-                            !todo.is_empty() && screen::may_apply(a, q, kind, todo, &fixed)
+                            !todo.is_empty()
+                                && (!q.limits.screening
+                                    || screen::may_apply(a, q, kind, todo, &fixed))
                         })
                         .collect();
                     if targets.is_empty() {
@@ -408,20 +414,23 @@ fn search(policy: &KeyPolicy, q: &Question<'_>, direction: Direction, session: &
                 }
                 Direction::Denied => {
                     // Required actions an Allow grants outright need no search.
-                    let open = required_open(policy, q, group.minus(proven), &identity);
+                    let open = if q.limits.screening {
+                        required_open(policy, q, group.minus(proven), &identity)
+                    } else {
+                        group.minus(proven)
+                    };
                     if open.is_empty() {
                         continue;
                     }
                     (Vec::new(), open)
                 }
             };
-            let denies =
-                effect(Effect::Deny).filter(|d| screen::may_apply(d, q, kind, open, &fixed));
+            let screened =
+                |s: &&Statement| !q.limits.screening || screen::may_apply(s, q, kind, open, &fixed);
+            let denies = effect(Effect::Deny).filter(screened);
             let mut statements: Vec<&Statement> = match direction {
                 Direction::Allowed => targets.clone(),
-                Direction::Denied => effect(Effect::Allow)
-                    .filter(|a| screen::may_apply(a, q, kind, open, &fixed))
-                    .collect(),
+                Direction::Denied => effect(Effect::Allow).filter(screened).collect(),
             };
             statements.extend(denies);
             statements.extend(q.exclusions.iter());
