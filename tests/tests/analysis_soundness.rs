@@ -367,7 +367,7 @@ fn random_outsider(
         0 => Caller::root(&account, "aws"),
         1 => Caller::role(
             &account,
-            *rng.pick(&["app-1", "x", "path/app-1", "Outsider"]),
+            rng.pick(&["app-1", "x", "path/app-1", "Outsider"]),
             "aws",
         ),
         2 => Caller::Aws(AwsCaller {
