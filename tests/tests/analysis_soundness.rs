@@ -365,11 +365,11 @@ fn random_outsider(
     let account = (*rng.pick(&accounts)).to_owned();
     let caller = match kind {
         0 => Caller::root(&account, "aws"),
-        1 => Caller::role(
-            &account,
-            rng.pick(&["app-1", "x", "path/app-1", "Outsider"]),
-            "aws",
-        ),
+        1 => {
+            const ROLES: [&str; 4] = ["app-1", "x", "path/app-1", "Outsider"];
+            let role: &str = rng.pick(&ROLES);
+            Caller::role(&account, role, "aws")
+        }
         2 => Caller::Aws(AwsCaller {
             arn: format!("arn:aws:iam::{account}:user/alice"),
             account: account.clone(),
