@@ -367,7 +367,7 @@ fn random_outsider(
         0 => Caller::root(&account, "aws"),
         1 => {
             const ROLES: [&str; 4] = ["app-1", "x", "path/app-1", "Outsider"];
-            let role: &str = rng.pick(&ROLES);
+            let role = ROLES[rng.below(ROLES.len())];
             Caller::role(&account, role, "aws")
         }
         2 => Caller::Aws(AwsCaller {
