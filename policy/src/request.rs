@@ -148,13 +148,18 @@ impl Context {
         let source = crate::keys::info(key_lc).source;
         match &self.open_except {
             Some(absent) => {
-                source != crate::keys::Source::Never && !absent.iter().any(|a| a == key_lc)
+                source != crate::keys::Source::Never
+                    && !absent.iter().any(|a| match a.strip_suffix('*') {
+                        Some(prefix) => key_lc.starts_with(prefix),
+                        None => a == key_lc,
+                    })
             }
             None => source == crate::keys::Source::Environment,
         }
     }
 
-    /// Makes every absent key undecided except `absent` (lower case), which are absent.
+    /// Makes every absent key undecided except `absent` (lower case; `prefix*` names a family),
+    /// which are absent.
     pub fn set_open_except(&mut self, absent: &[String]) -> &mut Self {
         self.open_world = true;
         self.open_except = Some(absent.iter().map(|a| a.to_ascii_lowercase()).collect());

@@ -5,6 +5,8 @@ pub mod fault_proxy;
 pub mod idc_emulator;
 pub mod key_fixture;
 pub mod local_aws;
+pub mod policy_gen;
+pub mod probes;
 pub mod runtime_api;
 
 use std::path::{Path, PathBuf};

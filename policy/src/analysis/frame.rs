@@ -303,9 +303,6 @@ impl<'a> Frame<'a> {
             }
             "aws:username" if self.kind == Kind::User => var(VarName::Key(key_lc.to_owned())),
             "aws:sourcearn" if service => var(VarName::Key(key_lc.to_owned())),
-            "aws:calledvia" | "aws:calledviafirst" | "aws:calledvialast" if iam => {
-                var(VarName::Key(key_lc.to_owned()))
-            }
             k if k.starts_with("aws:principaltag/") && iam => var(VarName::Key(key_lc.to_owned())),
             "aws:principalarn"
             | "aws:principalaccount"
@@ -320,10 +317,7 @@ impl<'a> Frame<'a> {
             | "aws:sourceorgid"
             | "aws:sourceorgpaths"
             | "aws:username"
-            | "aws:sourcearn"
-            | "aws:calledvia"
-            | "aws:calledviafirst"
-            | "aws:calledvialast" => Target::Fixed,
+            | "aws:sourcearn" => Target::Fixed,
             k if k.starts_with("aws:principaltag/") => Target::Fixed,
             _ => var(VarName::Key(key_lc.to_owned())),
         }

@@ -570,7 +570,7 @@ fn allowed_in(
         .collect();
     let holds = frame.statement(allow, absent).may_hold();
     if holds == F::False {
-        return Outcome::None;
+        return none_or_incomplete(frame);
     }
     let within = F::Lit(Lit::Action(actions));
     let mut goals: Vec<&F> = vec![&within, &holds];
@@ -581,12 +581,7 @@ fn allowed_in(
             "the search stopped at its budget of {} steps",
             q.limits.solver_nodes
         )),
-        Ok(None) => match frame.incomplete.first() {
-            Some(var) => Outcome::Undecided(format!(
-                "the values of {var} could not be split exactly (compared both as text and as a number, date or address, or too many patterns)"
-            )),
-            None => Outcome::None,
-        },
+        Ok(None) => none_or_incomplete(frame),
         Ok(Some(state)) => {
             let request = materialize(frame, &state, q);
             match confirm_allowed(policy, q, frame, request) {
@@ -597,6 +592,16 @@ fn allowed_in(
                 )),
             }
         }
+    }
+}
+
+/// No request: unless a variable's values could not be split exactly, then undecided.
+fn none_or_incomplete(frame: &Frame<'_>) -> Outcome {
+    match frame.incomplete.first() {
+        Some(var) => Outcome::Undecided(format!(
+            "the values of {var} could not be split exactly (compared both as text and as a number, date or address, or too many patterns)"
+        )),
+        None => Outcome::None,
     }
 }
 
@@ -658,12 +663,7 @@ fn denied_in(
             "the search stopped at its budget of {} steps",
             q.limits.solver_nodes
         )),
-        Ok(None) => match frame.incomplete.first() {
-            Some(var) => Outcome::Undecided(format!(
-                "the values of {var} could not be split exactly (compared both as text and as a number, date or address, or too many patterns)"
-            )),
-            None => Outcome::None,
-        },
+        Ok(None) => none_or_incomplete(frame),
         Ok(Some(state)) => {
             let base = materialize(frame, &state, q);
             match confirm_denied(policy, frame, base, &used_choices) {

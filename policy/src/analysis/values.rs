@@ -201,9 +201,28 @@ pub fn split(shape: &ValueShape, probes: &Probes, budget: usize) -> Split {
                     .map(|c| c.witness),
             );
             candidates.extend(probes.literals.iter().filter(|l| nfa.matches(l)).cloned());
+            let witnesses = dedup(candidates);
+            // Each candidate's own probe results, so a split string is still followed exactly.
+            let results = witnesses
+                .iter()
+                .map(|w| {
+                    probes
+                        .strings
+                        .iter()
+                        .map(|p| {
+                            let end = p.nfa.run(&p.start, w);
+                            if p.track_states {
+                                lang::ProbeResult::Ends(end)
+                            } else {
+                                lang::ProbeResult::Accepts(p.nfa.accepts(&end))
+                            }
+                        })
+                        .collect()
+                })
+                .collect();
             Split {
-                witnesses: dedup(candidates),
-                results: Vec::new(),
+                witnesses,
+                results,
                 complete,
             }
         }
@@ -215,7 +234,12 @@ pub fn split(shape: &ValueShape, probes: &Probes, budget: usize) -> Split {
         ValueShape::Typed(kind) => {
             let mut candidates = match kind {
                 Shape::Ip => ip_candidates(&probes.ips),
-                Shape::Number => real_candidates(&probes.numbers, format_number),
+                Shape::Number => {
+                    // A number in digits also reads as a date (epoch seconds).
+                    let mut all = probes.numbers.clone();
+                    all.extend(&probes.dates);
+                    real_candidates(&all, format_number)
+                }
                 Shape::Date => {
                     let mut all = probes.dates.clone();
                     all.extend(&probes.numbers);
@@ -242,16 +266,12 @@ pub fn split(shape: &ValueShape, probes: &Probes, budget: usize) -> Split {
             if has_strings {
                 candidates.extend(probes.literals.iter().cloned());
             }
-            // A date key compared as a number, or an address key as a date: the typed
-            // candidates above cover only the key's own type.
+            // A number compared as a date: digits read as epoch seconds, but a fraction does
+            // not, so the candidates may miss a class. (An address or an ISO date never reads
+            // as a number, and an address never as a date: those comparisons are simply false.)
             let foreign = match kind {
-                Shape::Ip => !probes.numbers.is_empty() || !probes.dates.is_empty(),
-                Shape::Number | Shape::Range(..) => {
-                    !probes.dates.is_empty() || !probes.ips.is_empty()
-                }
-                Shape::Date => !probes.ips.is_empty() || !probes.numbers.is_empty(),
-                Shape::Epoch => !probes.ips.is_empty(),
-                Shape::Text | Shape::Bool => false,
+                Shape::Number | Shape::Range(..) => !probes.dates.is_empty(),
+                Shape::Ip | Shape::Date | Shape::Epoch | Shape::Text | Shape::Bool => false,
             };
             Split {
                 witnesses: dedup(candidates),

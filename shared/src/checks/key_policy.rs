@@ -238,7 +238,8 @@ fn region_findings(
                     if reproduce.is_none() {
                         reproduce = Some(simulate_line(config, region, &w));
                     }
-                    describe(config, region, f, &w, &names)
+                    let way = moved(&f.way, representative, region);
+                    describe(config, region, f, &way, &w, &names)
                 }
                 (None, None) => continue,
             };
@@ -329,12 +330,22 @@ fn in_region(w: &AccessRequest, from: &str, to: &str) -> AccessRequest {
     r
 }
 
+/// A Region's name in a text written for another Region (`via sso.<Region>.amazonaws.com`).
+fn moved(text: &str, from: &str, to: &str) -> String {
+    if from == to {
+        text.to_owned()
+    } else {
+        text.replace(&format!(".{from}."), &format!(".{to}."))
+    }
+}
+
 /// "a role in account 000000000000 in no organization can kms:Decrypt via
 /// ec2.us-east-1.amazonaws.com with encryption context {purpose=backup}".
 fn describe(
     config: &Config,
     region: &str,
     f: &Failure,
+    required_way: &str,
     w: &AccessRequest,
     actions: &[&str],
 ) -> String {
@@ -346,7 +357,7 @@ fn describe(
         Some(v) => format!("via {v}"),
         None => "directly".to_owned(),
     };
-    if let Some(keys) = w.context.get("kms:encryptioncontextkeys") {
+    if let (false, Some(keys)) = (f.must_allow, w.context.get("kms:encryptioncontextkeys")) {
         let pairs: Vec<String> = keys
             .iter()
             .map(|k| {
@@ -374,10 +385,9 @@ fn describe(
     };
     if f.must_allow {
         format!(
-            "{} cannot {} ({}){when}",
+            "{} cannot {} ({required_way}){when}",
             f.label,
             actions.join(", "),
-            f.way
         )
     } else {
         format!("{who} can {} {way}{when}", actions.join(", "))
