@@ -38,9 +38,36 @@ pub fn may_apply(
             return false;
         }
     }
-    !q.exclusions
+    !excluded(s, q, actions, fixed)
+}
+
+/// Whether every request `s` applies to is outside the question: one exclusion takes them all,
+/// or, split by the literal values of one of `s`'s conditions, each part falls to some
+/// exclusion (a statement for `sso.R` or `identitystore.R`, against one exclusion each).
+fn excluded(s: &Statement, q: &Question<'_>, actions: ActionSet, fixed: &Context) -> bool {
+    if q.exclusions
         .iter()
-        .any(|x| implies(s, x, q, actions, fixed))
+        .any(|x| implies(s, x, q, actions, fixed, None))
+    {
+        return true;
+    }
+    s.conditions.iter().enumerate().any(|(i, c)| {
+        let plain = c.operator.set == SetQualifier::Single
+            && !c.operator.if_exists
+            && !c.operator.negated
+            && matches!(c.operator.family, Family::StringEquals | Family::StringLike);
+        if !plain {
+            return false;
+        }
+        let Some(values) = literal_values(c, q, fixed) else {
+            return false;
+        };
+        values.iter().all(|v| {
+            q.exclusions
+                .iter()
+                .any(|x| implies(s, x, q, actions, fixed, Some((i, v.as_str()))))
+        })
+    })
 }
 
 /// The keys the question (and the kind) decide: fixed values, fixed absences, and the kind's
@@ -113,10 +140,13 @@ fn principal_may_match(clause: &PrincipalClause, kind: Kind, principals: &Princi
     match kind {
         Kind::Service => !set.service.is_empty() || aws_any,
         Kind::Anonymous => aws_any,
-        _ => set
-            .aws
-            .iter()
-            .any(|p| !matches!(p, AwsPrincipal::UniqueId(_))),
+        _ => set.aws.iter().any(|p| match p {
+            AwsPrincipal::Any | AwsPrincipal::Account { .. } => true,
+            AwsPrincipal::Role { .. } | AwsPrincipal::AssumedRole { .. } => kind == Kind::Role,
+            AwsPrincipal::User { .. } => kind == Kind::User,
+            AwsPrincipal::FederatedUser { .. } => kind == Kind::FederatedUser,
+            AwsPrincipal::UniqueId(_) => false,
+        }),
     }
 }
 
@@ -128,6 +158,7 @@ fn implies(
     q: &Question<'_>,
     actions: ActionSet,
     fixed: &Context,
+    narrowed: Option<(usize, &str)>,
 ) -> bool {
     if !s
         .key_actions
@@ -149,8 +180,28 @@ fn implies(
         && x.conditions.iter().all(|xc| {
             s.conditions
                 .iter()
-                .any(|sc| condition_implies(sc, xc, q, fixed))
+                .enumerate()
+                .any(|(i, sc)| match narrowed {
+                    // The statement's condition `i` narrowed to one of its values.
+                    Some((n, value)) if n == i => {
+                        sc.key_lc == xc.key_lc && value_implies(value, xc, fixed)
+                    }
+                    _ => condition_implies(sc, xc, q, fixed),
+                })
         })
+}
+
+/// Whether a key holding exactly `value` satisfies the exclusion's condition `x`.
+fn value_implies(value: &str, x: &Condition, fixed: &Context) -> bool {
+    let Some(listed): Option<Vec<String>> = x.values.iter().map(|v| v.resolve(fixed)).collect()
+    else {
+        return false;
+    };
+    match (x.operator.family, x.operator.negated, x.operator.set) {
+        (Family::StringEquals, false, SetQualifier::Single) => listed.iter().any(|l| l == value),
+        (Family::StringEquals, true, _) => listed.iter().all(|l| l != value),
+        _ => false,
+    }
 }
 
 /// Whether every principal `inner` names is one `outer` names (accounts cover their principals).

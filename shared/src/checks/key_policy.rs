@@ -81,11 +81,13 @@ pub fn check_parsed(config: &Config, parsed: &ParsedPolicy, regions: &[String]) 
     // Each class of Regions is analysed once; its Regions share the result.
     let mut class_failures: Vec<Vec<Failure>> = Vec::new();
     let mut class_of: BTreeMap<&str, usize> = BTreeMap::new();
+    // One analysis for every class: what it learns of the policy's values, they share.
+    let analysis = Analysis::new(policy);
     for class in region_classes(config, policy, regions) {
         let Some(representative) = class.first() else {
             continue;
         };
-        class_failures.push(analyse_region(config, policy, representative));
+        class_failures.push(analyse_region(config, &analysis, representative));
         for region in class {
             class_of.insert(region, class_failures.len() - 1);
         }
@@ -132,9 +134,8 @@ struct Failure {
     by_reading: bool,
 }
 
-fn analyse_region(config: &Config, policy: &KeyPolicy, region: &str) -> Vec<Failure> {
+fn analyse_region(config: &Config, analysis: &Analysis<'_>, region: &str) -> Vec<Failure> {
     let resource = config.key_arn_in(region);
-    let analysis = Analysis::new(policy);
     let mut failures = Vec::new();
     for mq in RegionModel::new(config, region).questions() {
         let q = Question {
