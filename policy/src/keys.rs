@@ -7,6 +7,8 @@
 //! Reference for AWS KMS (cited in `docs/policy-semantics.md`). Where AWS does not say, the entry
 //! takes the broader reading and the docs say so.
 
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
 use crate::actions::ActionSet;
@@ -558,10 +560,11 @@ pub fn info(key_lc: &str) -> KeyInfo {
     lookup(key_lc).0
 }
 
-/// The entry for `key_lc` and the actions that carry it.
-fn lookup(key_lc: &str) -> (KeyInfo, ActionSet) {
-    static TABLE: OnceLock<std::collections::HashMap<&'static str, (KeyInfo, ActionSet)>> =
-        OnceLock::new();
+/// The entry for `key_lc` and the actions that carry it (a condition keeps both, so
+/// evaluation looks nothing up).
+pub fn lookup(key_lc: &str) -> (KeyInfo, ActionSet) {
+    type Table = HashMap<&'static str, (KeyInfo, ActionSet), BuildHasherDefault<Fnv1a>>;
+    static TABLE: OnceLock<Table> = OnceLock::new();
     static PREFIXES: OnceLock<Vec<(&'static str, KeyInfo, ActionSet)>> = OnceLock::new();
     let scope = |i: &KeyInfo| i.actions.map_or_else(ActionSet::all, ActionSet::of);
     let table = TABLE.get_or_init(|| EXACT.iter().map(|(k, i)| (*k, (*i, scope(i)))).collect());
@@ -579,6 +582,25 @@ fn lookup(key_lc: &str) -> (KeyInfo, ActionSet) {
         entry(Source::Never, false, false, Text, None)
     };
     (fallback, ActionSet::all())
+}
+
+/// FNV-1a: the table's keys are short and fixed, so a simple hash beats SipHash's start-up
+/// cost (no untrusted party chooses them).
+#[derive(Default)]
+struct Fnv1a(u64);
+
+impl Hasher for Fnv1a {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
 }
 
 /// Whether a key is multivalued by definition, even when a request carries one value.

@@ -42,12 +42,12 @@ impl Pattern {
 
     /// Case-sensitive match.
     pub fn matches(&self, text: &str) -> bool {
-        glob(&self.0, text, |a, b| a == b)
+        glob(self.0.as_slice(), text, |a, b| a == b)
     }
 
     /// Match ignoring ASCII case.
     pub fn matches_ascii_ci(&self, text: &str) -> bool {
-        glob(&self.0, text, |a, b| a.eq_ignore_ascii_case(&b))
+        glob(self.0.as_slice(), text, |a, b| a.eq_ignore_ascii_case(&b))
     }
 
     /// The compiled characters.
@@ -80,12 +80,12 @@ impl Pattern {
 /// Case-sensitive. Runs in O(len(pattern) * len(text)) at worst, with no recursion, so a hostile
 /// pattern such as `*a*a*a*a*b` cannot blow the stack or take exponential time.
 pub fn wildcard_match(pattern: &str, text: &str) -> bool {
-    Pattern::compile(pattern).matches(text)
+    glob(pattern, text, |a, b| a == b)
 }
 
 /// As [`wildcard_match`], ignoring ASCII case (action names, service prefixes).
 pub fn wildcard_match_ascii_ci(pattern: &str, text: &str) -> bool {
-    Pattern::compile(pattern).matches_ascii_ci(text)
+    glob(pattern, text, |a, b| a.eq_ignore_ascii_case(&b))
 }
 
 /// Whether `pattern` contains a wildcard character.
@@ -93,46 +93,71 @@ pub fn has_wildcard(pattern: &str) -> bool {
     pattern.contains(['*', '?'])
 }
 
-fn glob(p: &[PatternChar], text: &str, eq: impl Fn(char, char) -> bool) -> bool {
-    // Fast path for the common literal-only pattern.
-    if p.iter().all(|c| matches!(c, PatternChar::Lit(_))) {
-        let mut chars = text.chars();
-        return p.iter().all(|c| match (c, chars.next()) {
-            (PatternChar::Lit(pc), Some(tc)) => eq(*pc, tc),
-            _ => false,
-        }) && chars.next().is_none();
+/// A pattern as [`glob`] reads it: the character at a position and the next position.
+trait Glob {
+    fn at(&self, i: usize) -> Option<(PatternChar, usize)>;
+}
+
+impl Glob for [PatternChar] {
+    fn at(&self, i: usize) -> Option<(PatternChar, usize)> {
+        self.get(i).map(|c| (*c, i + 1))
     }
-    let t: Vec<char> = text.chars().collect();
+}
+
+/// Pattern text read on the fly (`*` and `?` are wildcards), so a one-off match compiles
+/// nothing.
+impl Glob for str {
+    fn at(&self, i: usize) -> Option<(PatternChar, usize)> {
+        let c = self.get(i..)?.chars().next()?;
+        let pc = match c {
+            '*' => PatternChar::Star,
+            '?' => PatternChar::One,
+            c => PatternChar::Lit(c),
+        };
+        Some((pc, i + c.len_utf8()))
+    }
+}
+
+/// Greedy matching with one backtrack point (the last `*`); positions are byte offsets, so
+/// nothing is allocated.
+fn glob<P: Glob + ?Sized>(p: &P, text: &str, eq: impl Fn(char, char) -> bool) -> bool {
+    let next_char = |ti: usize| text.get(ti..).and_then(|t| t.chars().next());
     let (mut pi, mut ti) = (0usize, 0usize);
     // Position of the last `*` seen in the pattern and the text position it was tried at.
     let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        match (p.get(pi), t.get(ti)) {
-            (Some(PatternChar::Star), _) => {
-                star = Some((pi, ti));
-                pi += 1;
+    while let Some(tc) = next_char(ti) {
+        match p.at(pi) {
+            Some((PatternChar::Star, after)) => {
+                star = Some((after, ti));
+                pi = after;
             }
-            (Some(PatternChar::One), Some(_)) => {
-                pi += 1;
-                ti += 1;
+            Some((PatternChar::One, after)) => {
+                pi = after;
+                ti += tc.len_utf8();
             }
-            (Some(PatternChar::Lit(pc)), Some(&tc)) if eq(*pc, tc) => {
-                pi += 1;
-                ti += 1;
+            Some((PatternChar::Lit(pc), after)) if eq(pc, tc) => {
+                pi = after;
+                ti += tc.len_utf8();
             }
             _ => match star {
                 // Let the last `*` swallow one more character and retry from there.
-                Some((sp, st)) => {
-                    pi = sp + 1;
-                    ti = st + 1;
-                    star = Some((sp, st + 1));
+                Some((after_star, st)) => {
+                    let swallowed = st + next_char(st).map_or(1, char::len_utf8);
+                    pi = after_star;
+                    ti = swallowed;
+                    star = Some((after_star, swallowed));
                 }
                 None => return false,
             },
         }
     }
-    p.get(pi..)
-        .is_some_and(|rest| rest.iter().all(|c| *c == PatternChar::Star))
+    while let Some((c, after)) = p.at(pi) {
+        if c != PatternChar::Star {
+            return false;
+        }
+        pi = after;
+    }
+    true
 }
 
 /// ARN matching as `ArnLike` / `ArnEquals` do it: "each of the six colon-delimited components

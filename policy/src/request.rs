@@ -124,6 +124,17 @@ impl Context {
         self
     }
 
+    /// Sets every key of `other` to its values there (sharing its entries, so no copy).
+    pub fn merge(&mut self, other: &Context) -> &mut Self {
+        for e in &other.entries {
+            match self.entries.iter_mut().find(|mine| mine.key_lc == e.key_lc) {
+                Some(mine) => *mine = Arc::clone(e),
+                None => self.entries.push(Arc::clone(e)),
+            }
+        }
+        self
+    }
+
     /// Removes a key.
     pub fn remove(&mut self, key: &str) -> &mut Self {
         let key_lc = key.to_ascii_lowercase();
@@ -142,10 +153,14 @@ impl Context {
     /// [`crate::keys`]). Keys of the caller's identity, the target and the request's own
     /// parameters are what the context says.
     pub fn is_undecided(&self, key_lc: &str) -> bool {
+        self.open_world && self.is_undecided_from(key_lc, crate::keys::info(key_lc).source)
+    }
+
+    /// [`Context::is_undecided`] for a key whose source the caller already knows.
+    pub fn is_undecided_from(&self, key_lc: &str, source: crate::keys::Source) -> bool {
         if !self.open_world || self.get(key_lc).is_some() {
             return false;
         }
-        let source = crate::keys::info(key_lc).source;
         match &self.open_except {
             Some(absent) => {
                 source != crate::keys::Source::Never
@@ -177,6 +192,11 @@ impl Context {
     /// The values of a key, any case.
     pub fn get_any_case(&self, key: &str) -> Option<&[String]> {
         self.get(&key.to_ascii_lowercase())
+    }
+
+    /// Every key, in lower case, in insertion order.
+    pub fn keys_lc(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|e| e.key_lc.as_str())
     }
 
     /// Every key with its values, in insertion order.
@@ -219,6 +239,12 @@ mod tests {
         assert_eq!(c.get("kms:encryptioncontextkeys").unwrap().len(), 2);
         c.remove("KMS:EncryptionContextKeys");
         assert!(c.get("kms:encryptioncontextkeys").is_none());
+        let mut other = Context::default();
+        other.set("AWS:PrincipalOrgID", "o-3").set("aws:SourceIp", "192.0.2.1");
+        c.merge(&other);
+        assert_eq!(c.get("aws:principalorgid"), Some(&["o-3".to_owned()][..]));
+        assert_eq!(c.get("aws:sourceip"), Some(&["192.0.2.1".to_owned()][..]));
+        assert_eq!(c.iter().count(), 2);
     }
 
     #[test]

@@ -344,27 +344,34 @@ pub fn kind_of(caller: &Caller) -> Kind {
 /// the question mention is carried by all of its actions or by none.
 fn action_groups(statements: &[&Statement], q: &Question<'_>) -> Vec<ActionSet> {
     let mut scopes: Vec<ActionSet> = Vec::new();
-    let mut add = |k: &str| {
-        let s = crate::keys::applies_to(k);
+    let mut add = |s: ActionSet| {
         if s != ActionSet::all() && !scopes.contains(&s) {
             scopes.push(s);
         }
     };
     for s in statements {
         for c in &s.conditions {
-            add(&c.key_lc);
+            add(c.scope);
         }
     }
-    for (k, _) in q.fixed.iter() {
-        add(&k.to_ascii_lowercase());
+    for k in q.fixed.keys_lc() {
+        add(crate::keys::applies_to(k));
     }
-    let mut groups: Vec<(Vec<bool>, ActionSet)> = Vec::new();
+    // An action's signature: which scopes carry it, one bit each. The scopes come from the
+    // key catalogue's few action sets; were there ever more than 128, each action would be
+    // its own group (still exact, only slower).
+    let mut groups: Vec<(u128, ActionSet)> = Vec::new();
     for i in q.actions.indices() {
         let one = ActionSet::single(i);
-        let sig: Vec<bool> = scopes
-            .iter()
-            .map(|s| !s.intersect(one).is_empty())
-            .collect();
+        let sig = if scopes.len() > 128 {
+            i as u128
+        } else {
+            scopes
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| !s.intersect(one).is_empty())
+                .fold(0u128, |sig, (b, _)| sig | 1u128 << b)
+        };
         match groups.iter_mut().find(|(g, _)| *g == sig) {
             Some((_, set)) => *set = set.union(one),
             None => groups.push((sig, one)),
@@ -415,7 +422,7 @@ fn search(policy: &KeyPolicy, q: &Question<'_>, direction: Direction, session: &
                 Direction::Denied => {
                     // Required actions an Allow grants outright need no search.
                     let open = if q.limits.screening {
-                        required_open(policy, q, group.minus(proven), &identity)
+                        required_open(policy, q, group.minus(proven), &identity, &fixed)
                     } else {
                         group.minus(proven)
                     };
@@ -514,12 +521,13 @@ fn required_open(
     q: &Question<'_>,
     group: ActionSet,
     identity: &Identity,
+    fixed: &Context,
 ) -> ActionSet {
     let (Some(caller), Some(keys)) = (&identity.caller, &identity.concrete) else {
         return group;
     };
     group.minus(screen::allowed_in_every_case(
-        policy, q, caller, group, keys,
+        policy, q, caller, group, fixed, keys,
     ))
 }
 

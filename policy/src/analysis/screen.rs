@@ -3,6 +3,9 @@
 //! that a statement allows outright, whatever the open keys hold, needs no search at all. Each
 //! test can only say "certainly"; when it cannot, the full analysis runs.
 
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
 use crate::actions::ActionSet;
 use crate::document::condition::{Condition, Family, SetQualifier};
 use crate::document::principal::{AwsPrincipal, PrincipalSet};
@@ -65,34 +68,16 @@ fn excluded(s: &Statement, q: &Question<'_>, actions: ActionSet, fixed: &Context
         values.iter().all(|v| {
             q.exclusions
                 .iter()
-                .any(|x| implies(s, x, q, actions, fixed, Some((i, v.as_str()))))
+                .any(|x| implies(s, x, q, actions, fixed, Some((i, v))))
         })
     })
 }
 
 /// The keys the question (and the kind) decide: fixed values, fixed absences, and the kind's
-/// own constants.
+/// own constants; for a concrete IAM caller, its ARN and account.
 pub fn fixed_context(q: &Question<'_>, kind: Kind) -> Context {
     let mut ctx = q.fixed.clone();
-    match kind {
-        Kind::Service => {
-            ctx.set("aws:principalisawsservice", "true");
-        }
-        Kind::Anonymous => {
-            ctx.set("aws:principaltype", "Anonymous");
-        }
-        Kind::Root | Kind::User | Kind::Role | Kind::FederatedUser => {
-            ctx.set("aws:principalisawsservice", "false").set(
-                "aws:principaltype",
-                match kind {
-                    Kind::Root => "Account",
-                    Kind::User => "User",
-                    Kind::Role => "AssumedRole",
-                    _ => "FederatedUser",
-                },
-            );
-        }
-    }
+    ctx.merge(kind_constants(kind));
     if let Principals::Caller { caller, .. } = q.principals
         && let Caller::Aws(a) = caller
     {
@@ -101,6 +86,40 @@ pub fn fixed_context(q: &Question<'_>, kind: Kind) -> Context {
             .set("kms:calleraccount", &a.account);
     }
     ctx
+}
+
+/// The keys every request of a kind carries with the same value, built once.
+fn kind_constants(kind: Kind) -> &'static Context {
+    static KINDS: OnceLock<[Context; 6]> = OnceLock::new();
+    let all = KINDS.get_or_init(|| {
+        let of = |service: &str, principal_type: Option<&str>| {
+            let mut ctx = Context::default();
+            if !service.is_empty() {
+                ctx.set("aws:principalisawsservice", service);
+            }
+            if let Some(t) = principal_type {
+                ctx.set("aws:principaltype", t);
+            }
+            ctx
+        };
+        [
+            of("false", Some("Account")),
+            of("false", Some("User")),
+            of("false", Some("AssumedRole")),
+            of("false", Some("FederatedUser")),
+            of("true", None),
+            of("", Some("Anonymous")),
+        ]
+    });
+    let i = match kind {
+        Kind::Root => 0,
+        Kind::User => 1,
+        Kind::Role => 2,
+        Kind::FederatedUser => 3,
+        Kind::Service => 4,
+        Kind::Anonymous => 5,
+    };
+    &all[i]
 }
 
 fn decided_by(key_lc: &str, q: &Question<'_>, kind: Kind) -> bool {
@@ -158,7 +177,7 @@ fn implies(
     q: &Question<'_>,
     actions: ActionSet,
     fixed: &Context,
-    narrowed: Option<(usize, &str)>,
+    narrowed: Option<(usize, &Literal<'_>)>,
 ) -> bool {
     if !s
         .key_actions
@@ -192,14 +211,15 @@ fn implies(
 }
 
 /// Whether a key holding exactly `value` satisfies the exclusion's condition `x`.
-fn value_implies(value: &str, x: &Condition, fixed: &Context) -> bool {
-    let Some(listed): Option<Vec<String>> = x.values.iter().map(|v| v.resolve(fixed)).collect()
+fn value_implies(value: &Literal<'_>, x: &Condition, fixed: &Context) -> bool {
+    let Some(listed): Option<Vec<Cow<'_, str>>> =
+        x.values.iter().map(|v| v.resolve(fixed)).collect()
     else {
         return false;
     };
     match (x.operator.family, x.operator.negated, x.operator.set) {
-        (Family::StringEquals, false, SetQualifier::Single) => listed.iter().any(|l| l == value),
-        (Family::StringEquals, true, _) => listed.iter().all(|l| l != value),
+        (Family::StringEquals, false, SetQualifier::Single) => listed.iter().any(|l| value.is(l)),
+        (Family::StringEquals, true, _) => listed.iter().all(|l| !value.is(l)),
         _ => false,
     }
 }
@@ -245,45 +265,90 @@ fn condition_implies(s: &Condition, x: &Condition, q: &Question<'_>, fixed: &Con
     let Some(allowed) = literal_values(s, q, fixed) else {
         return false;
     };
-    let Some(listed): Option<Vec<String>> = x.values.iter().map(|v| v.resolve(fixed)).collect()
+    let Some(listed): Option<Vec<Cow<'_, str>>> =
+        x.values.iter().map(|v| v.resolve(fixed)).collect()
     else {
         return false;
     };
     match (x.operator.family, x.operator.negated) {
         (Family::StringEquals, false) if x.operator.set == SetQualifier::Single => {
-            allowed.iter().all(|a| listed.contains(a))
+            allowed.iter().all(|a| listed.iter().any(|l| a.is(l)))
         }
-        (Family::StringEquals, true) => allowed.iter().all(|a| !listed.contains(a)),
+        (Family::StringEquals, true) => allowed.iter().all(|a| !listed.iter().any(|l| a.is(l))),
         _ => false,
+    }
+}
+
+/// One value a positive String condition can match.
+#[derive(Debug)]
+enum Literal<'c> {
+    /// The value itself.
+    Text(Cow<'c, str>),
+    /// `<service>.<Region>.<suffix>` in the question's Region (read from a `kms:ViaService`
+    /// pattern), kept in parts so nothing is formatted.
+    InRegion {
+        service: &'c str,
+        region: &'c str,
+        suffix: &'c str,
+    },
+}
+
+impl Literal<'_> {
+    /// Whether the value is exactly `text`.
+    fn is(&self, text: &str) -> bool {
+        match self {
+            Literal::Text(t) => t == text,
+            Literal::InRegion {
+                service,
+                region,
+                suffix,
+            } => {
+                let mut parts = text.splitn(3, '.');
+                parts.next() == Some(service)
+                    && parts.next() == Some(region)
+                    && parts.next() == Some(suffix)
+            }
+        }
     }
 }
 
 /// The literal values a positive String condition can match: its values, or for a
 /// `kms:ViaService` pattern of the value's shape (`<service>.<Region>.<suffix>`, a literal
 /// service), the one value of that shape in the question's Region.
-fn literal_values(s: &Condition, q: &Question<'_>, fixed: &Context) -> Option<Vec<String>> {
-    let mut out = Vec::new();
+fn literal_values<'c>(
+    s: &'c Condition,
+    q: &Question<'c>,
+    fixed: &Context,
+) -> Option<Vec<Literal<'c>>> {
+    let mut out = Vec::with_capacity(s.values.len());
     for v in &s.values {
         let text = v.resolve(fixed)?;
         if s.operator.family == Family::StringEquals || !text.contains(['*', '?']) {
-            out.push(text);
+            out.push(Literal::Text(text));
             continue;
         }
-        if s.key_lc != "kms:viaservice" {
+        // Only plain text, where every `*` and `?` is a wildcard (no `${*}` or variable).
+        if s.key_lc != "kms:viaservice" || v.raw.contains("${") {
             return None;
         }
-        let parts: Vec<&str> = text.splitn(3, '.').collect();
-        let [service, region, suffix] = parts.as_slice() else {
+        let text: &'c str = &v.raw;
+        let mut parts = text.splitn(3, '.');
+        let (Some(service), Some(region), Some(suffix)) = (parts.next(), parts.next(), parts.next())
+        else {
             return None;
         };
         if service.contains(['*', '?']) || suffix.contains(['*', '?']) {
             return None;
         }
-        if suffix.matches('.').count() != 1 && *suffix != "amazonaws.com.cn" {
+        if suffix.matches('.').count() != 1 && suffix != "amazonaws.com.cn" {
             return None;
         }
         if crate::pattern::wildcard_match(region, q.region) {
-            out.push(format!("{service}.{}.{suffix}", q.region));
+            out.push(Literal::InRegion {
+                service,
+                region: q.region,
+                suffix,
+            });
         }
     }
     Some(out)
@@ -291,18 +356,18 @@ fn literal_values(s: &Condition, q: &Question<'_>, fixed: &Context) -> Option<Ve
 
 /// The actions of `actions` a required request is allowed whatever its open keys hold: the
 /// evaluator allows them with every key the question does not fix undecided, read the way that
-/// grants least. One pass over the policy for all of them.
+/// grants least. One pass over the policy for all of them. `fixed` is [`fixed_context`] for
+/// the caller's kind.
 pub fn allowed_in_every_case(
     policy: &crate::document::KeyPolicy,
     q: &Question<'_>,
     caller: &Caller,
     actions: ActionSet,
+    fixed: &Context,
     identity: &Context,
 ) -> ActionSet {
-    let mut ctx = fixed_context(q, super::kind_of(caller));
-    for (k, v) in identity.iter() {
-        ctx.set_values(k, v.to_vec());
-    }
+    let mut ctx = fixed.clone();
+    ctx.merge(identity);
     ctx.set_open_except(q.absent);
     crate::eval::allowed_actions(
         policy,

@@ -139,6 +139,10 @@ pub struct Condition {
     pub values: Vec<Template>,
     /// The values read for the operator's family (numbers, dates, CIDR blocks, booleans).
     pub typed: Vec<Typed>,
+    /// What AWS documents about the key ([`crate::keys::info`]).
+    pub info: crate::keys::KeyInfo,
+    /// The key actions whose requests carry the key ([`crate::keys::applies_to`]).
+    pub scope: crate::actions::ActionSet,
 }
 
 /// A policy value read for its operator's family.
@@ -286,12 +290,16 @@ impl Condition {
                 }
             })
             .collect();
+        let key_lc = key.to_ascii_lowercase();
+        let (info, scope) = crate::keys::lookup(&key_lc);
         Condition {
             operator,
             key: key.to_owned(),
-            key_lc: key.to_ascii_lowercase(),
+            key_lc,
             values,
             typed,
+            info,
+            scope,
         }
     }
 
@@ -306,7 +314,7 @@ impl Condition {
 
     /// Evaluates the condition against a request context.
     pub fn evaluate(&self, ctx: &Context) -> Truth {
-        if ctx.is_undecided(&self.key_lc) {
+        if ctx.is_undecided_from(&self.key_lc, self.info.source) {
             return Truth::Unknown;
         }
         match ctx.get(&self.key_lc).filter(|v| !v.is_empty()) {
@@ -361,7 +369,7 @@ impl Condition {
             SetQualifier::ForAnyValue => any_value(),
             SetQualifier::ForAllValues => all_values(),
             SetQualifier::Single => match request_values {
-                [single] if !crate::keys::is_multivalued(&self.key_lc) => one(single),
+                [single] if !self.info.multivalued => one(single),
                 // A single-valued operator on a multivalued key: AWS says a set operator is
                 // required and does not document the result. Where "any" and "all" agree the
                 // answer is clear; otherwise it is unknown and the caller's safe reading decides.
@@ -405,7 +413,11 @@ impl Condition {
             },
             (StringEquals | StringEqualsIgnoreCase, _) => match pv.resolve(ctx) {
                 Some(t) if family == StringEquals => Truth::from(t == rv),
-                Some(t) => Truth::from(t.to_lowercase() == rv.to_lowercase()),
+                Some(t) => Truth::from(
+                    t.chars()
+                        .flat_map(char::to_lowercase)
+                        .eq(rv.chars().flat_map(char::to_lowercase)),
+                ),
                 None => Truth::Unknown,
             },
             (BinaryEquals, _) => Truth::from(pv.raw == rv),

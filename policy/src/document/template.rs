@@ -3,6 +3,8 @@
 //! IAM substitutes variables only in policies with `"Version": "2012-10-17"`; under
 //! `2008-10-17` or without a Version, `${...}` is literal text. The parser is told which.
 
+use std::borrow::Cow;
+
 use crate::pattern::Pattern;
 use crate::request::Context;
 
@@ -71,9 +73,9 @@ impl Template {
 
     /// The value with variables substituted from `ctx`; `None` when a variable has no value in
     /// the request and no default (IAM then treats the value as matching nothing).
-    pub fn resolve(&self, ctx: &Context) -> Option<String> {
+    pub fn resolve(&self, ctx: &Context) -> Option<Cow<'_, str>> {
         if let Some((text, _)) = &self.fixed {
-            return Some(text.clone());
+            return Some(Cow::Borrowed(text));
         }
         let mut out = String::new();
         for s in &self.segments {
@@ -85,14 +87,14 @@ impl Template {
                 }
             }
         }
-        Some(out)
+        Some(Cow::Owned(out))
     }
 
     /// The value as a wildcard pattern: `*`/`?` written in the policy are wildcards, substituted
     /// values and `${*}` are literal.
-    pub fn resolve_pattern(&self, ctx: &Context) -> Option<std::borrow::Cow<'_, Pattern>> {
+    pub fn resolve_pattern(&self, ctx: &Context) -> Option<Cow<'_, Pattern>> {
         if let Some((_, pattern)) = &self.fixed {
-            return Some(std::borrow::Cow::Borrowed(pattern));
+            return Some(Cow::Borrowed(pattern));
         }
         let mut p = Pattern::default();
         for s in &self.segments {
@@ -104,7 +106,7 @@ impl Template {
                 }
             }
         }
-        Some(std::borrow::Cow::Owned(p))
+        Some(Cow::Owned(p))
     }
 }
 

@@ -14,7 +14,7 @@ use idc_guard_policy::document::{
     KeyPolicy, ParsedPolicy, ResourceClause, StatementRef, parse_key_policy,
 };
 use idc_guard_policy::logic::Truth;
-use idc_guard_policy::pattern::resource_match;
+use idc_guard_policy::pattern::{Pattern, resource_match};
 use idc_guard_policy::request::{AccessRequest, Caller, Context};
 
 use crate::checks::{At, CheckId};
@@ -550,9 +550,13 @@ fn region_classes<'r>(
     policy: &KeyPolicy,
     regions: &'r [String],
 ) -> Vec<Vec<&'r str>> {
+    let Some(reads) = regional_reads(policy) else {
+        // A Region-dependent place the comparison cannot read: each Region on its own.
+        return regions.iter().map(|r| vec![r.as_str()]).collect();
+    };
     let mut classes: Vec<(Option<Vec<Truth>>, Vec<&str>)> = Vec::new();
     for region in regions {
-        let signature = region_signature(config, policy, region);
+        let signature = region_signature(config, &reads, region);
         match classes
             .iter_mut()
             .find(|(sig, _)| signature.is_some() && *sig == signature)
@@ -564,22 +568,26 @@ fn region_classes<'r>(
     classes.into_iter().map(|(_, members)| members).collect()
 }
 
-/// How the policy reads one Region; `None` when it cannot be compared with another's.
-fn region_signature(config: &Config, policy: &KeyPolicy, region: &str) -> Option<Vec<Truth>> {
-    let key_arn = config.key_arn_in(region);
-    let kind = if region == config.primary_region {
-        "PRIMARY"
-    } else {
-        "REPLICA"
+/// The parts of a policy that may read differently in two Regions: every Resource element
+/// (compiled once) and every condition on a Region-dependent key.
+struct RegionalReads<'p> {
+    resources: Vec<Pattern>,
+    conditions: Vec<&'p Condition>,
+}
+
+/// `None` when a policy variable sits in a Region-dependent place.
+fn regional_reads(policy: &KeyPolicy) -> Option<RegionalReads<'_>> {
+    let mut reads = RegionalReads {
+        resources: Vec::new(),
+        conditions: Vec::new(),
     };
-    let mut sig = Vec::new();
     for s in &policy.statements {
         let (ResourceClause::Resource(ts) | ResourceClause::NotResource(ts)) = &s.resource;
         for t in ts {
             if t.has_variables() {
                 return None;
             }
-            sig.push(resource_match(&literal_pattern(t)?, &key_arn));
+            reads.resources.push(literal_pattern(t)?);
         }
         for c in s
             .conditions
@@ -589,21 +597,40 @@ fn region_signature(config: &Config, policy: &KeyPolicy, region: &str) -> Option
             if c.values.iter().any(Template::has_variables) {
                 return None;
             }
-            if c.key_lc == "kms:viaservice" {
-                for v in &c.values {
-                    sig.push(via_service_part(c, &v.raw, region)?);
-                }
-                continue;
-            }
-            let value = if c.key_lc == "aws:requestedregion" {
-                region
-            } else {
-                kind
-            };
-            let mut ctx = Context::default();
-            ctx.set(&c.key_lc, value);
-            sig.push(c.evaluate(&ctx));
+            reads.conditions.push(c);
         }
+    }
+    Some(reads)
+}
+
+/// How the policy reads one Region; `None` when it cannot be compared with another's.
+fn region_signature(config: &Config, reads: &RegionalReads<'_>, region: &str) -> Option<Vec<Truth>> {
+    let key_arn = config.key_arn_in(region);
+    let kind = if region == config.primary_region {
+        "PRIMARY"
+    } else {
+        "REPLICA"
+    };
+    let mut sig: Vec<Truth> = reads
+        .resources
+        .iter()
+        .map(|p| resource_match(p, &key_arn))
+        .collect();
+    for c in &reads.conditions {
+        if c.key_lc == "kms:viaservice" {
+            for v in &c.values {
+                sig.push(via_service_part(c, &v.raw, region)?);
+            }
+            continue;
+        }
+        let value = if c.key_lc == "aws:requestedregion" {
+            region
+        } else {
+            kind
+        };
+        let mut ctx = Context::default();
+        ctx.set(&c.key_lc, value);
+        sig.push(c.evaluate(&ctx));
     }
     Some(sig)
 }
