@@ -1168,7 +1168,7 @@ fn ends_with_role(name: &str) -> Re {
 
 /// IAM names: letters, digits and `+=,.@_-`.
 fn name_chars() -> CharSet {
-    CharSet::from_ranges(vec![
+    CharSet::from_ranges([
         ('a', 'z'),
         ('A', 'Z'),
         ('0', '9'),
@@ -1206,7 +1206,7 @@ fn session_shape() -> Re {
 
 /// `<name>.amazonaws.com` (`.amazonaws.com.cn` in China), the name in dot-separated parts.
 fn service_shape() -> Re {
-    let c = CharSet::from_ranges(vec![('a', 'z'), ('0', '9'), ('-', '-')]);
+    let c = CharSet::from_ranges([('a', 'z'), ('0', '9'), ('-', '-')]);
     let part = Re::at_least(c, 1);
     Re::Cat(vec![
         part.clone(),
@@ -1219,12 +1219,12 @@ fn service_shape() -> Re {
 fn org_id_shape() -> Re {
     Re::Cat(vec![
         Re::literal("o-"),
-        Re::at_least(CharSet::from_ranges(vec![('a', 'z'), ('0', '9')]), 10),
+        Re::at_least(CharSet::from_ranges([('a', 'z'), ('0', '9')]), 10),
     ])
 }
 
 fn org_rest_shape() -> Re {
-    let id = CharSet::from_ranges(vec![('a', 'z'), ('0', '9')]);
+    let id = CharSet::from_ranges([('a', 'z'), ('0', '9')]);
     Re::Cat(vec![
         Re::literal("r-"),
         Re::at_least(id.clone(), 4),
@@ -1241,7 +1241,7 @@ fn org_rest_shape() -> Re {
 
 /// `<service>.<region>.amazonaws.com`; China Regions may also use `.amazonaws.com.cn`.
 fn via_service_shape(region: &str) -> Re {
-    let c = CharSet::from_ranges(vec![('a', 'z'), ('0', '9'), ('-', '-')]);
+    let c = CharSet::from_ranges([('a', 'z'), ('0', '9'), ('-', '-')]);
     Re::Cat(vec![
         Re::Set(c.clone()),
         Re::star_of(c),
@@ -1265,7 +1265,7 @@ fn describe(name: &VarName) -> String {
     }
 }
 
-impl Presence<Re> {
+impl Presence<String> {
     fn is_open(&self) -> bool {
         !matches!(self, Presence::Never)
     }
@@ -1278,7 +1278,7 @@ impl Presence<Re> {
         match self {
             Presence::Never => Re::Never,
             Presence::Maybe(None) | Presence::Always(None) => default(),
-            Presence::Maybe(Some(re)) | Presence::Always(Some(re)) => re.clone(),
+            Presence::Maybe(Some(value)) | Presence::Always(Some(value)) => Re::literal(value),
         }
     }
 }

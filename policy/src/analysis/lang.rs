@@ -3,6 +3,7 @@
 //! wildcards, ARN part-by-part matching, `true`/`false`) is a regular language, so one product
 //! search answers which combinations of them a value can realise ([`cells`]).
 
+use smallvec::{SmallVec, smallvec};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::collections::VecDeque;
@@ -10,19 +11,22 @@ use std::rc::Rc;
 
 use crate::pattern::PatternChar;
 
-/// A set of characters: sorted, disjoint, inclusive ranges.
+/// A set of characters: sorted, disjoint, inclusive ranges. Most sets are one character or
+/// one range (a literal's), so up to two ranges live inline.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct CharSet(Vec<(char, char)>);
+pub struct CharSet(Ranges);
+
+type Ranges = SmallVec<[(char, char); 2]>;
 
 impl CharSet {
     /// Every character.
     pub fn any() -> CharSet {
-        CharSet(vec![('\0', char::MAX)])
+        CharSet(smallvec![('\0', char::MAX)])
     }
 
     /// One character.
     pub fn one(c: char) -> CharSet {
-        CharSet(vec![(c, c)])
+        CharSet(smallvec![(c, c)])
     }
 
     /// One character in either ASCII case.
@@ -31,19 +35,20 @@ impl CharSet {
         if l == u {
             CharSet::one(c)
         } else {
-            CharSet::from_ranges(vec![(l, l), (u, u)])
+            CharSet::from_ranges([(l, l), (u, u)])
         }
     }
 
     /// The inclusive range `a..=b`.
     pub fn range(a: char, b: char) -> CharSet {
-        CharSet(vec![(a, b)])
+        CharSet(smallvec![(a, b)])
     }
 
     /// From ranges in any order, overlapping or not.
-    pub fn from_ranges(mut ranges: Vec<(char, char)>) -> CharSet {
-        ranges.sort();
-        let mut out: Vec<(char, char)> = Vec::with_capacity(ranges.len());
+    pub fn from_ranges(ranges: impl IntoIterator<Item = (char, char)>) -> CharSet {
+        let mut ranges: Ranges = ranges.into_iter().collect();
+        ranges.sort_unstable();
+        let mut out = Ranges::with_capacity(ranges.len());
         for (a, b) in ranges {
             match out.last_mut() {
                 Some((_, hi)) if u32::from(a) <= u32::from(*hi).saturating_add(1) => {
@@ -64,14 +69,12 @@ impl CharSet {
 
     /// The union.
     pub fn union(&self, other: &CharSet) -> CharSet {
-        let mut r = self.0.clone();
-        r.extend(other.0.iter().copied());
-        CharSet::from_ranges(r)
+        CharSet::from_ranges(self.0.iter().chain(other.0.iter()).copied())
     }
 
     /// The characters of `self` not in `other`.
     pub fn minus(&self, other: &CharSet) -> CharSet {
-        let mut out = Vec::new();
+        let mut out = Ranges::new();
         for &(a, b) in &self.0 {
             let mut lo = u32::from(a);
             let hi = u32::from(b);
@@ -106,9 +109,9 @@ impl CharSet {
 }
 
 /// Pushes the range `lo..=hi` of code points, skipping the surrogate gap (not `char`s).
-fn push_range(out: &mut Vec<(char, char)>, lo: u32, hi: u32) {
+fn push_range(out: &mut Ranges, lo: u32, hi: u32) {
     const GAP: (u32, u32) = (0xD800, 0xDFFF);
-    let mut pieces = vec![(lo, hi)];
+    let mut pieces: SmallVec<[(u32, u32); 2]> = smallvec![(lo, hi)];
     if lo <= GAP.1 && hi >= GAP.0 {
         pieces.clear();
         if lo < GAP.0 {
@@ -228,9 +231,56 @@ pub type States = Vec<u64>;
 impl Nfa {
     /// Builds the automaton of `re`.
     pub fn new(re: &Re) -> Nfa {
+        if let Some(nfa) = Nfa::sequence(re) {
+            return nfa;
+        }
         let mut b = Builder::default();
         let (s, e) = b.build(re);
         b.finish(s, e)
+    }
+
+    /// The automaton of a sequence of character sets and starred sets (every literal and
+    /// wildcard pattern), built directly: one state per set read, a starred set loops on the
+    /// state it stands at. The general construction would reach the same language through
+    /// epsilon closures, at a cost quadratic in the length.
+    fn sequence(re: &Re) -> Option<Nfa> {
+        let Re::Cat(items) = re else {
+            return None;
+        };
+        let mut moves: Vec<Vec<(CharSet, usize)>> = vec![Vec::new()];
+        for item in items {
+            let here = moves.len() - 1;
+            match item {
+                Re::Set(set) => {
+                    if !set.is_empty()
+                        && let Some(m) = moves.get_mut(here)
+                    {
+                        m.push((set.clone(), here + 1));
+                    }
+                    moves.push(Vec::new());
+                }
+                Re::Star(inner) => match inner.as_ref() {
+                    Re::Set(set) => {
+                        if !set.is_empty()
+                            && let Some(m) = moves.get_mut(here)
+                        {
+                            m.push((set.clone(), here));
+                        }
+                    }
+                    _ => return None,
+                },
+                _ => return None,
+            }
+        }
+        let mut accept = vec![false; moves.len()];
+        if let Some(last) = accept.last_mut() {
+            *last = true;
+        }
+        Some(Nfa {
+            moves,
+            accept,
+            start: vec![0],
+        })
     }
 
     /// The number of states.

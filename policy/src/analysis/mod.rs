@@ -38,7 +38,6 @@ use crate::request::{AccessRequest, AwsCaller, Caller, Context};
 
 use formula::{Bits, F, Lit};
 use frame::{Frame, VarName};
-use lang::Re;
 use solve::{Dom, Solver, State};
 
 /// A kind of principal.
@@ -254,17 +253,17 @@ pub struct Identity {
     /// The concrete caller's identity keys.
     pub concrete: Option<Context>,
     /// Its organization (IAM kinds).
-    pub org: Presence<Re>,
+    pub org: Presence<String>,
     /// The account a service acts for.
-    pub source_account: Presence<Re>,
+    pub source_account: Presence<String>,
     /// That account's organization.
-    pub source_org: Presence<Re>,
+    pub source_org: Presence<String>,
 }
 
 impl Identity {
     fn for_kind(principals: &Principals, kind: Kind, partition: &str) -> Identity {
         let presence = |v: &Option<String>| match v {
-            Some(s) => Presence::Always(Some(Re::literal(s))),
+            Some(s) => Presence::Always(Some(s.clone())),
             None => Presence::Never,
         };
         match principals {
@@ -432,30 +431,36 @@ fn search(policy: &KeyPolicy, q: &Question<'_>, direction: Direction, session: &
                     (Vec::new(), open)
                 }
             };
-            let screened =
-                |s: &&Statement| !q.limits.screening || screen::may_apply(s, q, kind, open, &fixed);
-            let denies = effect(Effect::Deny).filter(screened);
-            let mut statements: Vec<&Statement> = match direction {
-                Direction::Allowed => targets.clone(),
-                Direction::Denied => effect(Effect::Allow).filter(screened).collect(),
+            let fixed = &fixed;
+            let screened = |actions: ActionSet| {
+                move |s: &&Statement| {
+                    !q.limits.screening || screen::may_apply(s, q, kind, actions, fixed)
+                }
             };
-            statements.extend(denies);
-            statements.extend(q.exclusions.iter());
-            let frame = Frame::new(
-                &statements,
-                kind,
-                &identity,
-                open,
-                q.fixed,
-                q.absent,
-                q.resource,
-                q.partition,
-                q.region,
-                q.limits,
-                session,
-            );
+            let frame_of = |statements: &[&Statement]| {
+                Frame::new(
+                    statements,
+                    kind,
+                    &identity,
+                    open,
+                    q.fixed,
+                    q.absent,
+                    q.resource,
+                    q.partition,
+                    q.region,
+                    q.limits,
+                    session,
+                )
+            };
             match direction {
                 Direction::Allowed => {
+                    // Each Allow is searched in a frame of its own with the Denies and the
+                    // exclusions: the other Allows cannot change whether it grants, and
+                    // leaving them out keeps the value splits to what this one compares.
+                    let mut statements: Vec<&Statement> = targets.clone();
+                    statements.extend(effect(Effect::Deny).filter(screened(open)));
+                    statements.extend(q.exclusions.iter());
+                    let frame = frame_of(&statements);
                     for allow in targets {
                         let mut todo = open.intersect(allow.key_actions);
                         loop {
@@ -492,6 +497,11 @@ fn search(policy: &KeyPolicy, q: &Question<'_>, direction: Direction, session: &
                     }
                 }
                 Direction::Denied => {
+                    let mut statements: Vec<&Statement> =
+                        effect(Effect::Allow).filter(screened(open)).collect();
+                    statements.extend(effect(Effect::Deny).filter(screened(open)));
+                    statements.extend(q.exclusions.iter());
+                    let frame = frame_of(&statements);
                     let mut todo = open;
                     while !todo.is_empty() {
                         match denied_in(policy, q, &frame, &statements, todo, &absent, &mut solver)
@@ -970,14 +980,21 @@ fn confirm_allowed(
     if !decision.is_allowed() || excluded(&request) {
         return None;
     }
-    let mut actions = ActionSet::EMPTY;
-    for a in frame.actions.names() {
-        let mut r = request.clone();
-        r.action = a.to_owned();
-        if evaluate(policy, &r, Reading::GrantsMost).is_allowed() && !excluded(&r) {
-            actions = actions.union(ActionSet::of(&[a]));
-        }
-    }
+    // The frame's actions carry the same keys, so one pass over the policy reads them all.
+    let excluded_actions = q
+        .exclusions
+        .iter()
+        .filter(|x| applies(x, &request.caller, &request.resource, &request.context) == Truth::True)
+        .fold(ActionSet::EMPTY, |acc, x| acc.union(x.key_actions));
+    let actions = crate::eval::allowed_actions(
+        policy,
+        &request.caller,
+        &request.resource,
+        &request.context,
+        frame.actions,
+        Reading::GrantsMost,
+    )
+    .minus(excluded_actions);
     Some(Witness {
         by_reading: decision.by_reading,
         request,

@@ -40,8 +40,57 @@ pub fn may_apply(
         if decided_by(&c.key_lc, q, kind) && c.evaluate(fixed) == Truth::False {
             return false;
         }
+        if c.key_lc == "kms:viaservice" && !via_service_possible(c, q.region, fixed) {
+            return false;
+        }
     }
     !excluded(s, q, actions, fixed)
+}
+
+/// Whether a `kms:ViaService` condition can hold for a request to the key in `region`. A
+/// request through a service carries that service's endpoint in the key's Region
+/// (`<service>.<Region>.amazonaws.com[.cn]`), so a positive comparison whose every value
+/// names another Region never holds. Anything this test cannot read counts as possible.
+fn via_service_possible(c: &Condition, region: &str, fixed: &Context) -> bool {
+    let op = &c.operator;
+    let plain = op.set == SetQualifier::Single && !op.if_exists && !op.negated;
+    if !plain || !matches!(op.family, Family::StringEquals | Family::StringLike) {
+        return true;
+    }
+    c.values.iter().any(|v| {
+        if v.raw.contains("${") {
+            return true;
+        }
+        let text = v.resolve(fixed);
+        let Some(text) = text.as_deref() else {
+            return true;
+        };
+        let wild = op.family == Family::StringLike && text.contains(['*', '?']);
+        let mut parts = text.splitn(3, '.');
+        let (Some(service), Some(in_region), Some(suffix)) =
+            (parts.next(), parts.next(), parts.next())
+        else {
+            return wild;
+        };
+        let service_ok = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-')
+        };
+        if !wild {
+            return service_ok(service)
+                && in_region == region
+                && matches!(suffix, "amazonaws.com" | "amazonaws.com.cn");
+        }
+        // A pattern: only its Region part can be told apart, and only when the service and
+        // suffix parts are plain text.
+        if service.contains(['*', '?']) || suffix.contains(['*', '?']) {
+            return true;
+        }
+        service_ok(service)
+            && crate::pattern::wildcard_match(in_region, region)
+            && matches!(suffix, "amazonaws.com" | "amazonaws.com.cn")
+    })
 }
 
 /// Whether every request `s` applies to is outside the question: one exclusion takes them all,

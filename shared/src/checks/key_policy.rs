@@ -4,7 +4,9 @@
 //! request that shows it, as an `idc-guard simulate` command line. Every finding is collected;
 //! nothing stops at the first.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use idc_guard_policy::actions::ActionSet;
 use idc_guard_policy::analysis::{Analysis, Answer, Limits, Question, Witness};
@@ -69,49 +71,153 @@ pub fn check_key_policy(config: &Config, policy_text: &str) -> KeyPolicyReport {
 }
 
 /// Checks a parsed policy in the given Regions (a replica's policy is checked in its Region).
+/// Compiles the model for the one call; [`KeyPolicyChecker`] keeps it for many.
 pub fn check_parsed(config: &Config, parsed: &ParsedPolicy, regions: &[String]) -> KeyPolicyReport {
-    let mut report = KeyPolicyReport::default();
-    let Some(policy) = &parsed.policy else {
-        for region in regions {
-            let at = At::new(config, region);
-            invalid_findings(&at, parsed, &mut report.findings);
-        }
-        return report;
-    };
-    // Each class of Regions is analysed once; its Regions share the result.
-    let mut class_failures: Vec<Vec<Failure>> = Vec::new();
-    let mut class_of: BTreeMap<&str, usize> = BTreeMap::new();
-    // One analysis for every class: what it learns of the policy's values, they share.
-    let analysis = Analysis::new(policy);
-    for class in region_classes(config, policy, regions) {
-        let Some(representative) = class.first() else {
-            continue;
-        };
-        class_failures.push(analyse_region(config, &analysis, representative));
-        for region in class {
-            class_of.insert(region, class_failures.len() - 1);
-        }
-    }
-    for region in regions {
+    KeyPolicyChecker::new(config).check(parsed, regions)
+}
+
+/// The KP checks for one configuration, compiled once: for each Region, the model's questions
+/// and the findings its passing checks report. Both depend on the configuration alone, so a
+/// process that checks many policies (a guard Lambda across invocations, a sweep across
+/// replicas) builds them once; each check then only reads the policy and answers the
+/// questions. A Region's part is built the first time a check needs it.
+#[derive(Debug)]
+pub struct KeyPolicyChecker {
+    config: Config,
+    plans: Vec<(String, OnceLock<RegionPlan>)>,
+}
+
+/// What one Region's checks need from the configuration.
+#[derive(Debug, Clone)]
+struct RegionPlan {
+    /// Built when the Region represents a class.
+    questions: OnceLock<Vec<ModelQuestion>>,
+    /// The pass finding of each check, in [`CheckId::KEY_POLICY`] order.
+    passes: Vec<Finding>,
+}
+
+impl RegionPlan {
+    fn new(config: &Config, region: &str) -> RegionPlan {
         let at = At::new(config, region);
-        invalid_findings(&at, parsed, &mut report.findings);
-        let failures = class_of
-            .get(region.as_str())
-            .and_then(|i| class_failures.get(*i))
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        let representative = regions
+        let passes = CheckId::KEY_POLICY
             .iter()
-            .find(|r| class_of.get(r.as_str()) == class_of.get(region.as_str()))
-            .map_or(region.as_str(), String::as_str);
-        for check in CheckId::KEY_POLICY {
-            if check == CheckId::KpInvalid {
-                continue;
-            }
-            region_findings(config, &at, representative, check, failures, &mut report);
+            .map(|&check| {
+                let message = if check == CheckId::KpInvalid {
+                    format!("{check} holds in {region}: the document is a valid key policy")
+                } else {
+                    format!("{check} holds in {region}")
+                };
+                at.finding(check, Status::Pass, message, None, "pass")
+            })
+            .collect();
+        RegionPlan {
+            questions: OnceLock::new(),
+            passes,
         }
     }
-    report
+
+    fn questions(&self, config: &Config, region: &str) -> &[ModelQuestion] {
+        self.questions
+            .get_or_init(|| RegionModel::new(config, region).questions())
+    }
+
+    fn pass(&self, check: CheckId) -> Option<Finding> {
+        let i = CheckId::KEY_POLICY.iter().position(|c| *c == check)?;
+        self.passes.get(i).cloned()
+    }
+}
+
+impl KeyPolicyChecker {
+    /// The checker for `config`'s enabled Regions (others are compiled when asked for).
+    pub fn new(config: &Config) -> KeyPolicyChecker {
+        KeyPolicyChecker {
+            config: config.clone(),
+            plans: config
+                .regions
+                .iter()
+                .map(|r| (r.clone(), OnceLock::new()))
+                .collect(),
+        }
+    }
+
+    /// The configuration it checks against.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Checks policy text in every enabled Region.
+    pub fn check_text(&self, policy_text: &str) -> KeyPolicyReport {
+        self.check(&parse_key_policy(policy_text), &self.config.regions)
+    }
+
+    /// Checks a parsed policy in the given Regions.
+    pub fn check(&self, parsed: &ParsedPolicy, regions: &[String]) -> KeyPolicyReport {
+        let config = &self.config;
+        let mut report = KeyPolicyReport::default();
+        let Some(policy) = &parsed.policy else {
+            for region in regions {
+                invalid_findings(&At::new(config, region), parsed, &mut report.findings);
+            }
+            return report;
+        };
+        // Each class of Regions is analysed once; its Regions share the result.
+        let mut class_failures: Vec<Vec<Failure>> = Vec::new();
+        let mut class_of: BTreeMap<&str, usize> = BTreeMap::new();
+        // One analysis for every class: what it learns of the policy's values, they share.
+        let analysis = Analysis::new(policy);
+        for class in region_classes(config, policy, regions) {
+            let Some(representative) = class.first() else {
+                continue;
+            };
+            let plan = self.plan(representative);
+            class_failures.push(analyse_region(
+                config,
+                &analysis,
+                representative,
+                plan.questions(config, representative),
+            ));
+            for region in class {
+                class_of.insert(region, class_failures.len() - 1);
+            }
+        }
+        for region in regions {
+            let plan = self.plan(region);
+            if parsed.problems.is_empty() {
+                report.findings.extend(plan.pass(CheckId::KpInvalid));
+            } else {
+                invalid_findings(&At::new(config, region), parsed, &mut report.findings);
+            }
+            let failures = class_of
+                .get(region.as_str())
+                .and_then(|i| class_failures.get(*i))
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let representative = regions
+                .iter()
+                .find(|r| class_of.get(r.as_str()) == class_of.get(region.as_str()))
+                .map_or(region.as_str(), String::as_str);
+            for check in CheckId::KEY_POLICY {
+                if check == CheckId::KpInvalid {
+                    continue;
+                }
+                if !failures.iter().any(|f| f.check == check) {
+                    report.findings.extend(plan.pass(check));
+                    continue;
+                }
+                let at = At::new(config, region);
+                region_findings(config, &at, representative, check, failures, &mut report);
+            }
+        }
+        report
+    }
+
+    /// The Region's compiled part: kept for an enabled Region, built for the call otherwise.
+    fn plan(&self, region: &str) -> Cow<'_, RegionPlan> {
+        match self.plans.iter().find(|(r, _)| r == region) {
+            Some((_, cell)) => Cow::Borrowed(cell.get_or_init(|| RegionPlan::new(&self.config, region))),
+            None => Cow::Owned(RegionPlan::new(&self.config, region)),
+        }
+    }
 }
 
 /// One way the policy fails a question of the model.
@@ -134,10 +240,15 @@ struct Failure {
     by_reading: bool,
 }
 
-fn analyse_region(config: &Config, analysis: &Analysis<'_>, region: &str) -> Vec<Failure> {
+fn analyse_region(
+    config: &Config,
+    analysis: &Analysis<'_>,
+    region: &str,
+    questions: &[ModelQuestion],
+) -> Vec<Failure> {
     let resource = config.key_arn_in(region);
     let mut failures = Vec::new();
-    for mq in RegionModel::new(config, region).questions() {
+    for mq in questions {
         let q = Question {
             resource: &resource,
             partition: config.partition(),
@@ -154,7 +265,7 @@ fn analyse_region(config: &Config, analysis: &Analysis<'_>, region: &str) -> Vec
         } else {
             analysis.find_allowed(&q)
         };
-        record(&mq, answer, &mut failures);
+        record(mq, answer, &mut failures);
     }
     failures
 }
@@ -206,16 +317,6 @@ fn region_findings(
     for f in failures.iter().filter(|f| f.check == check) {
         groups.entry(f.statement.clone()).or_default().push(f);
     }
-    if groups.is_empty() {
-        report.findings.push(at.finding(
-            check,
-            Status::Pass,
-            format!("{check} holds in {region}"),
-            None,
-            "pass",
-        ));
-        return;
-    }
     for (statement, items) in groups {
         let must_allow = items.iter().any(|f| f.must_allow);
         let mut lines: Vec<String> = Vec::new();
@@ -240,7 +341,7 @@ fn region_findings(
                         reproduce = Some(simulate_line(config, region, &w));
                     }
                     let way = moved(&f.way, representative, region);
-                    describe(config, region, f, &way, &w, &names)
+                    describe(f, &way, &w, &names)
                 }
                 (None, None) => continue,
             };
@@ -343,15 +444,12 @@ fn moved(text: &str, from: &str, to: &str) -> String {
 /// "a role in account 000000000000 in no organization can kms:Decrypt via
 /// ec2.us-east-1.amazonaws.com with encryption context {purpose=backup}".
 fn describe(
-    config: &Config,
-    region: &str,
     f: &Failure,
     required_way: &str,
     w: &AccessRequest,
     actions: &[&str],
 ) -> String {
     let who = describe_caller(w);
-    let base = caller_context(config, region, &w.caller);
     let mut conditions: Vec<String> = Vec::new();
     let via = w.context.get("kms:viaservice").and_then(|v| v.first());
     let way = match via {
@@ -374,7 +472,9 @@ fn describe(
     }
     for (k, values) in w.context.iter() {
         let k_lc = k.to_ascii_lowercase();
-        if is_identity_or_base(&k_lc) || base.get(&k_lc).is_some() {
+        // Every key `simulate` assumes for the caller is one of these, so only the keys the
+        // witness chose are listed.
+        if is_identity_or_base(&k_lc) {
             continue;
         }
         conditions.push(format!("{k}={}", values.join(",")));
@@ -510,16 +610,9 @@ fn shell_word(s: &str) -> String {
     }
 }
 
+/// KP-INVALID's failures, one per problem (the pass is compiled with the Region's plan).
 fn invalid_findings(at: &At<'_>, parsed: &ParsedPolicy, out: &mut Vec<Finding>) {
     let check = CheckId::KpInvalid;
-    if parsed.problems.is_empty() {
-        let message = format!(
-            "{check} holds in {}: the document is a valid key policy",
-            at.region
-        );
-        out.push(at.finding(check, Status::Pass, message, None, "pass"));
-        return;
-    }
     for problem in &parsed.problems {
         let place = problem.place();
         let tail = if problem.fatal {
@@ -681,6 +774,24 @@ mod tests {
         v.sort();
         v.dedup();
         v
+    }
+
+    #[test]
+    fn descriptions_leave_out_every_key_simulate_assumes() {
+        let c = config("");
+        let callers = [
+            Caller::root("111122223333", "aws"),
+            Caller::role("111122223333", "Admin", "aws"),
+            Caller::Service("sso.amazonaws.com".to_owned()),
+            Caller::Anonymous,
+        ];
+        for region in &c.regions {
+            for caller in &callers {
+                for (k, _) in caller_context(&c, region, caller).iter() {
+                    assert!(is_identity_or_base(&k.to_ascii_lowercase()), "{k}");
+                }
+            }
+        }
     }
 
     #[test]
