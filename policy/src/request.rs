@@ -240,7 +240,9 @@ mod tests {
         c.remove("KMS:EncryptionContextKeys");
         assert!(c.get("kms:encryptioncontextkeys").is_none());
         let mut other = Context::default();
-        other.set("AWS:PrincipalOrgID", "o-3").set("aws:SourceIp", "192.0.2.1");
+        other
+            .set("AWS:PrincipalOrgID", "o-3")
+            .set("aws:SourceIp", "192.0.2.1");
         c.merge(&other);
         assert_eq!(c.get("aws:principalorgid"), Some(&["o-3".to_owned()][..]));
         assert_eq!(c.get("aws:sourceip"), Some(&["192.0.2.1".to_owned()][..]));

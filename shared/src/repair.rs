@@ -229,6 +229,13 @@ fn build(
     origins: &[Origin],
 ) -> Result<Candidate, String> {
     let kept = |i: usize| origins.contains(&Origin::Live(i));
+    // A live statement as written (the raw list and the parsed one line up: checked above).
+    let raw_value = |i: usize| -> Value {
+        raw_statements
+            .get(i)
+            .and_then(|r| serde_json::from_str(r.get()).ok())
+            .unwrap_or(Value::Null)
+    };
     // Sids of the statements that stay; an added model statement must not reuse one.
     let mut taken: Vec<String> = live
         .statements
@@ -255,7 +262,7 @@ fn build(
                 let present = live
                     .statements
                     .iter()
-                    .any(|s| kept(s.index) && same_but_sid(&s.raw.to_value(), &statement));
+                    .any(|s| kept(s.index) && same_but_sid(&raw_value(s.index), &statement));
                 if present && old_version {
                     continue;
                 }
@@ -282,7 +289,7 @@ fn build(
         // Raising the Version turns `${...}` in kept statements from text into variables.
         // A kept copy of a model statement is exempt: raising the Version is what it needs.
         if let Some(s) = live.statements.iter().find(|s| {
-            let raw = s.raw.to_value();
+            let raw = raw_value(s.index);
             kept(s.index)
                 && raw.to_string().contains("${")
                 && !model.iter().any(|m| same_but_sid(&raw, m))

@@ -20,7 +20,7 @@ use crate::logic::Truth;
 use crate::request::Context;
 
 use super::formula::{Bits, F, Lit, T3};
-use super::lang::{CharSet, Probe, ProbeResult, Re, States};
+use super::lang::{CharSet, Probe, ProbeResult, Re, States, TextReading};
 use super::values::{Probes, ValueShape};
 use super::{Identity, Kind, Limits, Presence, Session};
 
@@ -335,6 +335,15 @@ impl<'a> Frame<'a> {
         self.probes_of(v).strings.push(probe);
     }
 
+    /// A probe for exactly `text` (an account, a name), built once per session.
+    fn add_literal_probe(&mut self, v: VarName, text: &str) {
+        let nfa = self
+            .session
+            .nfas
+            .get_text(TextReading::Literal, text, || Re::literal(text));
+        self.probes_of(v).strings.push(Probe::of(nfa));
+    }
+
     fn collect(&mut self, statements: &[&Statement], absent: &BTreeSet<&str>) {
         // The identity parts always exist for the kind, compared or not (a concrete caller's
         // are constants).
@@ -407,18 +416,16 @@ impl<'a> Frame<'a> {
         }
         for p in &set.aws {
             if let Some((account, name, session)) = self.aws_principal_parts(p) {
-                self.add_string_probe(VarName::Account, Re::literal(&account));
+                self.add_literal_probe(VarName::Account, &account);
                 match name {
-                    Some(NamePart::Exact(n)) => {
-                        self.add_string_probe(VarName::Name, Re::literal(&n))
-                    }
+                    Some(NamePart::Exact(n)) => self.add_literal_probe(VarName::Name, &n),
                     Some(NamePart::EndsWith(n)) => {
                         self.add_string_probe(VarName::Name, ends_with_role(&n));
                     }
                     None => {}
                 }
                 if let Some(s) = session {
-                    self.add_string_probe(VarName::Session, Re::literal(&s));
+                    self.add_literal_probe(VarName::Session, &s);
                 }
             }
         }
@@ -459,7 +466,6 @@ impl<'a> Frame<'a> {
                 for p in &whole.strings {
                     let start = p.nfa.run(&p.start, &prefix);
                     list.push(Probe {
-                        re: p.re.clone(),
                         nfa: std::rc::Rc::clone(&p.nfa),
                         start,
                         track_states: true,
@@ -643,7 +649,6 @@ impl<'a> Frame<'a> {
                         && seen.insert(s.clone())
                     {
                         added.push(Probe {
-                            re: p.re.clone(),
                             nfa: std::rc::Rc::clone(&p.nfa),
                             start: p.nfa.run(s, &mid),
                             track_states: false,

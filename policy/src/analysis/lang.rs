@@ -303,7 +303,7 @@ impl Nfa {
     }
 
     /// Whether `s` holds an accepting state.
-    pub fn accepts(&self, s: &States) -> bool {
+    pub fn accepts(&self, s: &[u64]) -> bool {
         iter_bits(s).any(|i| self.accept.get(i).copied().unwrap_or(false))
     }
 
@@ -345,7 +345,7 @@ fn set_bit(s: &mut States, i: usize) {
     }
 }
 
-fn iter_bits(s: &States) -> impl Iterator<Item = usize> + '_ {
+fn iter_bits(s: &[u64]) -> impl Iterator<Item = usize> + '_ {
     s.iter().enumerate().flat_map(|(wi, w)| {
         let mut w = *w;
         std::iter::from_fn(move || {
@@ -539,9 +539,8 @@ impl Builder {
 /// One automaton run alongside the others in [`cells`].
 #[derive(Debug, Clone)]
 pub struct Probe {
-    /// The language.
-    pub re: Re,
-    /// Its automaton.
+    /// The language's automaton (one per language in a session: its identity is the
+    /// language's).
     pub nfa: Rc<Nfa>,
     /// Where it starts (an automaton's own start, or where an earlier part of a longer string
     /// left it).
@@ -554,10 +553,13 @@ pub struct Probe {
 impl Probe {
     /// A probe for `re` from its own start.
     pub fn new(re: &Re, nfas: &NfaCache) -> Probe {
-        let nfa = nfas.get(re);
+        Probe::of(nfas.get(re))
+    }
+
+    /// A probe for an automaton from its own start.
+    pub fn of(nfa: Rc<Nfa>) -> Probe {
         let start = nfa.start();
         Probe {
-            re: re.clone(),
             nfa,
             start,
             track_states: false,
@@ -565,19 +567,72 @@ impl Probe {
     }
 }
 
-/// Automata built once per language.
+/// Automata built once per language: one `Rc` per language, so its address names the
+/// language (see [`ByAddress`]).
 #[derive(Debug, Default)]
-pub struct NfaCache(RefCell<HashMap<Re, Rc<Nfa>, FxBuild>>);
+pub struct NfaCache {
+    by_re: RefCell<HashMap<Re, Rc<Nfa>, FxBuild>>,
+    /// Policy values by how they are read and their text: most probes are these, and a hit
+    /// needs no expression built or hashed.
+    by_text: RefCell<HashMap<(TextReading, String), Rc<Nfa>, FxBuild>>,
+}
+
+/// How a policy value's text becomes a language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TextReading {
+    /// Exactly the text.
+    Literal,
+    /// The text in any ASCII case.
+    AsciiCi,
+    /// A wildcard pattern (the text escapes literal `*`, `?` and `\`).
+    Glob,
+}
 
 impl NfaCache {
     /// The automaton of `re`.
     pub fn get(&self, re: &Re) -> Rc<Nfa> {
-        if let Some(n) = self.0.borrow().get(re) {
+        if let Some(n) = self.by_re.borrow().get(re) {
             return Rc::clone(n);
         }
         let n = Rc::new(Nfa::new(re));
-        self.0.borrow_mut().insert(re.clone(), Rc::clone(&n));
+        self.by_re.borrow_mut().insert(re.clone(), Rc::clone(&n));
         n
+    }
+
+    /// The automaton of `text` read as `reading`; `build` gives the expression on a miss (it
+    /// must be that reading of the text).
+    pub fn get_text(
+        &self,
+        reading: TextReading,
+        text: &str,
+        build: impl FnOnce() -> Re,
+    ) -> Rc<Nfa> {
+        let key = (reading, text.to_owned());
+        if let Some(n) = self.by_text.borrow().get(&key) {
+            return Rc::clone(n);
+        }
+        let n = self.get(&build());
+        self.by_text.borrow_mut().insert(key, Rc::clone(&n));
+        n
+    }
+}
+
+/// An automaton compared and hashed by address: within a session each language has one
+/// automaton, so this is the language's identity at the cost of a pointer.
+#[derive(Debug, Clone)]
+pub struct ByAddress(pub Rc<Nfa>);
+
+impl PartialEq for ByAddress {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for ByAddress {}
+
+impl std::hash::Hash for ByAddress {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        std::ptr::hash(Rc::as_ptr(&self.0), h);
     }
 }
 
@@ -608,6 +663,36 @@ pub struct Cells {
     pub complete: bool,
 }
 
+/// [`distinct_cells`] for probes that may repeat (one value compared by many statements):
+/// each distinct probe is followed once and its result copied to its repeats.
+pub fn cells(shape: &Nfa, probes: &[Probe], budget: usize) -> Cells {
+    let mut distinct: Vec<Probe> = Vec::new();
+    let mut slot: Vec<usize> = Vec::with_capacity(probes.len());
+    for p in probes {
+        let same = |d: &Probe| {
+            Rc::ptr_eq(&d.nfa, &p.nfa) && d.start == p.start && d.track_states == p.track_states
+        };
+        match distinct.iter().position(same) {
+            Some(i) => slot.push(i),
+            None => {
+                slot.push(distinct.len());
+                distinct.push(p.clone());
+            }
+        }
+    }
+    if distinct.len() == probes.len() {
+        return distinct_cells(shape, probes, budget);
+    }
+    let mut out = distinct_cells(shape, &distinct, budget);
+    for cell in &mut out.cells {
+        cell.results = slot
+            .iter()
+            .filter_map(|&i| cell.results.get(i).cloned())
+            .collect();
+    }
+    out
+}
+
 /// Partitions the strings of `shape` into classes on which every probe gives one result, and
 /// returns one shortest string per class. A breadth-first search over the product of the
 /// automata; characters are grouped into the classes the automata can tell apart, so the search
@@ -615,7 +700,7 @@ pub struct Cells {
 /// settled), and a character that kills every live probe is followed once per shape state.
 /// Once no probe can change its result the class is settled, and the string is completed by
 /// the shortest way the shape accepts. It stops after `budget` product states, and then says so.
-pub fn cells(shape: &Nfa, probes: &[Probe], budget: usize) -> Cells {
+pub fn distinct_cells(shape: &Nfa, probes: &[Probe], budget: usize) -> Cells {
     let minterms = minterms(std::iter::once(shape).chain(probes.iter().map(|p| p.nfa.as_ref())));
     let shape_table = Table::new(shape, &minterms);
     let tables: Vec<Table> = probes
@@ -632,23 +717,47 @@ pub fn cells(shape: &Nfa, probes: &[Probe], budget: usize) -> Cells {
         }
         v.into_boxed_slice()
     };
+    // `live` is in probe order (it starts so and steps keep the order): one walk reads it.
     let results_of = |live: &[(usize, Vec<u64>)]| -> Vec<ProbeResult> {
+        let mut live = live.iter().peekable();
         probes
             .iter()
             .enumerate()
             .map(|(pi, p)| {
-                let s = live
-                    .iter()
-                    .find(|(i, _)| *i == pi)
-                    .map(|(_, s)| s.as_slice());
+                let s = live.next_if(|(i, _)| *i == pi).map(|(_, s)| s.as_slice());
                 match (p.track_states, s) {
                     (true, Some(s)) => ProbeResult::Ends(s.to_vec()),
                     (true, None) => ProbeResult::Ends(empty_states(p.nfa.len())),
-                    (false, Some(s)) => ProbeResult::Accepts(p.nfa.accepts(&s.to_vec())),
+                    (false, Some(s)) => ProbeResult::Accepts(p.nfa.accepts(s)),
                     (false, None) => ProbeResult::Accepts(false),
                 }
             })
             .collect()
+    };
+    // The results as a compact key: a bit per probe that only accepts or not, and the end
+    // states of each tracked probe (none when it died). Two states share a key exactly when
+    // they share their results, so classes are told apart without building the results.
+    let accept_words = probes.len().div_ceil(64).max(1);
+    let key_of = |live: &[(usize, Vec<u64>)]| -> Box<[u64]> {
+        let mut key = vec![0u64; accept_words];
+        let mut live = live.iter().peekable();
+        for (pi, p) in probes.iter().enumerate() {
+            let s = live.next_if(|(i, _)| *i == pi).map(|(_, s)| s.as_slice());
+            match (p.track_states, s) {
+                (true, Some(s)) => {
+                    key.push(s.len() as u64 + 1);
+                    key.extend_from_slice(s);
+                }
+                (true, None) => key.push(0),
+                (false, Some(s)) if p.nfa.accepts(s) => {
+                    if let Some(w) = key.get_mut(pi / 64) {
+                        *w |= 1 << (pi % 64);
+                    }
+                }
+                (false, _) => {}
+            }
+        }
+        key.into_boxed_slice()
     };
     let start_live: Vec<(usize, Vec<u64>)> = probes
         .iter()
@@ -661,14 +770,15 @@ pub fn cells(shape: &Nfa, probes: &[Probe], budget: usize) -> Cells {
         (0..probes.len()).map(|_| HashMap::default()).collect();
     let mut seen: FxSet<Box<[u64]>> = FxSet::default();
     let mut queue: VecDeque<(Vec<u64>, Live, String)> = VecDeque::new();
-    let mut found: HashMap<Vec<ProbeResult>, String, FxBuild> = HashMap::default();
-    let mut order: Vec<Vec<ProbeResult>> = Vec::new();
+    let mut found: HashMap<Box<[u64]>, Cell, FxBuild> = HashMap::default();
+    let mut order: Vec<Box<[u64]>> = Vec::new();
     let mut completions: HashMap<Vec<u64>, Option<String>, FxBuild> = HashMap::default();
     seen.insert(encode(&start_shape, &start_live));
     queue.push_back((start_shape, start_live, String::new()));
     let mut complete = true;
     let mut all_dead_found = false;
     let words = minterms.len().div_ceil(64).max(1);
+    let mut scratch: Vec<u64> = Vec::new();
     while let Some((shape_states, live, text)) = queue.pop_front() {
         let settled =
             live.iter().all(
@@ -681,8 +791,8 @@ pub fn cells(shape: &Nfa, probes: &[Probe], budget: usize) -> Cells {
             );
         if settled {
             // No probe can change any more: one way to finish the string is enough.
-            let results = results_of(&live);
-            if found.contains_key(&results) {
+            let key = key_of(&live);
+            if found.contains_key(&key) {
                 continue;
             }
             let suffix = completions
@@ -691,16 +801,24 @@ pub fn cells(shape: &Nfa, probes: &[Probe], budget: usize) -> Cells {
                 .clone();
             if let Some(suffix) = suffix {
                 all_dead_found |= live.is_empty();
-                found.insert(results.clone(), format!("{text}{suffix}"));
-                order.push(results);
+                let cell = Cell {
+                    witness: format!("{text}{suffix}"),
+                    results: results_of(&live),
+                };
+                found.insert(key.clone(), cell);
+                order.push(key);
             }
             continue;
         }
         if shape.accepts(&shape_states) {
-            let results = results_of(&live);
-            if !found.contains_key(&results) {
-                found.insert(results.clone(), text.clone());
-                order.push(results);
+            let key = key_of(&live);
+            if !found.contains_key(&key) {
+                let cell = Cell {
+                    witness: text.clone(),
+                    results: results_of(&live),
+                };
+                found.insert(key.clone(), cell);
+                order.push(key);
             }
         }
         // The characters some live probe moves on; the others kill every live probe.
@@ -725,10 +843,12 @@ pub fn cells(shape: &Nfa, probes: &[Probe], budget: usize) -> Cells {
             if is_active {
                 for (pi, st) in &live {
                     let Some(t) = tables.get(*pi) else { continue };
-                    let mut out = vec![0u64; t.width];
-                    t.step_into(st, 0, m, &mut out, 0);
-                    if !is_empty_states(&out) {
-                        next_live.push((*pi, out));
+                    // Most steps kill the probe: step into scratch, keep only the living.
+                    scratch.clear();
+                    scratch.resize(t.width, 0);
+                    t.step_into(st, 0, m, &mut scratch, 0);
+                    if !is_empty_states(&scratch) {
+                        next_live.push((*pi, scratch.clone()));
                     }
                 }
             }
@@ -744,12 +864,16 @@ pub fn cells(shape: &Nfa, probes: &[Probe], budget: usize) -> Cells {
                     })
                     .clone();
                 if let Some(suffix) = suffix {
-                    let results = results_of(&next_live);
-                    if !found.contains_key(&results) {
+                    let key = key_of(&next_live);
+                    if !found.contains_key(&key) {
                         let mut t = text.clone();
                         t.push(c);
-                        found.insert(results.clone(), format!("{t}{suffix}"));
-                        order.push(results);
+                        let cell = Cell {
+                            witness: format!("{t}{suffix}"),
+                            results: results_of(&next_live),
+                        };
+                        found.insert(key.clone(), cell);
+                        order.push(key);
                     }
                     all_dead_found = true;
                 }
@@ -771,11 +895,7 @@ pub fn cells(shape: &Nfa, probes: &[Probe], budget: usize) -> Cells {
     }
     let cells = order
         .into_iter()
-        .filter_map(|results| {
-            found
-                .remove(&results)
-                .map(|witness| Cell { witness, results })
-        })
+        .filter_map(|key| found.remove(&key))
         .collect();
     Cells { cells, complete }
 }
@@ -857,7 +977,7 @@ impl Table {
 
     /// ORs into `out` the minterms some state of `from` moves on.
     fn active_into(&self, from: &[u64], out: &mut [u64]) {
-        for s in iter_bits(&from.to_vec()) {
+        for s in iter_bits(from) {
             if s >= self.states {
                 break;
             }
@@ -893,8 +1013,9 @@ impl Table {
 
     /// Whether every character leaves the set where it is: its result can no longer change.
     fn is_fixed_point(&self, s: &[u64]) -> bool {
+        let mut out = vec![0u64; self.width];
         (0..self.minterms).all(|m| {
-            let mut out = vec![0u64; self.width];
+            out.fill(0);
             self.step_into(s, 0, m, &mut out, 0);
             out.as_slice() == s
         })

@@ -461,8 +461,15 @@ fn search(policy: &KeyPolicy, q: &Question<'_>, direction: Direction, session: &
                     statements.extend(effect(Effect::Deny).filter(screened(open)));
                     statements.extend(q.exclusions.iter());
                     let frame = frame_of(&statements);
+                    // What the Denies and exclusions leave, compiled once for every Allow.
+                    let denies: Vec<F> = statements
+                        .iter()
+                        .filter(|s| s.effect == Effect::Deny)
+                        .map(|s| frame.statement(s, &absent).may_fail())
+                        .collect();
                     for allow in targets {
                         let mut todo = open.intersect(allow.key_actions);
+                        let holds = frame.statement(allow, &absent).may_hold();
                         loop {
                             let seen = shown.get(allow.index).copied().unwrap_or(ActionSet::EMPTY);
                             todo = todo.minus(seen);
@@ -473,10 +480,9 @@ fn search(policy: &KeyPolicy, q: &Question<'_>, direction: Direction, session: &
                                 policy,
                                 q,
                                 &frame,
-                                &statements,
-                                allow,
+                                &denies,
+                                (allow, &holds),
                                 todo,
-                                &absent,
                                 &mut solver,
                             ) {
                                 Outcome::Found(w) => {
@@ -575,23 +581,16 @@ fn allowed_in(
     policy: &KeyPolicy,
     q: &Question<'_>,
     frame: &Frame<'_>,
-    statements: &[&Statement],
-    allow: &Statement,
+    denies: &[F],
+    (allow, holds): (&Statement, &F),
     actions: ActionSet,
-    absent: &BTreeSet<&str>,
     solver: &mut Solver,
 ) -> Outcome {
-    let denies: Vec<F> = statements
-        .iter()
-        .filter(|s| s.effect == Effect::Deny)
-        .map(|s| frame.statement(s, absent).may_fail())
-        .collect();
-    let holds = frame.statement(allow, absent).may_hold();
-    if holds == F::False {
+    if *holds == F::False {
         return none_or_incomplete(frame);
     }
     let within = F::Lit(Lit::Action(actions));
-    let mut goals: Vec<&F> = vec![&within, &holds];
+    let mut goals: Vec<&F> = vec![&within, holds];
     goals.extend(denies.iter());
     goals.extend(frame.ties.iter());
     match solver.solve(initial_state(frame), goals) {

@@ -382,7 +382,8 @@ fn literal_values<'c>(
         }
         let text: &'c str = &v.raw;
         let mut parts = text.splitn(3, '.');
-        let (Some(service), Some(region), Some(suffix)) = (parts.next(), parts.next(), parts.next())
+        let (Some(service), Some(region), Some(suffix)) =
+            (parts.next(), parts.next(), parts.next())
         else {
             return None;
         };

@@ -17,7 +17,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use super::lang::{self, CharSet, FxBuild, Nfa, NfaCache, Probe, Re};
+use super::lang::{self, ByAddress, CharSet, FxBuild, Nfa, NfaCache, Probe, Re, TextReading};
 
 /// The classes of one variable's values: one witness each.
 #[derive(Debug, Clone)]
@@ -78,14 +78,18 @@ impl Probes {
                         })
                         .collect();
                     let any = CharSet::any();
-                    let re = match family {
-                        Family::StringLike => Re::glob(p.chars(), &any, &any),
+                    let nfa = match family {
+                        Family::StringLike => {
+                            nfas.get_text(TextReading::Glob, &glob_key(&p), || {
+                                Re::glob(p.chars(), &any, &any)
+                            })
+                        }
                         Family::ArnEquals | Family::ArnLike => {
                             // The part-by-part reading, and the whole-string one that decides
                             // a shorter pattern's undocumented case.
                             self.strings
                                 .push(Probe::new(&Re::glob(p.chars(), &any, &any), nfas));
-                            Re::arn_glob(p.chars())
+                            nfas.get(&Re::arn_glob(p.chars()))
                         }
                         Family::StringEqualsIgnoreCase => {
                             if !text.is_ascii() {
@@ -96,12 +100,14 @@ impl Probes {
                                 self.strings.push(Probe::new(&Re::Never, nfas));
                                 continue;
                             }
-                            Re::literal_ascii_ci(&text)
+                            nfas.get_text(TextReading::AsciiCi, &text, || {
+                                Re::literal_ascii_ci(&text)
+                            })
                         }
-                        _ => Re::literal(&text),
+                        _ => nfas.get_text(TextReading::Literal, &text, || Re::literal(&text)),
                     };
                     self.literals.push(text);
-                    self.strings.push(Probe::new(&re, nfas));
+                    self.strings.push(Probe::of(nfa));
                 }
             }
         }
@@ -112,7 +118,13 @@ impl Probes {
             strings: self
                 .strings
                 .iter()
-                .map(|p| (p.re.clone(), p.start.clone(), p.track_states))
+                .map(|p| {
+                    (
+                        ByAddress(Rc::clone(&p.nfa)),
+                        p.start.clone(),
+                        p.track_states,
+                    )
+                })
                 .collect(),
             numbers: self.numbers.iter().map(|n| n.to_bits()).collect(),
             dates: self.dates.iter().map(|n| n.to_bits()).collect(),
@@ -128,9 +140,27 @@ impl Probes {
     }
 }
 
+/// A wildcard pattern as text that keeps written wildcards apart from literal `*` and `?`
+/// (from `${*}` or a substituted value): those, and `\`, are escaped.
+fn glob_key(p: &crate::pattern::Pattern) -> String {
+    let mut key = String::with_capacity(p.chars().len());
+    for c in p.chars() {
+        match c {
+            crate::pattern::PatternChar::Star => key.push('*'),
+            crate::pattern::PatternChar::One => key.push('?'),
+            crate::pattern::PatternChar::Lit(c @ ('*' | '?' | '\\')) => {
+                key.push('\\');
+                key.push(*c);
+            }
+            crate::pattern::PatternChar::Lit(c) => key.push(*c),
+        }
+    }
+    key
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct ProbesKey {
-    strings: Vec<(Re, lang::States, bool)>,
+    strings: Vec<(ByAddress, lang::States, bool)>,
     numbers: Vec<u64>,
     dates: Vec<u64>,
     ips: Vec<(u128, u128, bool)>,
@@ -139,7 +169,7 @@ struct ProbesKey {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum ShapeKey {
-    Regular(Re),
+    Regular(ByAddress),
     Bool,
     Typed(Shape),
 }
@@ -157,7 +187,7 @@ impl SplitCache {
     pub fn get(&self, shape: &ValueShape, probes: &Probes, budget: usize) -> Rc<Split> {
         let key = (
             match shape {
-                ValueShape::Regular(re, _) => ShapeKey::Regular(re.clone()),
+                ValueShape::Regular(_, nfa) => ShapeKey::Regular(ByAddress(Rc::clone(nfa))),
                 ValueShape::Bool => ShapeKey::Bool,
                 ValueShape::Typed(t) => ShapeKey::Typed(*t),
             },

@@ -107,8 +107,6 @@ pub struct Statement {
     pub conditions: Vec<Condition>,
     /// The key actions this statement's Action / NotAction covers.
     pub key_actions: ActionSet,
-    /// The statement as written, for remediation and evidence.
-    pub raw: Json,
 }
 
 impl Statement {
@@ -144,7 +142,6 @@ impl Statement {
             resource: ResourceClause::Resource(vec![Template::parse("*", false)]),
             conditions,
             key_actions: ActionSet::all(),
-            raw: Json::Null,
         })
     }
 
@@ -558,7 +555,6 @@ impl Parser {
                     resource,
                     conditions,
                     key_actions,
-                    raw: json.clone(),
                 })
             }
             _ => None,

@@ -214,7 +214,9 @@ impl KeyPolicyChecker {
     /// The Region's compiled part: kept for an enabled Region, built for the call otherwise.
     fn plan(&self, region: &str) -> Cow<'_, RegionPlan> {
         match self.plans.iter().find(|(r, _)| r == region) {
-            Some((_, cell)) => Cow::Borrowed(cell.get_or_init(|| RegionPlan::new(&self.config, region))),
+            Some((_, cell)) => {
+                Cow::Borrowed(cell.get_or_init(|| RegionPlan::new(&self.config, region)))
+            }
             None => Cow::Owned(RegionPlan::new(&self.config, region)),
         }
     }
@@ -443,12 +445,7 @@ fn moved(text: &str, from: &str, to: &str) -> String {
 
 /// "a role in account 000000000000 in no organization can kms:Decrypt via
 /// ec2.us-east-1.amazonaws.com with encryption context {purpose=backup}".
-fn describe(
-    f: &Failure,
-    required_way: &str,
-    w: &AccessRequest,
-    actions: &[&str],
-) -> String {
+fn describe(f: &Failure, required_way: &str, w: &AccessRequest, actions: &[&str]) -> String {
     let who = describe_caller(w);
     let mut conditions: Vec<String> = Vec::new();
     let via = w.context.get("kms:viaservice").and_then(|v| v.first());
@@ -697,7 +694,11 @@ fn regional_reads(policy: &KeyPolicy) -> Option<RegionalReads<'_>> {
 }
 
 /// How the policy reads one Region; `None` when it cannot be compared with another's.
-fn region_signature(config: &Config, reads: &RegionalReads<'_>, region: &str) -> Option<Vec<Truth>> {
+fn region_signature(
+    config: &Config,
+    reads: &RegionalReads<'_>,
+    region: &str,
+) -> Option<Vec<Truth>> {
     let key_arn = config.key_arn_in(region);
     let kind = if region == config.primary_region {
         "PRIMARY"
