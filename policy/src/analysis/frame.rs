@@ -11,7 +11,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::actions::ActionSet;
-use crate::document::condition::Condition;
+use crate::document::condition::{Condition, Family, Typed};
 use crate::document::principal::{AwsPrincipal, PrincipalSet};
 use crate::document::{PrincipalClause, Statement};
 use crate::eval::resource_applies;
@@ -132,6 +132,10 @@ pub struct Frame<'a> {
     probes: HashMap<VarName, Probes>,
     splits: HashMap<(usize, usize), Split>,
     limits: Limits,
+    /// Where a text condition's values' probes start in its variable's probe list, by the
+    /// condition's address (the frame borrows its statements, so addresses are stable and
+    /// tell apart conditions that share a statement index, as exclusions do).
+    value_probes: HashMap<*const Condition, usize>,
     encryption_context_fixed: bool,
     /// The question fixes `kms:ViaService` as absent: the request comes directly.
     via_fixed_absent: bool,
@@ -190,6 +194,7 @@ impl<'a> Frame<'a> {
             probes: HashMap::new(),
             splits: HashMap::new(),
             limits,
+            value_probes: HashMap::new(),
             encryption_context_fixed,
             via_fixed_absent: absent.iter().any(|k| k == "kms:viaservice"),
             session,
@@ -443,10 +448,17 @@ impl<'a> Frame<'a> {
             Target::Fixed => {}
             Target::Var(v) => {
                 let nfas = &self.session.nfas;
-                self.probes
-                    .entry(v.clone())
-                    .or_default()
-                    .add_condition(c, &resolve, nfas);
+                let probes = self.probes.entry(v.clone()).or_default();
+                let start = probes.strings.len();
+                probes.add_condition(c, &resolve, nfas);
+                // Text comparisons give one probe per value, in order: the cells' probe
+                // results then say whether each value matches, with nothing to match again.
+                let exact = matches!(c.operator.family, Family::StringEquals | Family::StringLike)
+                    && probes.strings.len() - start == c.values.len()
+                    && c.typed.iter().all(|t| *t == Typed::Text);
+                if exact {
+                    self.value_probes.insert(std::ptr::from_ref(c), start);
+                }
             }
             Target::PrincipalArn | Target::OrgPaths | Target::SourceOrgPaths => {
                 let (first, prefix) = match target {
@@ -981,11 +993,30 @@ impl<'a> Frame<'a> {
         // `aws:PrincipalOrgID` is the organization id; `aws:PrincipalOrgPaths` would be the
         // whole path (handled by the split). Everything else is the variable's value itself.
         if !var.many {
-            let truths: Vec<Truth> = var
-                .cells
-                .iter()
-                .map(|w| c.when_present(std::slice::from_ref(w), &self.resolve))
-                .collect();
+            let from_probes = self
+                .value_probes
+                .get(&std::ptr::from_ref(c))
+                .filter(|_| var.results.len() == var.cells.len());
+            let truths: Vec<Truth> = match from_probes {
+                // One value: some policy value matches it (none, when negated).
+                Some(&start) => var
+                    .results
+                    .iter()
+                    .map(|results| {
+                        let any = results
+                            .iter()
+                            .skip(start)
+                            .take(c.values.len())
+                            .any(|r| *r == ProbeResult::Accepts(true));
+                        Truth::from(any != c.operator.negated)
+                    })
+                    .collect(),
+                None => var
+                    .cells
+                    .iter()
+                    .map(|w| c.when_present(std::slice::from_ref(w), &self.resolve))
+                    .collect(),
+            };
             return T3::per_class(i, &truths, var.absent_ok.then(|| c.when_absent()));
         }
         set_condition(i, var, c, &self.resolve)

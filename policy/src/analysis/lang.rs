@@ -696,103 +696,57 @@ pub fn cells(shape: &Nfa, probes: &[Probe], budget: usize) -> Cells {
 /// Partitions the strings of `shape` into classes on which every probe gives one result, and
 /// returns one shortest string per class. A breadth-first search over the product of the
 /// automata; characters are grouped into the classes the automata can tell apart, so the search
-/// is finite. A product state keeps only the probes still alive (a dead probe's result is
-/// settled), and a character that kills every live probe is followed once per shape state.
-/// Once no probe can change its result the class is settled, and the string is completed by
-/// the shortest way the shape accepts. It stops after `budget` product states, and then says so.
+/// is finite. The probes run as one automaton (their disjoint union, [`Union`]), so a product
+/// state is the shape's states and one state set for every probe at once; a probe whose part
+/// is empty is dead (its result is settled), and a character that kills every probe is
+/// followed once per shape state. Once no probe can change its result the class is settled,
+/// and the string is completed by the shortest way the shape accepts. It stops after `budget`
+/// product states, and then says so.
 pub fn distinct_cells(shape: &Nfa, probes: &[Probe], budget: usize) -> Cells {
     let minterms = minterms(std::iter::once(shape).chain(probes.iter().map(|p| p.nfa.as_ref())));
     let shape_table = Table::new(shape, &minterms);
-    let tables: Vec<Table> = probes
-        .iter()
-        .map(|p| Table::new(&p.nfa, &minterms))
-        .collect();
+    let union = Union::new(probes, &minterms);
     let sw = shape_table.width;
-    // A product state: the shape's states, then for each live probe its index and states.
-    let encode = |shape_states: &[u64], live: &[(usize, Vec<u64>)]| -> Box<[u64]> {
-        let mut v: Vec<u64> = shape_states.to_vec();
-        for (i, st) in live {
-            v.push(*i as u64);
-            v.extend_from_slice(st);
-        }
+    // A product state as one key: the shape's states, then the probes'.
+    let encode = |shape_states: &[u64], states: &[u64]| -> Box<[u64]> {
+        let mut v: Vec<u64> = Vec::with_capacity(shape_states.len() + states.len());
+        v.extend_from_slice(shape_states);
+        v.extend_from_slice(states);
         v.into_boxed_slice()
     };
-    // `live` is in probe order (it starts so and steps keep the order): one walk reads it.
-    let results_of = |live: &[(usize, Vec<u64>)]| -> Vec<ProbeResult> {
-        let mut live = live.iter().peekable();
-        probes
-            .iter()
-            .enumerate()
-            .map(|(pi, p)| {
-                let s = live.next_if(|(i, _)| *i == pi).map(|(_, s)| s.as_slice());
-                match (p.track_states, s) {
-                    (true, Some(s)) => ProbeResult::Ends(s.to_vec()),
-                    (true, None) => ProbeResult::Ends(empty_states(p.nfa.len())),
-                    (false, Some(s)) => ProbeResult::Accepts(p.nfa.accepts(s)),
-                    (false, None) => ProbeResult::Accepts(false),
-                }
-            })
-            .collect()
-    };
-    // The results as a compact key: a bit per probe that only accepts or not, and the end
-    // states of each tracked probe (none when it died). Two states share a key exactly when
-    // they share their results, so classes are told apart without building the results.
-    let accept_words = probes.len().div_ceil(64).max(1);
-    let key_of = |live: &[(usize, Vec<u64>)]| -> Box<[u64]> {
-        let mut key = vec![0u64; accept_words];
-        let mut live = live.iter().peekable();
-        for (pi, p) in probes.iter().enumerate() {
-            let s = live.next_if(|(i, _)| *i == pi).map(|(_, s)| s.as_slice());
-            match (p.track_states, s) {
-                (true, Some(s)) => {
-                    key.push(s.len() as u64 + 1);
-                    key.extend_from_slice(s);
-                }
-                (true, None) => key.push(0),
-                (false, Some(s)) if p.nfa.accepts(s) => {
-                    if let Some(w) = key.get_mut(pi / 64) {
-                        *w |= 1 << (pi % 64);
-                    }
-                }
-                (false, _) => {}
-            }
-        }
-        key.into_boxed_slice()
-    };
-    let start_live: Vec<(usize, Vec<u64>)> = probes
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| !is_empty_states(&p.start))
-        .map(|(i, p)| (i, p.start.clone()))
-        .collect();
     let start_shape = shape.start();
-    let mut settled_memo: Vec<HashMap<Vec<u64>, bool, FxBuild>> =
-        (0..probes.len()).map(|_| HashMap::default()).collect();
-    let mut seen: FxSet<Box<[u64]>> = FxSet::default();
-    let mut queue: VecDeque<(Vec<u64>, Live, String)> = VecDeque::new();
+    let start_states = union.start(probes);
+    let mut seen: FxSet<Box<[u64]>> =
+        FxSet::with_capacity_and_hasher(budget.min(256), FxBuild::default());
+    let mut queue: VecDeque<(Vec<u64>, Vec<u64>, String)> = VecDeque::new();
     let mut found: HashMap<Box<[u64]>, Cell, FxBuild> = HashMap::default();
     let mut order: Vec<Box<[u64]>> = Vec::new();
     let mut completions: HashMap<Vec<u64>, Option<String>, FxBuild> = HashMap::default();
-    seen.insert(encode(&start_shape, &start_live));
-    queue.push_back((start_shape, start_live, String::new()));
+    seen.insert(encode(&start_shape, &start_states));
+    queue.push_back((start_shape, start_states, String::new()));
     let mut complete = true;
     let mut all_dead_found = false;
     let words = minterms.len().div_ceil(64).max(1);
-    let mut scratch: Vec<u64> = Vec::new();
-    while let Some((shape_states, live, text)) = queue.pop_front() {
-        let settled =
-            live.iter().all(
-                |(pi, st)| match (settled_memo.get_mut(*pi), tables.get(*pi)) {
-                    (Some(memo), Some(t)) => *memo
-                        .entry(st.clone())
-                        .or_insert_with(|| t.is_fixed_point(st)),
-                    _ => true,
-                },
-            );
-        if settled {
+    let (mut next_shape, mut next): (Vec<u64>, Vec<u64>) = (Vec::new(), Vec::new());
+    let record = |found: &mut HashMap<Box<[u64]>, Cell, FxBuild>,
+                  order: &mut Vec<Box<[u64]>>,
+                  states: &[u64],
+                  witness: &dyn Fn() -> String| {
+        let key = union.key(states);
+        if !found.contains_key(&key) {
+            let cell = Cell {
+                witness: witness(),
+                results: union.results(states),
+            };
+            found.insert(key.clone(), cell);
+            order.push(key);
+        }
+    };
+    while let Some((shape_states, states, text)) = queue.pop_front() {
+        let dead = is_empty_states(&states);
+        if dead || union.is_fixed_point(&states) {
             // No probe can change any more: one way to finish the string is enough.
-            let key = key_of(&live);
-            if found.contains_key(&key) {
+            if found.contains_key(&union.key(&states)) {
                 continue;
             }
             let suffix = completions
@@ -800,59 +754,37 @@ pub fn distinct_cells(shape: &Nfa, probes: &[Probe], budget: usize) -> Cells {
                 .or_insert_with(|| shortest_accepted(shape, &shape_table, &minterms, &shape_states))
                 .clone();
             if let Some(suffix) = suffix {
-                all_dead_found |= live.is_empty();
-                let cell = Cell {
-                    witness: format!("{text}{suffix}"),
-                    results: results_of(&live),
-                };
-                found.insert(key.clone(), cell);
-                order.push(key);
+                all_dead_found |= dead;
+                record(&mut found, &mut order, &states, &|| {
+                    format!("{text}{suffix}")
+                });
             }
             continue;
         }
         if shape.accepts(&shape_states) {
-            let key = key_of(&live);
-            if !found.contains_key(&key) {
-                let cell = Cell {
-                    witness: text.clone(),
-                    results: results_of(&live),
-                };
-                found.insert(key.clone(), cell);
-                order.push(key);
-            }
+            record(&mut found, &mut order, &states, &|| text.clone());
         }
-        // The characters some live probe moves on; the others kill every live probe.
-        let mut active = vec![0u64; words];
-        for (pi, st) in &live {
-            if let Some(t) = tables.get(*pi) {
-                t.active_into(st, &mut active);
-            }
-        }
+        // The characters some probe moves on; the others kill every probe.
+        let active = union.active(&states, words);
         for (m, &c) in minterms.iter().enumerate() {
             let is_active = active.get(m / 64).is_some_and(|w| w & (1 << (m % 64)) != 0);
             // Every probe dead is one class; once it has a string, other ways there add nothing.
             if !is_active && all_dead_found {
                 continue;
             }
-            let mut next_shape = vec![0u64; sw];
+            next_shape.clear();
+            next_shape.resize(sw, 0);
             shape_table.step_into(&shape_states, 0, m, &mut next_shape, 0);
             if is_empty_states(&next_shape) {
                 continue;
             }
-            let mut next_live: Vec<(usize, Vec<u64>)> = Vec::new();
             if is_active {
-                for (pi, st) in &live {
-                    let Some(t) = tables.get(*pi) else { continue };
-                    // Most steps kill the probe: step into scratch, keep only the living.
-                    scratch.clear();
-                    scratch.resize(t.width, 0);
-                    t.step_into(st, 0, m, &mut scratch, 0);
-                    if !is_empty_states(&scratch) {
-                        next_live.push((*pi, scratch.clone()));
-                    }
-                }
+                union.step_into(&states, m, &mut next);
+            } else {
+                next.clear();
+                next.resize(states.len(), 0);
             }
-            if next_live.is_empty() {
+            if is_empty_states(&next) {
                 // Every probe dead: settle it here rather than queue it.
                 if all_dead_found {
                     continue;
@@ -864,22 +796,17 @@ pub fn distinct_cells(shape: &Nfa, probes: &[Probe], budget: usize) -> Cells {
                     })
                     .clone();
                 if let Some(suffix) = suffix {
-                    let key = key_of(&next_live);
-                    if !found.contains_key(&key) {
+                    record(&mut found, &mut order, &next, &|| {
                         let mut t = text.clone();
                         t.push(c);
-                        let cell = Cell {
-                            witness: format!("{t}{suffix}"),
-                            results: results_of(&next_live),
-                        };
-                        found.insert(key.clone(), cell);
-                        order.push(key);
-                    }
+                        t.push_str(&suffix);
+                        t
+                    });
                     all_dead_found = true;
                 }
                 continue;
             }
-            let key = encode(&next_shape, &next_live);
+            let key = encode(&next_shape, &next);
             if seen.contains(&key) {
                 continue;
             }
@@ -890,7 +817,7 @@ pub fn distinct_cells(shape: &Nfa, probes: &[Probe], budget: usize) -> Cells {
             seen.insert(key);
             let mut t = text.clone();
             t.push(c);
-            queue.push_back((next_shape, next_live, t));
+            queue.push_back((next_shape.clone(), next.clone(), t));
         }
     }
     let cells = order
@@ -900,8 +827,241 @@ pub fn distinct_cells(shape: &Nfa, probes: &[Probe], budget: usize) -> Cells {
     Cells { cells, complete }
 }
 
-/// The probes still alive in a product state: each one's index and states.
-type Live = Vec<(usize, Vec<u64>)>;
+/// The probes' automata side by side as one: probe `i`'s state `s` is state `offset[i] + s`.
+/// Moves are kept per state with the minterms they take (a literal or wildcard state has one
+/// or two), so a step costs what the live states cost, however many probes there are.
+struct Union {
+    /// Where each probe's states begin; one more entry for the end.
+    offset: Vec<usize>,
+    /// Each state's probe.
+    probe_of: Vec<usize>,
+    /// Whether each probe's result is its end states (a split string's first part).
+    tracked: Vec<bool>,
+    /// Accepting states, as a bit set.
+    accept: Vec<u64>,
+    /// Accepting states and every state of a tracked probe: the states a key reads.
+    flagged: Vec<u64>,
+    /// State `s`'s moves are `moves[first[s]..first[s + 1]]`: a target and the index of the
+    /// minterm set (in `masks`, `active_words` words each) it moves on.
+    first: Vec<u32>,
+    moves: Vec<(u32, u32)>,
+    masks: Vec<u64>,
+    /// Per state, the minterms it moves on (`active_words` words each).
+    active: Vec<u64>,
+    active_words: usize,
+    minterms: usize,
+    words: usize,
+}
+
+impl Union {
+    fn new(probes: &[Probe], minterms: &[char]) -> Union {
+        let mut offset = Vec::with_capacity(probes.len() + 1);
+        let mut probe_of = Vec::new();
+        let mut n = 0;
+        for (i, p) in probes.iter().enumerate() {
+            offset.push(n);
+            n += p.nfa.len();
+            probe_of.resize(n, i);
+        }
+        offset.push(n);
+        let words = n.div_ceil(64).max(1);
+        let active_words = minterms.len().div_ceil(64).max(1);
+        let mut accept = vec![0u64; words];
+        let mut first = Vec::with_capacity(n + 1);
+        let mut moves: Vec<(u32, u32)> = Vec::new();
+        // Each distinct character set's minterms, computed once (a policy's probes share a few).
+        let mut sets: Vec<&CharSet> = Vec::new();
+        let mut masks: Vec<u64> = Vec::new();
+        let mut active = vec![0u64; n * active_words];
+        for (p, base) in probes.iter().zip(&offset) {
+            for (s, state_moves) in p.nfa.moves.iter().enumerate() {
+                let g = base + s;
+                if p.nfa.accept.get(s).copied().unwrap_or(false) {
+                    set_bit(&mut accept, g);
+                }
+                first.push(moves.len() as u32);
+                for (set, t) in state_moves {
+                    let mi = match sets.iter().position(|x| *x == set) {
+                        Some(i) => i,
+                        None => {
+                            sets.push(set);
+                            let mut mask = vec![0u64; active_words];
+                            for (m, &c) in minterms.iter().enumerate() {
+                                if set.contains(c) {
+                                    set_bit(&mut mask, m);
+                                }
+                            }
+                            masks.extend(mask);
+                            sets.len() - 1
+                        }
+                    };
+                    moves.push(((base + t) as u32, mi as u32));
+                    for k in 0..active_words {
+                        if let (Some(a), Some(m)) = (
+                            active.get_mut(g * active_words + k),
+                            masks.get(mi * active_words + k),
+                        ) {
+                            *a |= m;
+                        }
+                    }
+                }
+            }
+        }
+        first.push(moves.len() as u32);
+        let mut flagged = accept.clone();
+        for (p, range) in probes.iter().zip(offset.windows(2)) {
+            if let (true, [lo, hi]) = (p.track_states, range) {
+                for st in *lo..*hi {
+                    set_bit(&mut flagged, st);
+                }
+            }
+        }
+        Union {
+            offset,
+            probe_of,
+            tracked: probes.iter().map(|p| p.track_states).collect(),
+            accept,
+            flagged,
+            first,
+            moves,
+            masks,
+            active,
+            active_words,
+            minterms: minterms.len(),
+            words,
+        }
+    }
+
+    /// Every probe at its start.
+    fn start(&self, probes: &[Probe]) -> Vec<u64> {
+        let mut s = vec![0u64; self.words];
+        for (p, base) in probes.iter().zip(&self.offset) {
+            for i in iter_bits(&p.start) {
+                if i < p.nfa.len() {
+                    set_bit(&mut s, base + i);
+                }
+            }
+        }
+        s
+    }
+
+    /// The states reached from `from` on minterm `m`, into `out` (cleared first).
+    fn step_into(&self, from: &[u64], m: usize, out: &mut Vec<u64>) {
+        out.clear();
+        out.resize(self.words, 0);
+        let (word, bit) = (m / 64, 1u64 << (m % 64));
+        for s in iter_bits(from) {
+            let (Some(&a), Some(&b)) = (self.first.get(s), self.first.get(s + 1)) else {
+                continue;
+            };
+            for &(t, mi) in self.moves.get(a as usize..b as usize).unwrap_or_default() {
+                let takes = self
+                    .masks
+                    .get(mi as usize * self.active_words + word)
+                    .is_some_and(|w| w & bit != 0);
+                if takes {
+                    set_bit(out, t as usize);
+                }
+            }
+        }
+    }
+
+    /// The minterms some state of `from` moves on.
+    fn active(&self, from: &[u64], words: usize) -> Vec<u64> {
+        let mut out = vec![0u64; words];
+        for s in iter_bits(from) {
+            for (k, o) in out.iter_mut().enumerate().take(self.active_words) {
+                if let Some(x) = self.active.get(s * self.active_words + k) {
+                    *o |= x;
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether no character changes any probe's states: every result is final. (Probes' state
+    /// sets are disjoint, so the union is unchanged exactly when each part is.)
+    fn is_fixed_point(&self, s: &[u64]) -> bool {
+        let mut next = Vec::with_capacity(self.words);
+        (0..self.minterms).all(|m| {
+            self.step_into(s, m, &mut next);
+            next == s
+        })
+    }
+
+    /// The results as a compact key: a bit per probe that accepts, then each tracked probe's
+    /// states. Two state sets share a key exactly when they share their results.
+    fn key(&self, s: &[u64]) -> Box<[u64]> {
+        let probes = self.tracked.len();
+        let mut key = vec![0u64; probes.div_ceil(64).max(1)];
+        // Only accepting states and tracked probes' states can set a bit.
+        for (wi, (w, f)) in s.iter().zip(&self.flagged).enumerate() {
+            let mut bits = w & f;
+            while bits != 0 {
+                let st = wi * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                if let Some(&p) = self.probe_of.get(st) {
+                    // A tracked probe's own states follow below; its bit says "alive".
+                    set_bit(&mut key, p);
+                }
+            }
+        }
+        for (p, _) in self.tracked.iter().enumerate().filter(|(_, t)| **t) {
+            key.extend(self.part(s, p));
+        }
+        key.into_boxed_slice()
+    }
+
+    /// Probe `p`'s states in `s`, numbered as its own automaton numbers them.
+    fn part(&self, s: &[u64], p: usize) -> Vec<u64> {
+        let (Some(&lo), Some(&hi)) = (self.offset.get(p), self.offset.get(p + 1)) else {
+            return Vec::new();
+        };
+        let mut out = empty_states(hi - lo);
+        for st in iter_bits(s)
+            .skip_while(|&st| st < lo)
+            .take_while(|&st| st < hi)
+        {
+            set_bit(&mut out, st - lo);
+        }
+        out
+    }
+
+    /// Each probe's result on the strings that lead to `s`: one pass over its states.
+    fn results(&self, s: &[u64]) -> Vec<ProbeResult> {
+        let mut results: Vec<ProbeResult> = self
+            .tracked
+            .iter()
+            .enumerate()
+            .map(|(p, tracked)| {
+                if *tracked {
+                    let len = self.offset.get(p + 1).copied().unwrap_or(0)
+                        - self.offset.get(p).copied().unwrap_or(0);
+                    ProbeResult::Ends(empty_states(len))
+                } else {
+                    ProbeResult::Accepts(false)
+                }
+            })
+            .collect();
+        for st in iter_bits(s) {
+            let Some(&p) = self.probe_of.get(st) else {
+                continue;
+            };
+            let local = st - self.offset.get(p).copied().unwrap_or(0);
+            match results.get_mut(p) {
+                Some(ProbeResult::Ends(own)) => set_bit(own, local),
+                Some(ProbeResult::Accepts(a)) => {
+                    *a |= self
+                        .accept
+                        .get(st / 64)
+                        .is_some_and(|w| w & (1 << (st % 64)) != 0);
+                }
+                None => {}
+            }
+        }
+        results
+    }
+}
 
 /// The shortest string that takes `shape` from `from` to acceptance, if any.
 fn shortest_accepted(
@@ -936,9 +1096,6 @@ fn shortest_accepted(
 struct Table {
     /// `(state * minterms + minterm) * width ..`: the next states.
     next: Vec<u64>,
-    /// Per state, the minterms it moves on (a bit set of `active_words` words).
-    active: Vec<u64>,
-    active_words: usize,
     minterms: usize,
     states: usize,
     width: usize,
@@ -947,9 +1104,7 @@ struct Table {
 impl Table {
     fn new(nfa: &Nfa, minterms: &[char]) -> Table {
         let width = nfa.len().div_ceil(64).max(1);
-        let active_words = minterms.len().div_ceil(64).max(1);
         let mut next = vec![0u64; nfa.len() * minterms.len() * width];
-        let mut active = vec![0u64; nfa.len() * active_words];
         for (s, moves) in nfa.moves.iter().enumerate() {
             for (set, t) in moves {
                 for (m, &c) in minterms.iter().enumerate() {
@@ -959,35 +1114,14 @@ impl Table {
                     if let Some(w) = next.get_mut((s * minterms.len() + m) * width + t / 64) {
                         *w |= 1 << (t % 64);
                     }
-                    if let Some(w) = active.get_mut(s * active_words + m / 64) {
-                        *w |= 1 << (m % 64);
-                    }
                 }
             }
         }
         Table {
             next,
-            active,
-            active_words,
             minterms: minterms.len(),
             states: nfa.len(),
             width,
-        }
-    }
-
-    /// ORs into `out` the minterms some state of `from` moves on.
-    fn active_into(&self, from: &[u64], out: &mut [u64]) {
-        for s in iter_bits(from) {
-            if s >= self.states {
-                break;
-            }
-            for k in 0..self.active_words {
-                if let (Some(o), Some(x)) =
-                    (out.get_mut(k), self.active.get(s * self.active_words + k))
-                {
-                    *o |= x;
-                }
-            }
         }
     }
 
@@ -1010,16 +1144,6 @@ impl Table {
             }
         }
     }
-
-    /// Whether every character leaves the set where it is: its result can no longer change.
-    fn is_fixed_point(&self, s: &[u64]) -> bool {
-        let mut out = vec![0u64; self.width];
-        (0..self.minterms).all(|m| {
-            out.fill(0);
-            self.step_into(s, 0, m, &mut out, 0);
-            out.as_slice() == s
-        })
-    }
 }
 
 /// A fast hasher for the search's keys (bit sets and their tuples), which an attacker does not
@@ -1033,10 +1157,17 @@ impl std::hash::Hasher for Fx {
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
             let mut b = [0u8; 8];
-            for (d, s) in b.iter_mut().zip(chunk) {
-                *d = *s;
+            b.copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(b));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut b = [0u8; 8];
+            if let Some(d) = b.get_mut(..rest.len()) {
+                d.copy_from_slice(rest);
             }
             self.write_u64(u64::from_le_bytes(b));
         }
