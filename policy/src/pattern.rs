@@ -80,7 +80,11 @@ impl Pattern {
 /// Case-sensitive. Runs in O(len(pattern) * len(text)) at worst, with no recursion, so a hostile
 /// pattern such as `*a*a*a*a*b` cannot blow the stack or take exponential time.
 pub fn wildcard_match(pattern: &str, text: &str) -> bool {
-    glob(pattern, text, |a, b| a == b)
+    match pattern {
+        "*" => true,
+        p if !has_wildcard(p) => p == text,
+        p => glob(p, text, |a, b| a == b),
+    }
 }
 
 /// As [`wildcard_match`], ignoring ASCII case (action names, service prefixes).
@@ -108,7 +112,7 @@ impl Glob for [PatternChar] {
 /// nothing.
 impl Glob for str {
     fn at(&self, i: usize) -> Option<(PatternChar, usize)> {
-        let c = self.get(i..)?.chars().next()?;
+        let c = char_at(self, i)?;
         let pc = match c {
             '*' => PatternChar::Star,
             '?' => PatternChar::One,
@@ -118,10 +122,20 @@ impl Glob for str {
     }
 }
 
+/// The character at byte offset `i` (a character boundary): ASCII without decoding.
+fn char_at(s: &str, i: usize) -> Option<char> {
+    let b = *s.as_bytes().get(i)?;
+    if b.is_ascii() {
+        Some(char::from(b))
+    } else {
+        s.get(i..)?.chars().next()
+    }
+}
+
 /// Greedy matching with one backtrack point (the last `*`); positions are byte offsets, so
 /// nothing is allocated.
 fn glob<P: Glob + ?Sized>(p: &P, text: &str, eq: impl Fn(char, char) -> bool) -> bool {
-    let next_char = |ti: usize| text.get(ti..).and_then(|t| t.chars().next());
+    let next_char = |ti: usize| char_at(text, ti);
     let (mut pi, mut ti) = (0usize, 0usize);
     // Position of the last `*` seen in the pattern and the text position it was tried at.
     let mut star: Option<(usize, usize)> = None;

@@ -597,7 +597,13 @@ pub fn caller_for_arn(pattern: &str, fallback_account: &str, partition: &str) ->
 /// caller's environment sets (network, time, ...) are left open: a condition on one that the
 /// request does not give is undecided.
 pub fn caller_context(config: &Config, region: &str, caller: &Caller) -> Context {
-    let mut ctx = base_context(config, region);
+    caller_context_from(&base_context(config, region), config, caller)
+}
+
+/// [`caller_context`] from the Region's base context ([`RegionModel::base_context`]), built
+/// once.
+pub fn caller_context_from(base: &Context, config: &Config, caller: &Caller) -> Context {
+    let mut ctx = base.clone();
     ctx.set_open_world(true);
     match caller {
         Caller::Aws(a) => {

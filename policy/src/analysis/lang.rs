@@ -567,8 +567,9 @@ impl Probe {
     }
 }
 
-/// Automata built once per language: one `Rc` per language, so its address names the
-/// language (see [`ByAddress`]).
+/// Automata built once per language: one `Rc` per expression and one per policy text, so an
+/// address names a language (see [`ByAddress`]; two addresses may name one language, which
+/// only costs a repeated split).
 #[derive(Debug, Default)]
 pub struct NfaCache {
     by_re: RefCell<HashMap<Re, Rc<Nfa>, FxBuild>>,
@@ -611,7 +612,8 @@ impl NfaCache {
         if let Some(n) = self.by_text.borrow().get(&key) {
             return Rc::clone(n);
         }
-        let n = self.get(&build());
+        // Not also filed by expression: a text's language is looked up by its text.
+        let n = Rc::new(Nfa::new(&build()));
         self.by_text.borrow_mut().insert(key, Rc::clone(&n));
         n
     }
@@ -728,6 +730,7 @@ pub fn distinct_cells(shape: &Nfa, probes: &[Probe], budget: usize) -> Cells {
     let mut all_dead_found = false;
     let words = minterms.len().div_ceil(64).max(1);
     let (mut next_shape, mut next): (Vec<u64>, Vec<u64>) = (Vec::new(), Vec::new());
+    let mut rejecting_found = false;
     let record = |found: &mut HashMap<Box<[u64]>, Cell, FxBuild>,
                   order: &mut Vec<Box<[u64]>>,
                   states: &[u64],
@@ -761,7 +764,10 @@ pub fn distinct_cells(shape: &Nfa, probes: &[Probe], budget: usize) -> Cells {
             }
             continue;
         }
-        if shape.accepts(&shape_states) {
+        // A state no probe accepts in (and no tracked probe is in) has the class every
+        // probe rejects: once that is found, such states add nothing.
+        if shape.accepts(&shape_states) && !(union.rejects_all(&states) && rejecting_found) {
+            rejecting_found |= union.rejects_all(&states);
             record(&mut found, &mut order, &states, &|| text.clone());
         }
         // The characters some probe moves on; the others kill every probe.
@@ -837,6 +843,8 @@ struct Union {
     probe_of: Vec<usize>,
     /// Whether each probe's result is its end states (a split string's first part).
     tracked: Vec<bool>,
+    /// The probes that are tracked.
+    tracked_probes: Vec<usize>,
     /// Accepting states, as a bit set.
     accept: Vec<u64>,
     /// Accepting states and every state of a tracked probe: the states a key reads.
@@ -870,7 +878,7 @@ impl Union {
         let mut first = Vec::with_capacity(n + 1);
         let mut moves: Vec<(u32, u32)> = Vec::new();
         // Each distinct character set's minterms, computed once (a policy's probes share a few).
-        let mut sets: Vec<&CharSet> = Vec::new();
+        let mut sets: HashMap<&CharSet, usize, FxBuild> = HashMap::default();
         let mut masks: Vec<u64> = Vec::new();
         let mut active = vec![0u64; n * active_words];
         for (p, base) in probes.iter().zip(&offset) {
@@ -881,20 +889,17 @@ impl Union {
                 }
                 first.push(moves.len() as u32);
                 for (set, t) in state_moves {
-                    let mi = match sets.iter().position(|x| *x == set) {
-                        Some(i) => i,
-                        None => {
-                            sets.push(set);
-                            let mut mask = vec![0u64; active_words];
-                            for (m, &c) in minterms.iter().enumerate() {
-                                if set.contains(c) {
-                                    set_bit(&mut mask, m);
-                                }
+                    let next = sets.len();
+                    let mi = *sets.entry(set).or_insert_with(|| {
+                        let mut mask = vec![0u64; active_words];
+                        for (m, &c) in minterms.iter().enumerate() {
+                            if set.contains(c) {
+                                set_bit(&mut mask, m);
                             }
-                            masks.extend(mask);
-                            sets.len() - 1
                         }
-                    };
+                        masks.extend(mask);
+                        next
+                    });
                     moves.push(((base + t) as u32, mi as u32));
                     for k in 0..active_words {
                         if let (Some(a), Some(m)) = (
@@ -920,6 +925,9 @@ impl Union {
             offset,
             probe_of,
             tracked: probes.iter().map(|p| p.track_states).collect(),
+            tracked_probes: (0..probes.len())
+                .filter(|&i| probes.get(i).is_some_and(|p| p.track_states))
+                .collect(),
             accept,
             flagged,
             first,
@@ -1006,10 +1014,15 @@ impl Union {
                 }
             }
         }
-        for (p, _) in self.tracked.iter().enumerate().filter(|(_, t)| **t) {
+        for &p in &self.tracked_probes {
             key.extend(self.part(s, p));
         }
         key.into_boxed_slice()
+    }
+
+    /// Whether every probe rejects (none accepts and none is tracked) in `s`.
+    fn rejects_all(&self, s: &[u64]) -> bool {
+        s.iter().zip(&self.flagged).all(|(w, f)| w & f == 0)
     }
 
     /// Probe `p`'s states in `s`, numbered as its own automaton numbers them.
@@ -1189,10 +1202,12 @@ type FxSet<T> = std::collections::HashSet<T, FxBuild>;
 /// One representative character for each class of characters the automata cannot tell apart,
 /// readable where possible.
 fn minterms<'a>(nfas: impl Iterator<Item = &'a Nfa>) -> Vec<char> {
+    // Many automata share a few sets (a literal's characters): each distinct one once.
+    let mut distinct: FxSet<&CharSet> = FxSet::default();
     let mut sets: Vec<&CharSet> = Vec::new();
     for nfa in nfas {
         for set in nfa.char_sets() {
-            if !sets.contains(&set) {
+            if distinct.insert(set) {
                 sets.push(set);
             }
         }

@@ -9,6 +9,7 @@ pub mod condition;
 pub mod principal;
 pub mod template;
 
+use std::collections::HashMap;
 use std::fmt;
 
 use crate::actions::ActionSet;
@@ -291,9 +292,27 @@ fn is_policy_char(c: char) -> bool {
 #[derive(Default)]
 struct Parser {
     problems: Vec<PolicyProblem>,
+    /// The key actions of each action pattern seen, by its text: a policy repeats a few
+    /// patterns across many statements.
+    action_sets: HashMap<String, ActionSet>,
 }
 
 impl Parser {
+    /// Every key action the patterns cover.
+    fn key_actions(&mut self, patterns: &[ActionPattern]) -> ActionSet {
+        patterns.iter().fold(ActionSet::EMPTY, |set, p| {
+            let one = match self.action_sets.get(&p.raw) {
+                Some(one) => *one,
+                None => {
+                    let one = ActionSet::matching(std::slice::from_ref(&p.pattern));
+                    self.action_sets.insert(p.raw.clone(), one);
+                    one
+                }
+            };
+            set.union(one)
+        })
+    }
+
     fn problem(
         &mut self,
         statement: Option<&StatementRef>,
@@ -543,8 +562,8 @@ impl Parser {
                 if !fatal_here =>
             {
                 let key_actions = match &action {
-                    ActionClause::Action(a) => ActionSet::matching(&patterns(a)),
-                    ActionClause::NotAction(a) => ActionSet::matching(&patterns(a)).complement(),
+                    ActionClause::Action(a) => self.key_actions(a),
+                    ActionClause::NotAction(a) => self.key_actions(a).complement(),
                 };
                 Some(Statement {
                     index,
@@ -875,10 +894,6 @@ impl Parser {
         }
         values
     }
-}
-
-fn patterns(a: &[ActionPattern]) -> Vec<Pattern> {
-    a.iter().map(|p| p.pattern.clone()).collect()
 }
 
 fn describe(j: &Json) -> String {

@@ -22,7 +22,9 @@ use idc_guard_policy::request::{AccessRequest, Caller, Context};
 use crate::checks::{At, CheckId};
 use crate::config::Config;
 use crate::finding::{Finding, Status};
-use crate::model::{ModelQuestion, REGIONAL_KEYS, RegionModel, caller_context};
+use crate::model::{
+    ModelQuestion, REGIONAL_KEYS, RegionModel, caller_context, caller_context_from,
+};
 use crate::regions::dns_suffix;
 
 /// The outcome of checking one policy: a finding per failing cause and a pass per check that
@@ -90,6 +92,8 @@ pub struct KeyPolicyChecker {
 /// What one Region's checks need from the configuration.
 #[derive(Debug, Clone)]
 struct RegionPlan {
+    /// The keys every request to the key in the Region carries.
+    base: Context,
     /// Built when the Region represents a class.
     questions: OnceLock<Vec<ModelQuestion>>,
     /// The pass finding of each check, in [`CheckId::KEY_POLICY`] order.
@@ -111,6 +115,7 @@ impl RegionPlan {
             })
             .collect();
         RegionPlan {
+            base: RegionModel::new(config, region).base_context(),
             questions: OnceLock::new(),
             passes,
         }
@@ -153,7 +158,10 @@ impl KeyPolicyChecker {
     /// Checks a parsed policy in the given Regions.
     pub fn check(&self, parsed: &ParsedPolicy, regions: &[String]) -> KeyPolicyReport {
         let config = &self.config;
-        let mut report = KeyPolicyReport::default();
+        let mut report = KeyPolicyReport {
+            findings: Vec::with_capacity(regions.len() * CheckId::KEY_POLICY.len()),
+            causes: Vec::new(),
+        };
         let Some(policy) = &parsed.policy else {
             for region in regions {
                 invalid_findings(&At::new(config, region), parsed, &mut report.findings);
@@ -163,6 +171,7 @@ impl KeyPolicyChecker {
         // Each class of Regions is analysed once; its Regions share the result.
         let mut class_failures: Vec<Vec<Failure>> = Vec::new();
         let mut class_of: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut representatives: Vec<&str> = Vec::new();
         // One analysis for every class: what it learns of the policy's values, they share.
         let analysis = Analysis::new(policy);
         for class in region_classes(config, policy, regions) {
@@ -170,6 +179,7 @@ impl KeyPolicyChecker {
                 continue;
             };
             let plan = self.plan(representative);
+            representatives.push(*representative);
             class_failures.push(analyse_region(
                 config,
                 &analysis,
@@ -180,6 +190,17 @@ impl KeyPolicyChecker {
                 class_of.insert(region, class_failures.len() - 1);
             }
         }
+        // What each class's findings say, read once for all its Regions.
+        let class_groups: Vec<Vec<(CheckId, Vec<FindingGroup<'_>>)>> = class_failures
+            .iter()
+            .map(|failures| {
+                CheckId::KEY_POLICY
+                    .iter()
+                    .filter(|c| failures.iter().any(|f| f.check == **c))
+                    .map(|&c| (c, finding_groups(c, failures)))
+                    .collect()
+            })
+            .collect();
         for region in regions {
             let plan = self.plan(region);
             if parsed.problems.is_empty() {
@@ -187,25 +208,33 @@ impl KeyPolicyChecker {
             } else {
                 invalid_findings(&At::new(config, region), parsed, &mut report.findings);
             }
-            let failures = class_of
+            let class = class_of.get(region.as_str()).copied();
+            let representative = class
+                .and_then(|i| representatives.get(i).copied())
+                .unwrap_or(region.as_str());
+            let groups = class_of
                 .get(region.as_str())
-                .and_then(|i| class_failures.get(*i))
+                .and_then(|i| class_groups.get(*i))
                 .map(Vec::as_slice)
                 .unwrap_or_default();
-            let representative = regions
-                .iter()
-                .find(|r| class_of.get(r.as_str()) == class_of.get(region.as_str()))
-                .map_or(region.as_str(), String::as_str);
             for check in CheckId::KEY_POLICY {
                 if check == CheckId::KpInvalid {
                     continue;
                 }
-                if !failures.iter().any(|f| f.check == check) {
+                let Some((_, groups)) = groups.iter().find(|(c, _)| *c == check) else {
                     report.findings.extend(plan.pass(check));
                     continue;
-                }
+                };
                 let at = At::new(config, region);
-                region_findings(config, &at, representative, check, failures, &mut report);
+                region_findings(
+                    config,
+                    &plan.base,
+                    &at,
+                    representative,
+                    check,
+                    groups,
+                    &mut report,
+                );
             }
         }
         report
@@ -305,63 +334,120 @@ fn failure_of(mq: &ModelQuestion, w: &Witness) -> Failure {
     }
 }
 
-fn region_findings(
-    config: &Config,
-    at: &At<'_>,
-    representative: &str,
-    check: CheckId,
-    failures: &[Failure],
-    report: &mut KeyPolicyReport,
-) {
-    let region = at.region;
-    // One finding per deciding statement (or lack of one).
+/// One finding's worth of failures of a check (those one statement decides, or that no
+/// statement decides), read once per class of Regions: what a Region's finding says about
+/// them only needs its own Region's words for the few it shows.
+struct FindingGroup<'f> {
+    statement: Option<StatementRef>,
+    must_allow: bool,
+    /// The fingerprint's cause: the statement and every failure, field by field.
+    cause: String,
+    /// The first failures with different descriptions, up to [`SHOWN`], each with its
+    /// description in the class's own Region.
+    shown: Vec<(&'f Failure, String)>,
+    /// How many more different descriptions there are.
+    more: usize,
+    undecided_only: bool,
+    by_reading: bool,
+}
+
+/// How many failures a finding describes.
+const SHOWN: usize = 3;
+
+fn finding_groups(check: CheckId, failures: &[Failure]) -> Vec<FindingGroup<'_>> {
     let mut groups: BTreeMap<Option<StatementRef>, Vec<&Failure>> = BTreeMap::new();
     for f in failures.iter().filter(|f| f.check == check) {
         groups.entry(f.statement.clone()).or_default().push(f);
     }
-    for (statement, items) in groups {
-        let must_allow = items.iter().any(|f| f.must_allow);
+    groups
+        .into_iter()
+        .map(|(statement, items)| {
+            let mut cause_key: Vec<String> = Vec::new();
+            let mut lines: Vec<String> = Vec::new();
+            let mut shown: Vec<(&Failure, String)> = Vec::new();
+            for f in &items {
+                let names: Vec<&str> = f.actions.names().collect();
+                // Written out field by field (not Debug) so the fingerprint survives refactoring.
+                cause_key.push(format!(
+                    "{}/{}/{}/{}/{}",
+                    f.label,
+                    f.way,
+                    names.join(","),
+                    f.must_allow,
+                    f.undecided.as_deref().unwrap_or_default()
+                ));
+                // Told apart as the class's own Region reads them; moving a witness to another
+                // Region changes its Region's words alike in all of them.
+                let line = match (&f.witness, &f.undecided) {
+                    (_, Some(reason)) => format!("for {}, it cannot be decided: {reason}", f.label),
+                    (Some(w), None) => describe(f, &f.way, w, &names),
+                    (None, None) => continue,
+                };
+                if !lines.contains(&line) {
+                    if shown.len() < SHOWN {
+                        shown.push((f, line.clone()));
+                    }
+                    lines.push(line);
+                }
+            }
+            cause_key.sort();
+            let statement_text = statement.as_ref().map(ToString::to_string);
+            FindingGroup {
+                must_allow: items.iter().any(|f| f.must_allow),
+                cause: format!(
+                    "{}|{}",
+                    statement_text.unwrap_or_default(),
+                    cause_key.join(";")
+                ),
+                shown,
+                more: lines.len().saturating_sub(SHOWN),
+                undecided_only: items.iter().all(|f| f.undecided.is_some()),
+                by_reading: items.iter().any(|f| f.by_reading),
+                statement,
+            }
+        })
+        .collect()
+}
+
+fn region_findings(
+    config: &Config,
+    base: &Context,
+    at: &At<'_>,
+    representative: &str,
+    check: CheckId,
+    groups: &[FindingGroup<'_>],
+    report: &mut KeyPolicyReport,
+) {
+    let region = at.region;
+    for group in groups {
         let mut lines: Vec<String> = Vec::new();
-        let mut cause_key: Vec<String> = Vec::new();
         let mut reproduce: Option<String> = None;
-        for f in &items {
-            let names: Vec<&str> = f.actions.names().collect();
-            // Written out field by field (not Debug) so the fingerprint survives refactoring.
-            cause_key.push(format!(
-                "{}/{}/{}/{}/{}",
-                f.label,
-                f.way,
-                names.join(","),
-                f.must_allow,
-                f.undecided.as_deref().unwrap_or_default()
-            ));
+        for (f, own_line) in &group.shown {
             let line = match (&f.witness, &f.undecided) {
-                (_, Some(reason)) => format!("for {}, it cannot be decided: {reason}", f.label),
                 (Some(w), None) => {
                     let w = in_region(w, representative, region);
                     if reproduce.is_none() {
-                        reproduce = Some(simulate_line(config, region, &w));
+                        let defaults = caller_context_from(base, config, &w.caller);
+                        reproduce = Some(simulate_line_from(region, &w, &defaults));
                     }
-                    let way = moved(&f.way, representative, region);
-                    describe(f, &way, &w, &names)
+                    if region == representative {
+                        own_line.clone()
+                    } else {
+                        let names: Vec<&str> = f.actions.names().collect();
+                        describe(f, &moved(&f.way, representative, region), &w, &names)
+                    }
                 }
-                (None, None) => continue,
+                _ => own_line.clone(),
             };
-            if !lines.contains(&line) {
-                lines.push(line);
-            }
+            lines.push(line);
         }
-        cause_key.sort();
-        const SHOWN: usize = 3;
-        let more = lines.len().saturating_sub(SHOWN);
-        let mut listed = lines.into_iter().take(SHOWN).collect::<Vec<_>>().join("; ");
-        if more > 0 {
-            listed.push_str(&format!("; and {more} more"));
+        let mut listed = lines.join("; ");
+        if group.more > 0 {
+            listed.push_str(&format!("; and {} more", group.more));
         }
-        let undecided_only = items.iter().all(|f| f.undecided.is_some());
-        let reason = match (&statement, must_allow) {
+        let reason = match (&group.statement, group.must_allow) {
             (Some(s), true) => format!("denied by statement {s}"),
-            (None, true) if undecided_only => "undecided".to_owned(),
+            (None, true) if group.undecided_only => "undecided".to_owned(),
             (None, true) => "no statement allows it".to_owned(),
             (Some(s), false) => format!("allowed by statement {s}"),
             (None, false) => "undecided".to_owned(),
@@ -373,28 +459,23 @@ fn region_findings(
         if let Some(line) = reproduce {
             message.push_str(&format!(" Reproduce: {line}"));
         }
-        if undecided_only {
+        if group.undecided_only {
             message.push_str(
                 " idc-guard cannot show a request either way, so it takes the safe reading: the check fails (docs/policy-semantics.md).",
             );
-        } else if items.iter().any(|f| f.by_reading) {
+        } else if group.by_reading {
             message.push_str(
                 " Part of this decision rests on behaviour AWS does not document; idc-guard takes the safe reading (docs/policy-semantics.md).",
             );
         }
-        let statement_text = statement.as_ref().map(ToString::to_string);
-        let cause = format!(
-            "{}|{}",
-            statement_text.clone().unwrap_or_default(),
-            cause_key.join(";")
-        );
-        let finding = at.finding(check, Status::Fail, message, statement_text, &cause);
+        let statement_text = group.statement.as_ref().map(ToString::to_string);
+        let finding = at.finding(check, Status::Fail, message, statement_text, &group.cause);
         report.causes.push(Cause {
             check,
             region: region.to_owned(),
             fingerprint: finding.fingerprint.clone(),
-            statement,
-            must_allow,
+            statement: group.statement.clone(),
+            must_allow: group.must_allow,
         });
         report.findings.push(finding);
     }
@@ -559,6 +640,11 @@ fn describe_caller(w: &AccessRequest) -> String {
 /// and every key that differs from what `simulate` assumes for that caller; `--closed-world`
 /// makes every other key absent.
 pub fn simulate_line(config: &Config, region: &str, w: &AccessRequest) -> String {
+    simulate_line_from(region, w, &caller_context(config, region, &w.caller))
+}
+
+/// [`simulate_line`] given what `simulate` assumes for the witness's caller.
+fn simulate_line_from(region: &str, w: &AccessRequest, defaults: &Context) -> String {
     let mut args: Vec<String> = vec![
         "idc-guard simulate --config <config.toml> <policy.json>".to_owned(),
         format!("--region {region}"),
@@ -577,7 +663,6 @@ pub fn simulate_line(config: &Config, region: &str, w: &AccessRequest) -> String
     };
     args.insert(1, format!("--principal {principal}"));
     args.insert(2, format!("--action {}", w.action));
-    let defaults = caller_context(config, region, &w.caller);
     for (k, values) in w.context.iter() {
         if defaults.get(&k.to_ascii_lowercase()) == Some(values) {
             continue;
