@@ -102,6 +102,74 @@ pub fn evaluate(policy: &KeyPolicy, request: &AccessRequest, reading: Reading) -
     }
 }
 
+/// [`evaluate`] for `request`, and in the same pass over the policy the subset of `actions`
+/// (key actions; the context must be the same for each) it allows: one reading of each
+/// statement serves both.
+pub fn evaluate_with_actions(
+    policy: &KeyPolicy,
+    request: &AccessRequest,
+    actions: ActionSet,
+    reading: Reading,
+) -> (Decision, ActionSet) {
+    let mut allows = Vec::new();
+    let mut denies = Vec::new();
+    let mut by_reading = false;
+    let (mut allowed, mut denied) = (ActionSet::EMPTY, ActionSet::EMPTY);
+    let key_action = crate::actions::index_of(&request.action).map(|_| request.action.as_str());
+    for s in &policy.statements {
+        let covered = match key_action {
+            Some(a) => s.key_actions.contains(a),
+            None => action_matches(&s.action, &request.action),
+        };
+        let relevant = s.key_actions.intersect(actions);
+        if !covered && relevant.is_empty() {
+            continue;
+        }
+        let truth = applies(s, &request.caller, &request.resource, &request.context);
+        let (hit, read) = resolve(truth, s.effect, reading);
+        if covered {
+            by_reading |= read;
+        }
+        if !hit {
+            continue;
+        }
+        match s.effect {
+            Effect::Allow => {
+                allowed = allowed.union(relevant);
+                if covered {
+                    allows.push(s.reference());
+                }
+            }
+            Effect::Deny => {
+                denied = denied.union(relevant);
+                if covered {
+                    denies.push(s.reference());
+                }
+            }
+        }
+    }
+    let decision = if !denies.is_empty() {
+        Decision {
+            outcome: Outcome::ExplicitDeny,
+            statements: denies,
+            by_reading,
+        }
+    } else if !allows.is_empty() {
+        Decision {
+            outcome: Outcome::Allowed,
+            statements: allows,
+            by_reading,
+        }
+    } else {
+        Decision {
+            outcome: Outcome::ImplicitDeny,
+            statements: Vec::new(),
+            by_reading,
+        }
+    };
+    (decision, allowed.minus(denied))
+}
+
 /// Evaluates many key actions for one caller and context in a single pass over the policy.
 /// Returns the allowed subset of `actions`. Conditions are evaluated once per statement, so
 /// the context must be the same for every action in the set.

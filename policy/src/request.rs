@@ -199,6 +199,13 @@ impl Context {
         self.entries.iter().map(|e| e.key_lc.as_str())
     }
 
+    /// Every key as written and in lower case, with its values, in insertion order.
+    pub fn iter_lc(&self) -> impl Iterator<Item = (&str, &str, &[String])> {
+        self.entries
+            .iter()
+            .map(|e| (e.key.as_str(), e.key_lc.as_str(), e.values.as_slice()))
+    }
+
     /// Every key with its values, in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[String])> {
         self.entries

@@ -709,18 +709,19 @@ pub fn distinct_cells(shape: &Nfa, probes: &[Probe], budget: usize) -> Cells {
     let shape_table = Table::new(shape, &minterms);
     let union = Union::new(probes, &minterms);
     let sw = shape_table.width;
-    // A product state as one key: the shape's states, then the probes'.
-    let encode = |shape_states: &[u64], states: &[u64]| -> Box<[u64]> {
+    // A product state as one key: the shape's states (a fixed number of words), then the
+    // probes' live states.
+    let encode = |shape_states: &[u64], states: &[u32]| -> Box<[u64]> {
         let mut v: Vec<u64> = Vec::with_capacity(shape_states.len() + states.len());
         v.extend_from_slice(shape_states);
-        v.extend_from_slice(states);
+        v.extend(states.iter().map(|&s| u64::from(s)));
         v.into_boxed_slice()
     };
     let start_shape = shape.start();
     let start_states = union.start(probes);
     let mut seen: FxSet<Box<[u64]>> =
         FxSet::with_capacity_and_hasher(budget.min(256), FxBuild::default());
-    let mut queue: VecDeque<(Vec<u64>, Vec<u64>, String)> = VecDeque::new();
+    let mut queue: VecDeque<(Vec<u64>, Vec<u32>, String)> = VecDeque::new();
     let mut found: HashMap<Box<[u64]>, Cell, FxBuild> = HashMap::default();
     let mut order: Vec<Box<[u64]>> = Vec::new();
     let mut completions: HashMap<Vec<u64>, Option<String>, FxBuild> = HashMap::default();
@@ -729,11 +730,11 @@ pub fn distinct_cells(shape: &Nfa, probes: &[Probe], budget: usize) -> Cells {
     let mut complete = true;
     let mut all_dead_found = false;
     let words = minterms.len().div_ceil(64).max(1);
-    let (mut next_shape, mut next): (Vec<u64>, Vec<u64>) = (Vec::new(), Vec::new());
+    let (mut next_shape, mut next): (Vec<u64>, Vec<u32>) = (Vec::new(), Vec::new());
     let mut rejecting_found = false;
     let record = |found: &mut HashMap<Box<[u64]>, Cell, FxBuild>,
                   order: &mut Vec<Box<[u64]>>,
-                  states: &[u64],
+                  states: &[u32],
                   witness: &dyn Fn() -> String| {
         let key = union.key(states);
         if !found.contains_key(&key) {
@@ -745,9 +746,16 @@ pub fn distinct_cells(shape: &Nfa, probes: &[Probe], budget: usize) -> Cells {
             order.push(key);
         }
     };
+    // Every minterm, as a bit set: a state set that some minterm kills is not a fixed point.
+    let mut every = vec![0u64; words];
+    for m in 0..minterms.len() {
+        set_bit(&mut every, m);
+    }
+    let mut active: Vec<u64> = Vec::with_capacity(words);
     while let Some((shape_states, states, text)) = queue.pop_front() {
-        let dead = is_empty_states(&states);
-        if dead || union.is_fixed_point(&states) {
+        let dead = states.is_empty();
+        union.active_into(&states, &mut active);
+        if dead || (active == every && union.is_fixed_point(&states)) {
             // No probe can change any more: one way to finish the string is enough.
             if found.contains_key(&union.key(&states)) {
                 continue;
@@ -770,8 +778,7 @@ pub fn distinct_cells(shape: &Nfa, probes: &[Probe], budget: usize) -> Cells {
             rejecting_found |= union.rejects_all(&states);
             record(&mut found, &mut order, &states, &|| text.clone());
         }
-        // The characters some probe moves on; the others kill every probe.
-        let active = union.active(&states, words);
+        // `active`: the characters some probe moves on; the others kill every probe.
         for (m, &c) in minterms.iter().enumerate() {
             let is_active = active.get(m / 64).is_some_and(|w| w & (1 << (m % 64)) != 0);
             // Every probe dead is one class; once it has a string, other ways there add nothing.
@@ -788,9 +795,8 @@ pub fn distinct_cells(shape: &Nfa, probes: &[Probe], budget: usize) -> Cells {
                 union.step_into(&states, m, &mut next);
             } else {
                 next.clear();
-                next.resize(states.len(), 0);
             }
-            if is_empty_states(&next) {
+            if next.is_empty() {
                 // Every probe dead: settle it here rather than queue it.
                 if all_dead_found {
                     continue;
@@ -812,15 +818,15 @@ pub fn distinct_cells(shape: &Nfa, probes: &[Probe], budget: usize) -> Cells {
                 }
                 continue;
             }
-            let key = encode(&next_shape, &next);
-            if seen.contains(&key) {
-                continue;
-            }
             if seen.len() >= budget {
-                complete = false;
+                if !seen.contains(&encode(&next_shape, &next)) {
+                    complete = false;
+                }
                 continue;
             }
-            seen.insert(key);
+            if !seen.insert(encode(&next_shape, &next)) {
+                continue;
+            }
             let mut t = text.clone();
             t.push(c);
             queue.push_back((next_shape.clone(), next.clone(), t));
@@ -858,7 +864,6 @@ struct Union {
     active: Vec<u64>,
     active_words: usize,
     minterms: usize,
-    words: usize,
 }
 
 impl Union {
@@ -936,29 +941,29 @@ impl Union {
             active,
             active_words,
             minterms: minterms.len(),
-            words,
         }
     }
 
-    /// Every probe at its start.
-    fn start(&self, probes: &[Probe]) -> Vec<u64> {
-        let mut s = vec![0u64; self.words];
+    /// Every probe at its start: the live states, sorted.
+    fn start(&self, probes: &[Probe]) -> Vec<u32> {
+        let mut s = Vec::new();
         for (p, base) in probes.iter().zip(&self.offset) {
             for i in iter_bits(&p.start) {
                 if i < p.nfa.len() {
-                    set_bit(&mut s, base + i);
+                    s.push((base + i) as u32);
                 }
             }
         }
         s
     }
 
-    /// The states reached from `from` on minterm `m`, into `out` (cleared first).
-    fn step_into(&self, from: &[u64], m: usize, out: &mut Vec<u64>) {
+    /// The states reached from `from` on minterm `m`, sorted, into `out` (cleared first).
+    /// State sets are lists: past a common prefix few states live, however many probes.
+    fn step_into(&self, from: &[u32], m: usize, out: &mut Vec<u32>) {
         out.clear();
-        out.resize(self.words, 0);
         let (word, bit) = (m / 64, 1u64 << (m % 64));
-        for s in iter_bits(from) {
+        for &s in from {
+            let s = s as usize;
             let (Some(&a), Some(&b)) = (self.first.get(s), self.first.get(s + 1)) else {
                 continue;
             };
@@ -968,50 +973,57 @@ impl Union {
                     .get(mi as usize * self.active_words + word)
                     .is_some_and(|w| w & bit != 0);
                 if takes {
-                    set_bit(out, t as usize);
+                    out.push(t);
                 }
             }
         }
+        out.sort_unstable();
+        out.dedup();
     }
 
-    /// The minterms some state of `from` moves on.
-    fn active(&self, from: &[u64], words: usize) -> Vec<u64> {
-        let mut out = vec![0u64; words];
-        for s in iter_bits(from) {
+    /// The minterms some state of `from` moves on, into `out` (as many words as it has).
+    fn active_into(&self, from: &[u32], out: &mut Vec<u64>) {
+        out.clear();
+        out.resize(self.active_words, 0);
+        for &s in from {
+            let s = s as usize;
             for (k, o) in out.iter_mut().enumerate().take(self.active_words) {
                 if let Some(x) = self.active.get(s * self.active_words + k) {
                     *o |= x;
                 }
             }
         }
-        out
     }
 
     /// Whether no character changes any probe's states: every result is final. (Probes' state
     /// sets are disjoint, so the union is unchanged exactly when each part is.)
-    fn is_fixed_point(&self, s: &[u64]) -> bool {
-        let mut next = Vec::with_capacity(self.words);
+    fn is_fixed_point(&self, s: &[u32]) -> bool {
+        let mut next = Vec::with_capacity(s.len());
         (0..self.minterms).all(|m| {
             self.step_into(s, m, &mut next);
             next == s
         })
     }
 
+    fn is_flagged(&self, st: usize) -> bool {
+        self.flagged
+            .get(st / 64)
+            .is_some_and(|w| w & (1 << (st % 64)) != 0)
+    }
+
     /// The results as a compact key: a bit per probe that accepts, then each tracked probe's
     /// states. Two state sets share a key exactly when they share their results.
-    fn key(&self, s: &[u64]) -> Box<[u64]> {
+    fn key(&self, s: &[u32]) -> Box<[u64]> {
         let probes = self.tracked.len();
         let mut key = vec![0u64; probes.div_ceil(64).max(1)];
         // Only accepting states and tracked probes' states can set a bit.
-        for (wi, (w, f)) in s.iter().zip(&self.flagged).enumerate() {
-            let mut bits = w & f;
-            while bits != 0 {
-                let st = wi * 64 + bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                if let Some(&p) = self.probe_of.get(st) {
-                    // A tracked probe's own states follow below; its bit says "alive".
-                    set_bit(&mut key, p);
-                }
+        for &st in s {
+            let st = st as usize;
+            if self.is_flagged(st)
+                && let Some(&p) = self.probe_of.get(st)
+            {
+                // A tracked probe's own states follow below; its bit says "alive".
+                set_bit(&mut key, p);
             }
         }
         for &p in &self.tracked_probes {
@@ -1021,27 +1033,27 @@ impl Union {
     }
 
     /// Whether every probe rejects (none accepts and none is tracked) in `s`.
-    fn rejects_all(&self, s: &[u64]) -> bool {
-        s.iter().zip(&self.flagged).all(|(w, f)| w & f == 0)
+    fn rejects_all(&self, s: &[u32]) -> bool {
+        s.iter().all(|&st| !self.is_flagged(st as usize))
     }
 
     /// Probe `p`'s states in `s`, numbered as its own automaton numbers them.
-    fn part(&self, s: &[u64], p: usize) -> Vec<u64> {
+    fn part(&self, s: &[u32], p: usize) -> Vec<u64> {
         let (Some(&lo), Some(&hi)) = (self.offset.get(p), self.offset.get(p + 1)) else {
             return Vec::new();
         };
         let mut out = empty_states(hi - lo);
-        for st in iter_bits(s)
-            .skip_while(|&st| st < lo)
-            .take_while(|&st| st < hi)
-        {
-            set_bit(&mut out, st - lo);
+        for &st in s {
+            let st = st as usize;
+            if (lo..hi).contains(&st) {
+                set_bit(&mut out, st - lo);
+            }
         }
         out
     }
 
     /// Each probe's result on the strings that lead to `s`: one pass over its states.
-    fn results(&self, s: &[u64]) -> Vec<ProbeResult> {
+    fn results(&self, s: &[u32]) -> Vec<ProbeResult> {
         let mut results: Vec<ProbeResult> = self
             .tracked
             .iter()
@@ -1056,7 +1068,8 @@ impl Union {
                 }
             })
             .collect();
-        for st in iter_bits(s) {
+        for &st in s {
+            let st = st as usize;
             let Some(&p) = self.probe_of.get(st) else {
                 continue;
             };

@@ -975,25 +975,18 @@ fn confirm_allowed(
                 && applies(x, &r.caller, &r.resource, &r.context) == Truth::True
         })
     };
-    let decision = evaluate(policy, &request, Reading::GrantsMost);
+    let (decision, allowed) =
+        crate::eval::evaluate_with_actions(policy, &request, frame.actions, Reading::GrantsMost);
     if !decision.is_allowed() || excluded(&request) {
         return None;
     }
-    // The frame's actions carry the same keys, so one pass over the policy reads them all.
+    // The frame's actions carry the same keys, so the one pass read them all.
     let excluded_actions = q
         .exclusions
         .iter()
         .filter(|x| applies(x, &request.caller, &request.resource, &request.context) == Truth::True)
         .fold(ActionSet::EMPTY, |acc, x| acc.union(x.key_actions));
-    let actions = crate::eval::allowed_actions(
-        policy,
-        &request.caller,
-        &request.resource,
-        &request.context,
-        frame.actions,
-        Reading::GrantsMost,
-    )
-    .minus(excluded_actions);
+    let actions = allowed.minus(excluded_actions);
     Some(Witness {
         by_reading: decision.by_reading,
         request,

@@ -262,7 +262,16 @@ pub fn parse_key_policy(text: &str) -> ParsedPolicy {
             false,
         );
     }
-    if let Some(c) = text.chars().find(|c| !is_policy_char(*c)) {
+    // Most documents are plain ASCII: one pass over the bytes settles it.
+    let plain = text
+        .bytes()
+        .all(|b| matches!(b, b'\t' | b'\n' | b'\r' | b' '..=b'~'));
+    let outside = if plain {
+        None
+    } else {
+        text.chars().find(|c| !is_policy_char(*c))
+    };
+    if let Some(c) = outside {
         p.problem(
             None,
             None,

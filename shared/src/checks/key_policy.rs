@@ -645,39 +645,43 @@ pub fn simulate_line(config: &Config, region: &str, w: &AccessRequest) -> String
 
 /// [`simulate_line`] given what `simulate` assumes for the witness's caller.
 fn simulate_line_from(region: &str, w: &AccessRequest, defaults: &Context) -> String {
-    let mut args: Vec<String> = vec![
-        "idc-guard simulate --config <config.toml> <policy.json>".to_owned(),
-        format!("--region {region}"),
-    ];
-    let principal = match &w.caller {
+    use std::fmt::Write as _;
+    let mut line = String::with_capacity(512);
+    line.push_str("idc-guard simulate --config <config.toml> <policy.json>");
+    let (principal, role_arn) = match &w.caller {
         Caller::Aws(a) => match &a.session_arn {
             Some(s) if !s.ends_with("/idc-guard-probe") || a.arn.matches('/').count() > 1 => {
-                args.push(format!("--role-arn {}", a.arn));
-                s.clone()
+                (s.clone(), Some(a.arn.as_str()))
             }
-            _ => a.arn.clone(),
+            _ => (a.arn.clone(), None),
         },
-        Caller::Service(s) => s.clone(),
-        Caller::Anonymous => "anonymous".to_owned(),
-        other => other.to_string(),
+        Caller::Service(s) => (s.clone(), None),
+        Caller::Anonymous => ("anonymous".to_owned(), None),
+        other => (other.to_string(), None),
     };
-    args.insert(1, format!("--principal {principal}"));
-    args.insert(2, format!("--action {}", w.action));
-    for (k, values) in w.context.iter() {
-        if defaults.get(&k.to_ascii_lowercase()) == Some(values) {
+    let _ = write!(
+        line,
+        " --principal {principal} --action {} --region {region}",
+        w.action
+    );
+    if let Some(arn) = role_arn {
+        let _ = write!(line, " --role-arn {arn}");
+    }
+    for (k, k_lc, values) in w.context.iter_lc() {
+        if defaults.get(k_lc) == Some(values) {
             continue;
         }
         for v in values {
-            args.push(format!("--context {}", shell_word(&format!("{k}={v}"))));
+            let _ = write!(line, " --context {}", shell_word(&format!("{k}={v}")));
         }
     }
-    for (k, _) in defaults.iter() {
-        if w.context.get(&k.to_ascii_lowercase()).is_none() {
-            args.push(format!("--absent {k}"));
+    for (k, k_lc, _) in defaults.iter_lc() {
+        if w.context.get(k_lc).is_none() {
+            let _ = write!(line, " --absent {k}");
         }
     }
-    args.push("--closed-world".to_owned());
-    args.join(" ")
+    line.push_str(" --closed-world");
+    line
 }
 
 /// Quotes a word for a POSIX shell when it needs it.
