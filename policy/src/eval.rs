@@ -62,10 +62,11 @@ pub fn evaluate(policy: &KeyPolicy, request: &AccessRequest, reading: Reading) -
     let mut denies = Vec::new();
     let mut by_reading = false;
     // A key action is looked up in each statement's precomputed set; others are matched.
-    let key_action = crate::actions::index_of(&request.action).map(|_| request.action.as_str());
+    // A key action is looked up once, then tested against each statement's set.
+    let key_action = crate::actions::index_of(&request.action).map(ActionSet::single);
     for s in &policy.statements {
         let covered = match key_action {
-            Some(a) => s.key_actions.contains(a),
+            Some(a) => !s.key_actions.intersect(a).is_empty(),
             None => action_matches(&s.action, &request.action),
         };
         if !covered {
@@ -115,10 +116,11 @@ pub fn evaluate_with_actions(
     let mut denies = Vec::new();
     let mut by_reading = false;
     let (mut allowed, mut denied) = (ActionSet::EMPTY, ActionSet::EMPTY);
-    let key_action = crate::actions::index_of(&request.action).map(|_| request.action.as_str());
+    // A key action is looked up once, then tested against each statement's set.
+    let key_action = crate::actions::index_of(&request.action).map(ActionSet::single);
     for s in &policy.statements {
         let covered = match key_action {
-            Some(a) => s.key_actions.contains(a),
+            Some(a) => !s.key_actions.intersect(a).is_empty(),
             None => action_matches(&s.action, &request.action),
         };
         let relevant = s.key_actions.intersect(actions);
