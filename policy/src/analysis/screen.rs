@@ -160,15 +160,15 @@ fn kind_constants(kind: Kind) -> &'static Context {
             of("", Some("Anonymous")),
         ]
     });
-    let i = match kind {
-        Kind::Root => 0,
-        Kind::User => 1,
-        Kind::Role => 2,
-        Kind::FederatedUser => 3,
-        Kind::Service => 4,
-        Kind::Anonymous => 5,
-    };
-    &all[i]
+    let [root, user, role, federated, service, anonymous] = all;
+    match kind {
+        Kind::Root => root,
+        Kind::User => user,
+        Kind::Role => role,
+        Kind::FederatedUser => federated,
+        Kind::Service => service,
+        Kind::Anonymous => anonymous,
+    }
 }
 
 fn decided_by(key_lc: &str, q: &Question<'_>, kind: Kind) -> bool {
