@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use idc_guard_core::checks::key_policy::{KeyPolicyReport, check_parsed};
+use idc_guard_core::checks::key_policy::{KeyPolicyReport, check_parsed, with_files};
 use idc_guard_core::model::{caller_context, parse_caller};
 use idc_guard_core::render::render_policy;
 use idc_guard_core::urls::{TENANT_PLACEHOLDER, documented_for, region_urls};
@@ -24,10 +24,16 @@ pub fn render(config: &str) -> Result<Outcome, UsageError> {
 }
 
 /// `check-policy`
-pub fn check(config: &str, policy: &str, format: Format) -> Result<Outcome, UsageError> {
-    let config = read_config(config)?;
+pub fn check(config_path: &str, policy: &str, format: Format) -> Result<Outcome, UsageError> {
+    let config = read_config(config_path)?;
     let text = read_policy(policy)?;
-    let report = check_parsed(&config, &parse_key_policy(&text), &config.regions);
+    let mut report = check_parsed(&config, &parse_key_policy(&text), &config.regions);
+    // A reproduce line can name the files only when the policy was read from one.
+    if policy != "-" {
+        for f in &mut report.findings {
+            f.message = with_files(&f.message, config_path, policy);
+        }
+    }
     let code = if report.compliant() { 0 } else { 1 };
     let stdout = match format {
         Format::Json => json_report(&report),

@@ -350,3 +350,109 @@ fn acs_urls_lists_every_enabled_region() {
     assert!(regions[0]["legacy_acs_url"].is_string());
     assert!(regions[1].get("legacy_acs_url").is_none());
 }
+
+/// Splits a POSIX shell line the way the reproduce lines quote it: spaces separate words,
+/// single quotes quote, `\` escapes outside quotes.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' => {
+                if let Some(w) = word.take() {
+                    words.push(w);
+                }
+            }
+            '\'' => {
+                let w = word.get_or_insert_with(String::new);
+                for q in chars.by_ref() {
+                    if q == '\'' {
+                        break;
+                    }
+                    w.push(q);
+                }
+            }
+            '\\' => {
+                let w = word.get_or_insert_with(String::new);
+                if let Some(e) = chars.next() {
+                    w.push(e);
+                }
+            }
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    words
+}
+
+/// Every failing KP finding of every fixture case (on the fixtures' base configuration) prints
+/// an `idc-guard simulate` line that names the real files; run as printed, it reproduces the
+/// failure: an Allow for a request that must be denied, a Deny for one that must be allowed.
+#[test]
+fn every_reproduce_line_reproduces_its_finding() {
+    let config_path = tmp("fixture-config.toml", idc_guard_tests::BASE_CONFIG);
+    let dir = idc_guard_tests::fixtures_dir().join("key-policy");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let mut reproduced = 0;
+    for path in files {
+        let case: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let on_base_config = case
+            .get("config")
+            .is_none_or(|c| c.as_object().is_some_and(serde_json::Map::is_empty));
+        let Some(policy) = case.get("policy").filter(|_| on_base_config) else {
+            continue;
+        };
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let policy_path = tmp(&name, &serde_json::to_string_pretty(policy).unwrap());
+        let out = run(&[
+            "check-policy",
+            "--config",
+            &config_path,
+            "--format",
+            "json",
+            &policy_path,
+        ]);
+        let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        for finding in report["findings"].as_array().unwrap() {
+            let message = finding["message"].as_str().unwrap();
+            let Some((_, line)) = message.split_once(" Reproduce: ") else {
+                continue;
+            };
+            let line = line.split(" Part of this decision").next().unwrap_or(line);
+            let words = shell_words(line);
+            assert_eq!(words[..2], ["idc-guard", "simulate"], "{name}: {line}");
+            assert!(
+                words.contains(&config_path) && words.contains(&policy_path),
+                "{name}: the line names the files: {line}"
+            );
+            let mut args: Vec<&str> = words[1..].iter().map(String::as_str).collect();
+            args.extend(["--format", "json"]);
+            let sim = run(&args);
+            assert_eq!(
+                sim.status.code(),
+                Some(0),
+                "{name}: {line}: {}",
+                stderr(&sim)
+            );
+            let doc: serde_json::Value = serde_json::from_str(&stdout(&sim)).unwrap();
+            let check = finding["check"].as_str().unwrap();
+            let must_deny = matches!(
+                check,
+                "KP-EXTERNAL-ACCESS" | "KP-UNEXPECTED-ADMIN" | "KP-BROADER-THAN-MODEL"
+            );
+            if must_deny {
+                assert_eq!(doc["broad"]["decision"], "allow", "{name} {check}: {line}");
+            } else {
+                assert_ne!(doc["narrow"]["decision"], "allow", "{name} {check}: {line}");
+            }
+            reproduced += 1;
+        }
+    }
+    assert!(reproduced >= 100, "only {reproduced} reproduce lines");
+}

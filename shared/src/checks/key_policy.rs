@@ -425,7 +425,7 @@ fn region_findings(
         for (f, own_line) in &group.shown {
             let line = match (&f.witness, &f.undecided) {
                 (Some(w), None) => {
-                    let w = in_region(w, representative, region);
+                    let w = in_region(w, representative, region, base);
                     if reproduce.is_none() {
                         let defaults = caller_context_from(base, config, &w.caller);
                         reproduce = Some(simulate_line_from(region, &w, &defaults));
@@ -481,9 +481,10 @@ fn region_findings(
     }
 }
 
-/// The witness of the class's representative Region, moved to `region`: the key's ARN and the
-/// Region-specific values.
-fn in_region(w: &AccessRequest, from: &str, to: &str) -> AccessRequest {
+/// The witness of the class's representative Region, moved to `to`: the key's ARN and the
+/// Region-specific values (the key type comes from `to`'s base context: the primary Region's key
+/// is the `PRIMARY`).
+fn in_region(w: &AccessRequest, from: &str, to: &str, base: &Context) -> AccessRequest {
     if from == to {
         return w.clone();
     }
@@ -494,21 +495,23 @@ fn in_region(w: &AccessRequest, from: &str, to: &str) -> AccessRequest {
     let mut ctx = Context::default();
     for (k, values) in w.context.iter() {
         let k_lc = k.to_ascii_lowercase();
-        let moved: Vec<String> =
-            if REGIONAL_KEYS.contains(&k_lc.as_str()) && k_lc != "kms:multiregionkeytype" {
-                values
-                    .iter()
-                    .map(|v| {
-                        if v == from {
-                            to.to_owned()
-                        } else {
-                            v.replacen(&format!(".{from}."), &format!(".{to}."), 1)
-                        }
-                    })
-                    .collect()
-            } else {
-                values.to_vec()
-            };
+        let moved: Vec<String> = if k_lc == "kms:multiregionkeytype" {
+            base.get(&k_lc)
+                .map_or_else(|| values.to_vec(), <[String]>::to_vec)
+        } else if REGIONAL_KEYS.contains(&k_lc.as_str()) {
+            values
+                .iter()
+                .map(|v| {
+                    if v == from {
+                        to.to_owned()
+                    } else {
+                        v.replacen(&format!(".{from}."), &format!(".{to}."), 1)
+                    }
+                })
+                .collect()
+        } else {
+            values.to_vec()
+        };
         ctx.set_values(k, moved);
     }
     r.context = ctx;
@@ -647,7 +650,8 @@ pub fn simulate_line(config: &Config, region: &str, w: &AccessRequest) -> String
 fn simulate_line_from(region: &str, w: &AccessRequest, defaults: &Context) -> String {
     use std::fmt::Write as _;
     let mut line = String::with_capacity(512);
-    line.push_str("idc-guard simulate --config <config.toml> <policy.json>");
+    line.push_str("idc-guard simulate ");
+    line.push_str(REPRODUCE_FILES);
     let (principal, role_arn) = match &w.caller {
         Caller::Aws(a) => match &a.session_arn {
             Some(s) if !s.ends_with("/idc-guard-probe") || a.arn.matches('/').count() > 1 => {
@@ -682,6 +686,23 @@ fn simulate_line_from(region: &str, w: &AccessRequest, defaults: &Context) -> St
     }
     line.push_str(" --closed-world");
     line
+}
+
+/// Where a reproduce line names the configuration and the policy: placeholders, since a
+/// finding is written before anyone knows where the files live.
+pub const REPRODUCE_FILES: &str = "--config <config.toml> <policy.json>";
+
+/// `message` with the reproduce line's placeholders replaced by these files (shell-quoted),
+/// for a caller that knows them (`check-policy` reading files).
+pub fn with_files(message: &str, config_path: &str, policy_path: &str) -> String {
+    message.replace(
+        REPRODUCE_FILES,
+        &format!(
+            "--config {} {}",
+            shell_word(config_path),
+            shell_word(policy_path)
+        ),
+    )
 }
 
 /// Quotes a word for a POSIX shell when it needs it.
