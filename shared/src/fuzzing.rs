@@ -13,14 +13,16 @@ use crate::event::CloudTrailEvent;
 use crate::finding::Finding;
 use crate::instance_event::{IdentityEvent, InstanceEvent};
 use crate::key_event::KeyEvent;
-use crate::model::caller_context;
+use crate::model::{RegionModel, caller_context};
 use crate::notify::limits::{
     MAX_BLOCKS, MAX_FIELD_TEXT, MAX_FIELDS, MAX_HEADER_TEXT, MAX_SECTION_TEXT,
 };
 use crate::notify::{MessageContext, slack_message};
 use crate::repair::repair_policy;
+use idc_guard_policy::analysis::{Analysis, Limits};
 use idc_guard_policy::document::{MAX_POLICY_BYTES, parse_key_policy};
-use idc_guard_policy::eval::{Reading, evaluate};
+use idc_guard_policy::eval::{Reading, applies, evaluate};
+use idc_guard_policy::logic::Truth;
 use idc_guard_policy::request::{AccessRequest, Caller};
 
 const CONFIG: &str = include_str!("../../examples/config.toml");
@@ -59,6 +61,7 @@ pub fn key_policy(data: &[u8]) {
     let [plain, pinned] = configs();
     let config = if selector & 1 == 0 { plain } else { pinned };
     evaluator_readings_are_ordered(config, text);
+    witnesses_are_what_they_claim(config, text);
     let report = check_key_policy(config, text);
     for finding in &report.findings {
         assert!(
@@ -82,6 +85,67 @@ pub fn key_policy(data: &[u8]) {
             "repair in {region} proposed a policy that still fails: {left:?}\n{}",
             repaired.text
         );
+    }
+}
+
+/// Every witness the analysis reports, for every question of the model in the primary Region,
+/// is a request of the question's space that the evaluator decides as claimed: allowed for a
+/// must-deny question (reading undocumented points as granting), not allowed for a must-allow
+/// one (reading them as denying), for each action it stands for. Smaller budgets than the
+/// checks' keep an input fast; running out of one is an answer (undecided), never a crash.
+fn witnesses_are_what_they_claim(config: &Config, text: &str) {
+    let Some(policy) = parse_key_policy(text).policy else {
+        return;
+    };
+    let region = config.primary_region.as_str();
+    let resource = config.key_arn_in(region);
+    let limits = Limits {
+        split_states: 2_000,
+        solver_nodes: 20_000,
+        choices: 32,
+        screening: true,
+    };
+    let analysis = Analysis::new(&policy);
+    for mq in RegionModel::new(config, region).questions() {
+        let q = mq.question(&resource, config.partition(), region, limits);
+        let answer = if mq.must_allow {
+            analysis.find_denied(&q)
+        } else {
+            analysis.find_allowed(&q)
+        };
+        for w in &answer.witnesses {
+            let r = &w.request;
+            assert!(
+                w.actions.minus(mq.actions).is_empty() && w.actions.contains(&r.action),
+                "{}: a witness outside the question's actions: {r:?}",
+                mq.check
+            );
+            for exclusion in &mq.exclusions {
+                assert!(
+                    applies(exclusion, &r.caller, &r.resource, &r.context) != Truth::True,
+                    "{}: a witness outside the question's space: {r:?}",
+                    mq.check
+                );
+            }
+            for action in w.actions.names() {
+                let request = AccessRequest {
+                    action: action.to_owned(),
+                    ..r.clone()
+                };
+                let (reading, want_allowed) = if mq.must_allow {
+                    (Reading::GrantsLeast, false)
+                } else {
+                    (Reading::GrantsMost, true)
+                };
+                let decision = evaluate(&policy, &request, reading);
+                assert_eq!(
+                    decision.is_allowed(),
+                    want_allowed,
+                    "{}: the witness does not reproduce for {action}: {request:?}",
+                    mq.check
+                );
+            }
+        }
     }
 }
 

@@ -11,7 +11,7 @@
 //! know nothing about organizations or Identity Center.
 
 use idc_guard_policy::actions::{self, ActionSet};
-use idc_guard_policy::analysis::{Kind, Principals};
+use idc_guard_policy::analysis::{Kind, Limits, Principals, Question};
 use idc_guard_policy::document::Statement;
 use idc_guard_policy::document::principal::{AwsPrincipal, PrincipalSet, parse_aws_principal};
 use idc_guard_policy::request::{AwsCaller, Caller, Context};
@@ -60,6 +60,29 @@ pub struct ModelQuestion {
     /// How the required request arrives, in words (`via sso.us-east-1.amazonaws.com with this
     /// instance's encryption context`); empty for must-deny questions.
     pub way: String,
+}
+
+impl ModelQuestion {
+    /// The question as the analysis takes it, about the key `resource` in `region`.
+    pub fn question<'q>(
+        &'q self,
+        resource: &'q str,
+        partition: &'q str,
+        region: &'q str,
+        limits: Limits,
+    ) -> Question<'q> {
+        Question {
+            resource,
+            partition,
+            region,
+            actions: self.actions,
+            principals: &self.principals,
+            fixed: &self.fixed,
+            absent: &self.absent,
+            exclusions: &self.exclusions,
+            limits,
+        }
+    }
 }
 
 /// How a required request reaches KMS.

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use idc_guard_policy::actions::ActionSet;
-use idc_guard_policy::analysis::{Analysis, Answer, Limits, Question, Witness};
+use idc_guard_policy::analysis::{Analysis, Answer, Limits, Witness};
 use idc_guard_policy::document::condition::{Condition, Family};
 use idc_guard_policy::document::template::Template;
 use idc_guard_policy::document::{
@@ -280,17 +280,7 @@ fn analyse_region(
     let resource = config.key_arn_in(region);
     let mut failures = Vec::new();
     for mq in questions {
-        let q = Question {
-            resource: &resource,
-            partition: config.partition(),
-            region,
-            actions: mq.actions,
-            principals: &mq.principals,
-            fixed: &mq.fixed,
-            absent: &mq.absent,
-            exclusions: &mq.exclusions,
-            limits: Limits::default(),
-        };
+        let q = mq.question(&resource, config.partition(), region, Limits::default());
         let answer = if mq.must_allow {
             analysis.find_denied(&q)
         } else {
