@@ -25,7 +25,7 @@ use idc_guard_core::model::{ModelQuestion, RegionModel};
 use idc_guard_policy::actions::{self, ActionSet, KEY_ACTIONS};
 use idc_guard_policy::analysis::{Answer, Limits, Question, find_allowed, find_denied};
 use idc_guard_policy::document::KeyPolicy;
-use idc_guard_policy::eval::{Reading, applies, evaluate};
+use idc_guard_policy::eval::{Reading, allowed_actions, applies, evaluate, evaluate_with_actions};
 use idc_guard_policy::logic::Truth;
 use idc_guard_policy::request::{AccessRequest, AwsCaller, Caller, Context};
 use idc_guard_tests::BASE_CONFIG;
@@ -38,17 +38,7 @@ fn config() -> Config {
 }
 
 fn question<'a>(mq: &'a ModelQuestion, resource: &'a str) -> Question<'a> {
-    Question {
-        resource,
-        partition: "aws",
-        region: REGION,
-        actions: mq.actions,
-        principals: &mq.principals,
-        fixed: &mq.fixed,
-        absent: &mq.absent,
-        exclusions: &mq.exclusions,
-        limits: Limits::default(),
-    }
+    mq.question(resource, "aws", REGION, Limits::default())
 }
 
 /// Values for one key, of the key's documented type: its policy constants, values next to them,
@@ -469,4 +459,42 @@ fn the_cheap_tests_never_change_an_answer() {
         }
     }
     assert!(compared > 400, "{compared}");
+}
+
+/// The one-pass evaluation the witness confirmation uses gives what its two parts give: the
+/// request's decision as `evaluate` makes it, and the allowed actions as `allowed_actions`
+/// finds them, under both readings, on random policies and requests from the whole space.
+#[test]
+fn evaluating_a_request_with_its_sibling_actions_matches_evaluating_them_apart() {
+    let config = config();
+    let resource = config.key_arn_in(REGION);
+    let base = RegionModel::new(&config, REGION).base_context();
+    let all = ActionSet::all();
+    let mut rng = Rng(seed(0x5eed_0004));
+    let (mut compared, mut allowed_some) = (0, 0);
+    for _ in 0..64 {
+        let (text, policy) = random_policy(&mut rng, &config);
+        let free = free_keys(&policy, &base);
+        for _ in 0..200 {
+            let r = random_outsider(&mut rng, &free, &base, &resource);
+            for reading in [Reading::GrantsLeast, Reading::GrantsMost] {
+                let (decision, actions) = evaluate_with_actions(&policy, &r, all, reading);
+                let alone = evaluate(&policy, &r, reading);
+                assert_eq!(
+                    (decision.outcome, &decision.statements, decision.by_reading),
+                    (alone.outcome, &alone.statements, alone.by_reading),
+                    "{r:?}\n{text}"
+                );
+                let apart =
+                    allowed_actions(&policy, &r.caller, &r.resource, &r.context, all, reading);
+                assert_eq!(actions, apart, "{r:?} {reading:?}\n{text}");
+                allowed_some += usize::from(!actions.is_empty());
+                compared += 1;
+            }
+        }
+    }
+    assert!(
+        allowed_some * 10 >= compared,
+        "too few requests allowed anything ({allowed_some} of {compared}): the comparison would be empty"
+    );
 }
