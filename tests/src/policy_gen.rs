@@ -61,7 +61,19 @@ pub fn key_pool() -> Vec<(&'static str, Vec<&'static str>)> {
                 "arn:aws:iam::111122223333:*",
             ],
         ),
+        (
+            "aws:PrincipalOrgPaths",
+            vec![
+                "o-zzzzzzzzzz/r-ab12/ou-ab12-11111111/*",
+                "*/ou-ab12-11111111/*",
+                "o-zzzzzzzzzz/*",
+            ],
+        ),
         ("aws:SourceAccount", vec!["111122223333", "999988887777"]),
+        (
+            "aws:SourceOrgPaths",
+            vec!["o-zzzzzzzzzz/r-ab12/*", "*/ou-ab12-11111111/*"],
+        ),
         ("aws:SourceOrgID", vec![ORG, "o-zzzzzzzzzz"]),
         ("aws:PrincipalIsAWSService", vec!["true", "false"]),
         (

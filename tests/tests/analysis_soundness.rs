@@ -150,6 +150,16 @@ fn free_keys(policy: &KeyPolicy, base: &Context) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
+/// An organization path of `org`: the root alone, or an OU below it.
+fn org_path(rng: &mut Rng, org: &str) -> String {
+    let rest = *rng.pick(&[
+        "r-ab12/",
+        "r-ab12/ou-ab12-11111111/",
+        "r-cd34/ou-cd34-22222222/",
+    ]);
+    format!("{org}/{rest}")
+}
+
 /// A random request from outside the organization, anywhere in the space.
 fn random_outsider(
     rng: &mut Rng,
@@ -197,7 +207,7 @@ fn random_outsider(
             if rng.chance(50) {
                 let org = *rng.pick(&["o-zzzzzzzzzz", "o-bbbbbbbbbb"]);
                 ctx.set("aws:PrincipalOrgID", org);
-                ctx.set_values("aws:PrincipalOrgPaths", vec![format!("{org}/r-ab12/")]);
+                ctx.set_values("aws:PrincipalOrgPaths", vec![org_path(rng, org)]);
             }
         }
         Caller::Service(s) => {
@@ -207,6 +217,7 @@ fn random_outsider(
                 ctx.set("aws:SourceAccount", &account);
                 if rng.chance(50) {
                     ctx.set("aws:SourceOrgID", "o-zzzzzzzzzz");
+                    ctx.set_values("aws:SourceOrgPaths", vec![org_path(rng, "o-zzzzzzzzzz")]);
                 }
             }
         }

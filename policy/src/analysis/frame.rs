@@ -490,6 +490,17 @@ impl<'a> Frame<'a> {
                         first: start_index,
                     },
                 );
+                // The path after the organization id exists once a path is compared (the
+                // principal's name part is registered with its kind).
+                match target {
+                    Target::OrgPaths => {
+                        self.probes_of(VarName::OrgRest);
+                    }
+                    Target::SourceOrgPaths => {
+                        self.probes_of(VarName::SourceOrgRest);
+                    }
+                    _ => {}
+                }
             }
         }
     }

@@ -332,3 +332,20 @@ fn what_the_caller_chooses_is_the_callers_to_get_right() {
     ));
     assert!(c.actions().contains("kms:ScheduleKeyDeletion"), "{c:#?}");
 }
+
+#[test]
+fn an_organization_path_is_followed_across_organization_id_and_the_rest() {
+    for path in [
+        "o-partner0001/*",
+        "o-partner0001/r-zz99/*",
+        "o-partner0001/r-zz99/ou-zz99-22222222/*",
+        "*/ou-zz99-22222222/*",
+    ] {
+        let a = exposed(&format!(
+            r#"{{"Sid":"X","Effect":"Allow","Principal":"*","Action":"kms:Decrypt","Resource":"*",
+                "Condition":{{"ForAnyValue:StringLike":{{"aws:PrincipalOrgPaths":"{path}"}}}}}}"#
+        ));
+        let paths = a.witnesses[0].request.context.get("aws:principalorgpaths");
+        assert!(paths.is_some_and(|p| !p.is_empty()), "{path}: {a:#?}");
+    }
+}

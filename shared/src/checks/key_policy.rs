@@ -521,7 +521,7 @@ fn moved(text: &str, from: &str, to: &str) -> String {
 /// ec2.us-east-1.amazonaws.com with encryption context {purpose=backup}".
 fn describe(f: &Failure, required_way: &str, w: &AccessRequest, actions: &[&str]) -> String {
     let who = describe_caller(w);
-    let mut conditions: Vec<String> = Vec::new();
+    let mut context = String::new();
     let via = w.context.get("kms:viaservice").and_then(|v| v.first());
     let way = match via {
         Some(v) => format!("via {v}"),
@@ -539,8 +539,9 @@ fn describe(f: &Failure, required_way: &str, w: &AccessRequest, actions: &[&str]
                 format!("{k}={v}")
             })
             .collect();
-        conditions.push(format!("with encryption context {{{}}}", pairs.join(", ")));
+        context = format!(" with encryption context {{{}}}", pairs.join(", "));
     }
+    let mut conditions: Vec<String> = Vec::new();
     for (k, values) in w.context.iter() {
         let k_lc = k.to_ascii_lowercase();
         // Every key `simulate` assumes for the caller is one of these, so only the keys the
@@ -551,9 +552,9 @@ fn describe(f: &Failure, required_way: &str, w: &AccessRequest, actions: &[&str]
         conditions.push(format!("{k}={}", values.join(",")));
     }
     let when = if conditions.is_empty() {
-        String::new()
+        context
     } else {
-        format!(" {}", conditions.join(", "))
+        format!("{context} when {}", conditions.join(", "))
     };
     if f.must_allow {
         format!(
