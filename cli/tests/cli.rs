@@ -424,7 +424,6 @@ fn every_reproduce_line_reproduces_its_finding() {
             let Some((_, line)) = message.split_once(" Reproduce: ") else {
                 continue;
             };
-            let line = line.split(" Part of this decision").next().unwrap_or(line);
             let words = shell_words(line);
             assert_eq!(words[..2], ["idc-guard", "simulate"], "{name}: {line}");
             assert!(

@@ -446,9 +446,6 @@ fn region_findings(
             "{check} fails in {region}: {}. {listed} ({reason}).",
             check.consequence()
         );
-        if let Some(line) = reproduce {
-            message.push_str(&format!(" Reproduce: {line}"));
-        }
         if group.undecided_only {
             message.push_str(
                 " idc-guard cannot show a request either way, so it takes the safe reading: the check fails (docs/policy-semantics.md).",
@@ -457,6 +454,10 @@ fn region_findings(
             message.push_str(
                 " Part of this decision rests on behaviour AWS does not document; idc-guard takes the safe reading (docs/policy-semantics.md).",
             );
+        }
+        // Last, so that the command line is the message's tail and can be copied whole.
+        if let Some(line) = reproduce {
+            message.push_str(&format!(" Reproduce: {line}"));
         }
         let statement_text = group.statement.as_ref().map(ToString::to_string);
         let finding = at.finding(check, Status::Fail, message, statement_text, &group.cause);
