@@ -52,7 +52,7 @@ async fn s3(url: &str) -> aws_sdk_s3::Client {
 
 fn finding(fingerprint: &str) -> Finding {
     Finding {
-        check: "KP-EXTERNAL-ACCESS".into(),
+        check: idc_guard_core::finding::CheckId::KpExternalAccess,
         status: Status::Fail,
         severity: Severity::Critical,
         region: REGION.into(),

@@ -624,7 +624,7 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
             .problems()
             .filter(|f| matches!(f.status, Status::Fail | Status::Error))
             .filter(|f| f.check != CheckId::KeyGrants.id())
-            .map(|f| f.check.as_str())
+            .map(|f| f.check.id())
             .collect();
         still.sort_unstable();
         still.dedup();

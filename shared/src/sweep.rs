@@ -38,7 +38,7 @@ pub fn summary(config: &Config, report: &AuditReport) -> Finding {
     for f in &report.findings {
         match f.status {
             Status::Fail | Status::Error => {
-                *failing.entry(f.check.as_str()).or_default() += 1;
+                *failing.entry(f.check.id()).or_default() += 1;
                 worst = worst.min(f.severity);
             }
             Status::Warn => warnings += 1,

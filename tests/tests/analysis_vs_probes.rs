@@ -65,7 +65,7 @@ fn found_by_probes(config: &Config, policy: &KeyPolicy) -> BTreeMap<(String, Str
 fn found_by_analysis(config: &Config, text: &str) -> BTreeSet<(String, String)> {
     check_key_policy(config, text)
         .problems()
-        .map(|f| (f.region.clone(), f.check.clone()))
+        .map(|f| (f.region.clone(), f.check.to_string()))
         .collect()
 }
 

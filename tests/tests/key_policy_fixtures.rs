@@ -73,7 +73,7 @@ fn every_fixture_case_yields_exactly_the_expected_failures() {
         for f in report.problems() {
             got.entry(f.region.clone())
                 .or_default()
-                .insert(f.check.clone());
+                .insert(f.check.to_string());
         }
         for checks in case.expect.values() {
             covered.extend(checks.iter().cloned());

@@ -61,7 +61,7 @@ fn remediation_outcomes(findings: &[Finding]) -> Vec<&str> {
 }
 
 fn checks(findings: &[Finding]) -> Vec<&str> {
-    let mut v: Vec<&str> = findings.iter().map(|f| f.check.as_str()).collect();
+    let mut v: Vec<&str> = findings.iter().map(|f| f.check.id()).collect();
     v.sort();
     v.dedup();
     v

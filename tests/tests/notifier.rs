@@ -133,7 +133,7 @@ fn webhook(timeout_ms: u64) -> ReqwestWebhook {
 
 fn finding(fingerprint: &str) -> Finding {
     Finding {
-        check: "KP-EXTERNAL-ACCESS".into(),
+        check: idc_guard_core::finding::CheckId::KpExternalAccess,
         status: Status::Fail,
         severity: Severity::Critical,
         region: REGION.into(),

@@ -59,7 +59,7 @@ fn failing_checks_by_region(config: &Config, policy: &Value) -> Vec<(String, Str
     let report = check_key_policy(config, &policy.to_string());
     report
         .problems()
-        .map(|f| (f.region.clone(), f.check.clone()))
+        .map(|f| (f.region.clone(), f.check.to_string()))
         .collect()
 }
 

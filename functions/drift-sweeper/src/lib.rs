@@ -93,7 +93,7 @@ where
     )
     .await;
     if let Ok(outcome) = &result {
-        let failing: Vec<&str> = outcome.published.iter().map(|f| f.check.as_str()).collect();
+        let failing: Vec<&str> = outcome.published.iter().map(|f| f.check.id()).collect();
         tracing::info!(%sweep_id, regions = ?outcome.regions, published = ?failing, notes = ?outcome.notes, "sweep done");
     }
     idc_guard_lambda::respond(result, event)

@@ -51,7 +51,7 @@ fn log_outcome(outcome: &GuardOutcome) {
                 tracing::info!(%event_id, count = republished.len(), "published findings left in the outbox by an earlier attempt");
             }
             for r in regions {
-                let checks: Vec<&str> = r.findings.iter().map(|f| f.check.as_str()).collect();
+                let checks: Vec<&str> = r.findings.iter().map(|f| f.check.id()).collect();
                 let level_is_warn = !matches!(
                     r.outcome,
                     RegionOutcome::Compliant | RegionOutcome::Duplicate

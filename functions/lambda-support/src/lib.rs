@@ -140,7 +140,7 @@ pub fn log_change_outcome(outcome: &idc_guard_core::change::ChangeOutcome) {
             let failing: Vec<&str> = findings
                 .iter()
                 .filter(|f| f.status != Status::Pass)
-                .map(|f| f.check.as_str())
+                .map(|f| f.check.id())
                 .collect();
             if failing.is_empty() {
                 tracing::info!(%event_id, findings = findings.len(), "change checked: compliant");

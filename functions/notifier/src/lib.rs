@@ -443,7 +443,7 @@ mod tests {
 
     fn finding(time: &str) -> Finding {
         Finding {
-            check: "KP-ADMIN".into(),
+            check: idc_guard_core::finding::CheckId::KpAdmin,
             status: Status::Fail,
             severity: Severity::Critical,
             region: "us-east-1".into(),

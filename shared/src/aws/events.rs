@@ -116,7 +116,7 @@ mod tests {
 
     fn finding(message_len: usize) -> Finding {
         Finding {
-            check: "KP-ADMIN".into(),
+            check: crate::finding::CheckId::KpAdmin,
             status: crate::finding::Status::Fail,
             severity: crate::finding::Severity::Critical,
             region: "us-east-1".into(),

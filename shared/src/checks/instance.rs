@@ -289,7 +289,7 @@ fn failing_key_checks(findings: &[Finding]) -> Vec<&str> {
         .iter()
         .filter(|f| matches!(f.status, Status::Fail | Status::Error))
         .filter(|f| f.check != CheckId::KeyGrants.id())
-        .map(|f| f.check.as_str())
+        .map(|f| f.check.id())
         .collect();
     failing.sort_unstable();
     failing.dedup();

@@ -872,7 +872,7 @@ mod tests {
     fn failing(report: &KeyPolicyReport) -> Vec<(String, String)> {
         let mut v: Vec<(String, String)> = report
             .problems()
-            .map(|f| (f.region.clone(), f.check.clone()))
+            .map(|f| (f.region.clone(), f.check.to_string()))
             .collect();
         v.sort();
         v.dedup();

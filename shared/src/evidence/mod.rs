@@ -217,6 +217,7 @@ pub fn ocsf_record(finding: &Finding, ctx: &EvidenceContext) -> Value {
         "message": finding.message,
         "compliance": {
             "control": finding.check,
+            "requirements": [finding.check.title()],
             "standards": [PRODUCT_NAME],
             "status_id": compliance_id,
             "status": compliance,
@@ -320,7 +321,7 @@ mod tests {
 
     fn finding() -> Finding {
         Finding {
-            check: "KP-ORG-VIA-SERVICE".into(),
+            check: crate::finding::CheckId::KpOrgViaService,
             status: Status::Fail,
             severity: Severity::High,
             region: "us-west-2".into(),

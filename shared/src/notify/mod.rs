@@ -147,31 +147,6 @@ fn severity_icon(s: Severity) -> &'static str {
     }
 }
 
-/// What a check id guards, in a few words (design §4); `None` for ids we do not know.
-pub fn check_title(check: &str) -> Option<&'static str> {
-    Some(match check {
-        "KP-ADMIN" => "admin accounts can administer the key",
-        "KP-SERVICE-DESCRIBE" => "Identity Center services can describe the key",
-        "KP-SERVICE-USE" => "Identity Center services can use the key",
-        "KP-ORG-VIA-SERVICE" => "org principals can decrypt via Identity Center",
-        "KP-MANAGED-APPS" => "managed applications can decrypt via Identity Center",
-        "KP-EXTERNAL-ACCESS" => "no access from outside the organization",
-        "KP-UNEXPECTED-ADMIN" => "only the admins can administer the key",
-        "KP-BROADER-THAN-MODEL" => "org principals only use the key via Identity Center",
-        "KP-INVALID" => "the key policy is valid",
-        "KEY-STATE" => "the key is enabled and not pending deletion",
-        "KEY-MULTI-REGION" => "a replica of the key in every enabled Region",
-        "KEY-REPLICA-POLICY" => "every replica's policy passes the checks",
-        "INSTANCE-ENCRYPTION" => "the instance is encrypted with the guarded key",
-        "REGION-SUPPORTED" => "every enabled Region is supported",
-        "REGION-KEY-READY" => "Regions are added only where a compliant replica exists",
-        "IDP-SOURCE" => "the identity source supports multi-Region",
-        "IDP-ACS-URLS" => "every Region's ACS URL is registered at the IdP",
-        "KEY-GRANTS" => "no grant to principals outside the organization",
-        _ => return None,
-    })
-}
-
 /// The account id in an ARN (`arn:aws:kms:<region>:<account>:key/...`), if it has one.
 fn account_of(resource: &str) -> Option<&str> {
     resource
@@ -238,7 +213,7 @@ pub fn slack_message(finding: &Finding, ctx: &MessageContext) -> Value {
     let sev = severity_label(f.severity);
     if f.status == Status::Pass {
         let title = format!(":white_check_mark: Resolved: {}", what_drifted(f));
-        let mut body = format!("*{}* passes again.", escape(&f.check));
+        let mut body = format!("*{}* passes again.", f.check);
         if !f.message.is_empty() {
             body.push('\n');
             body.push_str(&escape(&f.message));
@@ -259,10 +234,7 @@ pub fn slack_message(finding: &Finding, ctx: &MessageContext) -> Value {
     let mut blocks = vec![header(&title)];
 
     // What is wrong: the check, what it guards, the finding's message and statement.
-    let mut what = format!("*{}*", escape(&f.check));
-    if let Some(t) = check_title(&f.check) {
-        what.push_str(&format!(" ({t})"));
-    }
+    let mut what = format!("*{}* ({})", f.check, f.check.title());
     what.push('\n');
     what.push_str(&escape(&f.message));
     blocks.push(section(&what));
@@ -319,7 +291,7 @@ mod tests {
 
     fn finding() -> Finding {
         Finding {
-            check: "KP-ORG-VIA-SERVICE".into(),
+            check: crate::finding::CheckId::KpOrgViaService,
             status: Status::Fail,
             severity: Severity::High,
             region: "us-west-2".into(),
@@ -462,11 +434,27 @@ mod tests {
         assert!(!msg.to_string().contains("Action taken"));
     }
 
+    /// Every check's failure names what the check guards (IDP-CERTIFICATE and SWEEP-SUMMARY
+    /// went out without it while the titles lived in a table here).
+    #[test]
+    fn every_check_is_shown_with_its_title() {
+        for check in crate::finding::CheckId::ALL {
+            let mut f = finding();
+            f.check = check;
+            let msg = slack_message(&f, &MessageContext::default());
+            let text = msg.to_string();
+            assert!(
+                text.contains(&format!("*{check}* ({})", check.title())),
+                "{check}: {text}"
+            );
+        }
+    }
+
     #[test]
     fn long_texts_are_cut_to_slacks_limits_with_a_note() {
         let mut f = finding();
         f.message = "x".repeat(10_000);
-        f.check = "C".repeat(400);
+        f.region = "r".repeat(400);
         f.remediation.as_mut().unwrap().actions = (0..500)
             .map(|i| format!("action {i} {}", "y".repeat(50)))
             .collect();

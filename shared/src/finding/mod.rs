@@ -1,4 +1,8 @@
-//! The finding record (design §5): what every check, guard and sweep reports.
+//! The finding record: what every check, guard and sweep reports.
+
+mod check;
+
+pub use check::CheckId;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -78,8 +82,8 @@ pub struct Remediation {
 /// One finding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
-    /// The check id (`KP-ADMIN`).
-    pub check: String,
+    /// The check (serialized as its stable id, `KP-ADMIN`).
+    pub check: CheckId,
     /// pass | fail | warn | error.
     pub status: Status,
     /// critical | high | medium | low | info.
@@ -140,7 +144,7 @@ mod tests {
     #[test]
     fn serializes_as_the_design_says() {
         let f = Finding {
-            check: "KP-ADMIN".into(),
+            check: crate::finding::CheckId::KpAdmin,
             status: Status::Fail,
             severity: Severity::Critical,
             region: "us-east-1".into(),
