@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use idc_guard_core::aws::load_sdk_config;
+use idc_guard_core::aws::load_sdk_config_system_roots;
 use idc_guard_core::aws::s3::S3EvidenceStore;
 use idc_guard_core::evidence::report::{EvidenceRow, day_prefixes, to_csv, to_html};
 use idc_guard_core::evidence::{KEY_PREFIX, Verdict, verify};
@@ -70,7 +70,7 @@ async fn open_store(
     bucket: &str,
     endpoint_url: Option<&str>,
 ) -> Result<S3EvidenceStore, UsageError> {
-    let sdk = load_sdk_config().await;
+    let sdk = load_sdk_config_system_roots().await;
     if sdk.region().is_none() {
         return Err(UsageError(
             "no AWS Region configured: set AWS_REGION (or a profile's region) to the bucket's Region".to_owned(),

@@ -7,12 +7,12 @@ use std::fmt::Write as _;
 use idc_guard_core::audit::{AuditReport, audit};
 use idc_guard_core::aws::{
     Documents, DynamoClaims, Endpoints, EventBridgeBus, KmsKeyStore, Region, SdkConfig,
-    SsoInstanceDirectory, load_sdk_config,
+    SsoInstanceDirectory, load_sdk_config_system_roots,
 };
 use idc_guard_core::config::{Config, Mode};
 use idc_guard_core::finding::{Finding, Status};
 use idc_guard_core::guard::{GuardError, GuardOutcome, KeyGuard, RegionOutcome};
-use idc_guard_core::memory::{MemoryBudget, MemoryBus, MemoryClaims};
+use idc_guard_core::local::{LocalBudget, LocalBus, LocalClaims};
 use idc_guard_core::ports::{
     ActionBudget, Budget, Claim, ClaimOutcome, ClaimStore, FindingBus, PortError,
 };
@@ -67,7 +67,7 @@ pub struct ReplayArgs<'a> {
 /// The claim store and breaker: the state table, or in-process for a one-shot run.
 enum Claims {
     Table(DynamoClaims),
-    Local(MemoryClaims, MemoryBudget),
+    Local(LocalClaims, LocalBudget),
 }
 
 impl ClaimStore for Claims {
@@ -130,7 +130,7 @@ impl ActionBudget for Claims {
 /// The findings bus, or a local collector whose findings are printed.
 enum Bus {
     EventBridge(EventBridgeBus),
-    Local(MemoryBus),
+    Local(LocalBus),
 }
 
 impl FindingBus for Bus {
@@ -152,7 +152,7 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, UsageError> {
 
 /// The SDK configuration; the primary Region when none is configured.
 async fn sdk_for(config: &Config) -> SdkConfig {
-    let sdk = load_sdk_config().await;
+    let sdk = load_sdk_config_system_roots().await;
     if sdk.region().is_some() {
         return sdk;
     }
@@ -203,7 +203,7 @@ pub fn replay(args: &ReplayArgs<'_>) -> Result<Outcome, UsageError> {
         let endpoints = args.connection.endpoints();
         let claims = match args.state_table {
             Some(t) => Claims::Table(DynamoClaims::new(&sdk, endpoints.dynamodb.clone(), t)),
-            None => Claims::Local(MemoryClaims::default(), MemoryBudget::default()),
+            None => Claims::Local(LocalClaims::default(), LocalBudget::default()),
         };
         let guard = KeyGuard {
             keys: KmsKeyStore::new(&sdk, endpoints.kms.clone()),
@@ -211,7 +211,7 @@ pub fn replay(args: &ReplayArgs<'_>) -> Result<Outcome, UsageError> {
                 Some(bus) => {
                     Bus::EventBridge(EventBridgeBus::new(&sdk, endpoints.events.clone(), bus))
                 }
-                None => Bus::Local(MemoryBus::default()),
+                None => Bus::Local(LocalBus::default()),
             },
             claims: &claims,
             budget: &claims,
@@ -225,7 +225,10 @@ pub fn replay(args: &ReplayArgs<'_>) -> Result<Outcome, UsageError> {
                     GuardError::Publish { findings, .. } => {
                         format!("ERROR {name}: {e}\nfindings: {findings}\n")
                     }
-                    GuardError::Port(_) | GuardError::ClaimHeld { .. } => {
+                    // The Outbox error's text carries what the outbox held.
+                    GuardError::Port(_)
+                    | GuardError::ClaimHeld { .. }
+                    | GuardError::Outbox { .. } => {
                         format!("ERROR {name}: {e}\n")
                     }
                 };

@@ -1,7 +1,7 @@
 //! `idc-guard`: render, check and simulate IAM Identity Center key policies offline; replay
 //! events and audit the key live.
 //!
-//! Exit codes (design §8): 0 compliant / done, 1 findings, 2 bad input or usage.
+//! Exit codes (README, docs/checks.md): 0 compliant / done, 1 findings, 2 bad input or usage.
 
 mod commands;
 mod evidence;

@@ -1,4 +1,4 @@
-//! The CLI contract (design §8): exit codes, output formats, and one clear line for bad input.
+//! The CLI contract (README): exit codes, output formats, and one clear line for bad input.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -252,7 +252,7 @@ pub fn crypto() -> ActionSet {
     })
 }
 
-/// "Use" of the key (design §3): the cryptographic operations and grants.
+/// "Use" of the key (docs/checks.md): the cryptographic operations and grants.
 pub fn use_of_key() -> ActionSet {
     crypto().union(ActionSet::of(&["kms:CreateGrant"]))
 }

@@ -182,9 +182,9 @@ pub async fn audit<K: KeyStore, D: InstanceDirectory, S: DocumentSource>(
 /// apply (as `dry-run`).
 fn planned(inspection: Inspection) -> Vec<Finding> {
     let planned = Remediation {
-        mode: "dry-run".to_owned(),
+        mode: crate::config::Mode::DryRun,
         actions: inspection.plan.describe_all(),
-        outcome: "planned".to_owned(),
+        outcome: crate::finding::RemediationOutcome::Planned,
         previous_policy: None,
     };
     inspection

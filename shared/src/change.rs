@@ -1,5 +1,5 @@
 //! One handling per instance-level change. An Identity Center change (AddRegion, an IdP
-//! update) is logged once in EVERY enabled Region (aws-facts §4), so region-guard in each
+//! update) is logged once in EVERY enabled Region (docs/aws-behaviour.md § 4), so region-guard in each
 //! Region receives a copy: the first to claim the change evaluates it, the others find it
 //! claimed. The claim is keyed by what changed, not by the event id (each Region's copy may
 //! have its own), and dated by the change's time, so a later change of the same kind (a

@@ -1,4 +1,4 @@
-//! The idc-guard configuration (design §7): one schema, read from TOML by the CLI.
+//! The idc-guard configuration (docs/configuration.md): one schema, read from TOML by the CLI.
 //!
 //! Unknown keys and invalid values are errors that name the key. Validation collects every
 //! problem, so a user fixes a config in one pass.

@@ -1,6 +1,6 @@
 //! Event intake: the EventBridge envelope around a CloudTrail record, read tolerantly.
 //!
-//! Real records are messier than any library type (aws-facts §4): `userIdentity` without
+//! Real records are messier than any library type (docs/aws-behaviour.md § 4): `userIdentity` without
 //! `type`, no `requestID`, `responseElements` null or absent, `policy` as a JSON string. So
 //! every field but the few a guard cannot work without is optional here, and a missing one is
 //! reported by its path (`detail.eventName: missing`). Domain triggers are built from a

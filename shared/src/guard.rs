@@ -1,7 +1,7 @@
 //! The key-policy guard's logic over the ports: re-read live state, check, plan, apply per
 //! mode, verify, publish. Shared by the Lambda, `idc-guard replay` and `idc-guard audit`.
 //!
-//! Safety rules enforced here (design §6): the event only says WHERE to look, never what the
+//! Safety rules enforced here (docs/key-policy-guard.md § Safety invariants): the event only says WHERE to look, never what the
 //! state is; changes by the guard's own role are re-checked but never re-remediated; a
 //! per-key circuit breaker bounds remediation; every finding is claimed by fingerprint so a
 //! duplicate delivery is handled once; a plan is only applied in `remediate` mode and only
@@ -69,6 +69,19 @@ pub enum GuardError {
         /// Why.
         source: PortError,
     },
+    /// What an earlier attempt left in the outbox cannot be read as findings. It is put back
+    /// and carried here whole, so the invocation fails (and is retried) and the log keeps it.
+    #[error(
+        "the outbox of event {event_id} cannot be read ({reason}); kept, and carried here: {stashed}"
+    )]
+    Outbox {
+        /// The event the outbox belongs to.
+        event_id: String,
+        /// Why it cannot be read.
+        reason: String,
+        /// What it holds.
+        stashed: String,
+    },
 }
 
 impl GuardError {
@@ -76,7 +89,9 @@ impl GuardError {
     pub fn retryable(&self) -> bool {
         match self {
             GuardError::Port(e) => e.retryable(),
-            GuardError::ClaimHeld { .. } | GuardError::Publish { .. } => true,
+            GuardError::ClaimHeld { .. }
+            | GuardError::Publish { .. }
+            | GuardError::Outbox { .. } => true,
         }
     }
 }
@@ -339,9 +354,9 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
                 // Grants are never changed by the guard: their record says so, whatever
                 // happened to the rest of the key.
                 f.remediation = Some(Remediation {
-                    mode: act.remediation.mode.clone(),
+                    mode: act.remediation.mode,
                     actions: inspection.plan.grants.iter().cloned().collect(),
-                    outcome: "skipped".to_owned(),
+                    outcome: crate::finding::RemediationOutcome::Skipped,
                     previous_policy: None,
                 });
                 continue;
@@ -502,7 +517,21 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
             // A broken table cannot hold an outbox either: nothing to publish from it.
             Err(_) => return Ok(Vec::new()),
         };
-        let findings: Vec<Finding> = serde_json::from_str(&stashed).unwrap_or_default();
+        let findings: Vec<Finding> = match serde_json::from_str(&stashed) {
+            Ok(findings) => findings,
+            Err(e) => {
+                // Never dropped: back into the outbox, and the invocation fails with it.
+                let _ = self
+                    .claims
+                    .stash(event_id, &stashed, now.plus(CLAIM_TTL_SECONDS))
+                    .await;
+                return Err(GuardError::Outbox {
+                    event_id: event_id.to_owned(),
+                    reason: e.to_string(),
+                    stashed,
+                });
+            }
+        };
         if let Err(e) = self.publish(&findings).await {
             let _ = self
                 .claims
@@ -533,20 +562,34 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
         let plan = &inspection.plan;
         let settings = &self.config.remediation;
         let actions = plan.describe_all();
-        let act = |outcome: RegionOutcome, record: &str, note: Option<String>| Act {
+        let act = |outcome: RegionOutcome,
+                   record: crate::finding::RemediationOutcome,
+                   note: Option<String>| Act {
             outcome,
             remediation: Remediation {
-                mode: settings.mode.to_string(),
+                mode: settings.mode,
                 actions: actions.clone(),
-                outcome: record.to_owned(),
+                outcome: record,
                 previous_policy: None,
             },
             note,
             interrupted: None,
         };
-        let report = |note: Option<String>| act(RegionOutcome::Reported, "skipped", note);
+        let report = |note: Option<String>| {
+            act(
+                RegionOutcome::Reported,
+                crate::finding::RemediationOutcome::Skipped,
+                note,
+            )
+        };
         match settings.mode {
-            Mode::DryRun => return Ok(act(RegionOutcome::Reported, "planned", None)),
+            Mode::DryRun => {
+                return Ok(act(
+                    RegionOutcome::Reported,
+                    crate::finding::RemediationOutcome::Planned,
+                    None,
+                ));
+            }
             Mode::Notify => {
                 return Ok(report((!plan.is_empty()).then(|| {
                     "Mode notify: nothing was changed; the remediation lists what remediate mode would do.".to_owned()
@@ -595,14 +638,18 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
                 let note = format!(
                     "Remediation interrupted ({failure}): the write may or may not have landed. The invocation is retried and re-checks the live key."
                 );
-                let mut a = applied(act(RegionOutcome::RemediationFailed, "failed", Some(note)));
+                let mut a = applied(act(
+                    RegionOutcome::RemediationFailed,
+                    crate::finding::RemediationOutcome::Failed,
+                    Some(note),
+                ));
                 a.interrupted = Some(failure);
                 return Ok(a);
             }
             let note = format!("Remediation failed: {failure}.");
             return Ok(applied(act(
                 RegionOutcome::RemediationFailed,
-                "failed",
+                crate::finding::RemediationOutcome::Failed,
                 Some(note),
             )));
         }
@@ -615,7 +662,7 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
                 );
                 return Ok(applied(act(
                     RegionOutcome::RemediationFailed,
-                    "applied",
+                    crate::finding::RemediationOutcome::Applied,
                     Some(note),
                 )));
             }
@@ -633,7 +680,7 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
                 "Remediated and verified: the key's live state in this Region passes the checks.";
             Ok(applied(act(
                 RegionOutcome::Remediated,
-                "applied",
+                crate::finding::RemediationOutcome::Applied,
                 Some(note.to_owned()),
             )))
         } else {
@@ -643,7 +690,7 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
             );
             Ok(applied(act(
                 RegionOutcome::RemediationFailed,
-                "failed",
+                crate::finding::RemediationOutcome::Failed,
                 Some(note),
             )))
         }
@@ -672,7 +719,7 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
         let budget = self
             .budget
             .take(
-                // One budget for the key across its Regions (design §6: per key).
+                // One budget for the key across its Regions (one budget per key: docs/key-policy-guard.md § Circuit breaker).
                 &self.config.key_arn.key_id,
                 window_start,
                 settings.max_actions_per_window,

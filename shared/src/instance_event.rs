@@ -1,7 +1,7 @@
 //! The Identity Center triggers: Region and encryption changes of the instance (region-guard)
 //! and identity-source / external-IdP changes (idp-guard), read from CloudTrail records.
 //!
-//! AWS has not published sample records for these calls (aws-facts §4): the fields read here
+//! AWS has not published sample records for these calls (docs/aws-behaviour.md § 4): the fields read here
 //! are the documented request members in CloudTrail's camelCase (`instanceArn`, `regionName`),
 //! all optional but the Region an add or remove names. The event only says what to re-read.
 

@@ -3,7 +3,8 @@
 //!
 //! The decision code is pure: no environment, no clock, no SDK types. Time, configuration and
 //! I/O come in as arguments or through the [`ports`]. AWS adapters live in [`aws`] behind the
-//! `aws` feature; in-process ports (tests, one-shot CLI runs) in [`memory`].
+//! `aws` feature; in-process ports for one-shot CLI runs in [`local`]; test doubles with fault
+//! injection in `memory` (feature `test-util`, absent from release binaries).
 
 pub mod audit;
 #[cfg(feature = "aws")]
@@ -21,6 +22,8 @@ pub mod idp_guard;
 pub mod instance_event;
 pub mod key_event;
 pub mod live;
+pub mod local;
+#[cfg(any(test, feature = "test-util"))]
 pub mod memory;
 pub mod model;
 pub mod notify;

@@ -1,24 +1,23 @@
-//! In-process port implementations: KMS with fault injection and a call log (tests), and a
-//! findings collector, a claim store and a circuit breaker with the DynamoDB adapter's
-//! semantics (tests, and one-shot CLI runs without a state table).
+//! Test doubles of the ports (feature `test-util`, never in a release binary): KMS with fault
+//! injection and a call log, the instance directory, and the in-process ports of
+//! [`crate::local`] made to fail on demand.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::Mutex;
 use std::task::{Context, Poll};
 
 use crate::finding::Finding;
 use crate::live::{Grant, KeyDescription, KeyState};
 use crate::ports::{
-    ActionBudget, Budget, Claim, ClaimOutcome, ClaimRecord, ClaimStore, FindingBus, KeyStore,
-    PortError, PortErrorKind,
+    ActionBudget, Budget, Claim, ClaimOutcome, ClaimStore, FindingBus, KeyStore, PortError,
+    PortErrorKind,
 };
 use crate::time::Timestamp;
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
+pub use crate::local::NoPause;
+use crate::local::{LocalBudget, LocalBus, LocalClaims, lock};
 
 /// Gives other tasks a turn once, like a network call would, so concurrent handlers
 /// interleave (two deliveries of one event both read before either writes).
@@ -291,17 +290,17 @@ impl KeyStore for MemoryKms {
     }
 }
 
-/// A findings bus in memory.
+/// A findings bus in memory that can fail on demand.
 #[derive(Debug, Default)]
 pub struct MemoryBus {
-    published: Mutex<Vec<Finding>>,
+    local: LocalBus,
     fail: Mutex<u32>,
 }
 
 impl MemoryBus {
     /// Everything published.
     pub fn published(&self) -> Vec<Finding> {
-        lock(&self.published).clone()
+        self.local.published()
     }
 
     /// Makes the next `n` publishes fail transiently.
@@ -312,26 +311,25 @@ impl MemoryBus {
 
 impl FindingBus for MemoryBus {
     async fn publish(&self, findings: &[Finding]) -> Result<(), PortError> {
-        let mut fail = lock(&self.fail);
-        if *fail > 0 {
-            *fail -= 1;
-            return Err(PortError::new(
-                "events:PutEvents",
-                "local".to_owned(),
-                PortErrorKind::Transient,
-                "injected fault",
-            ));
+        {
+            let mut fail = lock(&self.fail);
+            if *fail > 0 {
+                *fail -= 1;
+                return Err(injected("events:PutEvents", PortErrorKind::Transient));
+            }
         }
-        lock(&self.published).extend_from_slice(findings);
-        Ok(())
+        self.local.publish(findings).await
     }
 }
 
-/// Claims in memory, with [`ClaimRecord::yields_to`] as the rule.
+fn injected(operation: &str, kind: PortErrorKind) -> PortError {
+    PortError::new(operation, "local", kind, "injected fault")
+}
+
+/// [`LocalClaims`] whose claims and stashes can fail on demand.
 #[derive(Debug, Default)]
 pub struct MemoryClaims {
-    records: Mutex<BTreeMap<String, (ClaimRecord, Timestamp)>>,
-    outbox: Mutex<BTreeMap<String, String>>,
+    local: LocalClaims,
     fail: Mutex<Option<PortErrorKind>>,
 }
 
@@ -340,76 +338,48 @@ impl MemoryClaims {
     pub fn fail_with(&self, kind: PortErrorKind) {
         *lock(&self.fail) = Some(kind);
     }
+
+    fn check(&self) -> Result<(), PortError> {
+        match *lock(&self.fail) {
+            Some(kind) => Err(injected("dynamodb:PutItem", kind)),
+            None => Ok(()),
+        }
+    }
 }
 
 impl ClaimStore for MemoryClaims {
     async fn claim(&self, claim: &Claim) -> Result<ClaimOutcome, PortError> {
-        if let Some(kind) = *lock(&self.fail) {
-            return Err(PortError::new(
-                "dynamodb:PutItem",
-                "local",
-                kind,
-                "injected fault",
-            ));
-        }
-        let mut records = lock(&self.records);
-        if let Some((record, expires)) = records.get(&claim.fingerprint)
-            && *expires >= claim.now
-            && !record.yields_to(claim)
-        {
-            return Ok(ClaimOutcome::Duplicate { by: *record });
-        }
-        records.insert(
-            claim.fingerprint.clone(),
-            (
-                ClaimRecord::Held {
-                    lease_until: claim.lease_until,
-                },
-                claim.expires,
-            ),
-        );
-        Ok(ClaimOutcome::Granted)
+        self.check()?;
+        self.local.claim(claim).await
     }
 
     async fn settle(&self, fingerprint: &str, now: Timestamp) -> Result<(), PortError> {
-        if let Some(entry) = lock(&self.records).get_mut(fingerprint) {
-            entry.0 = ClaimRecord::Settled { at: now };
-        }
-        Ok(())
+        self.local.settle(fingerprint, now).await
     }
 
     async fn release(&self, fingerprint: &str) -> Result<(), PortError> {
-        lock(&self.records).remove(fingerprint);
-        Ok(())
+        self.local.release(fingerprint).await
     }
 
     async fn stash(
         &self,
         event_id: &str,
         findings: &str,
-        _expires: Timestamp,
+        expires: Timestamp,
     ) -> Result<(), PortError> {
-        if let Some(kind) = *lock(&self.fail) {
-            return Err(PortError::new(
-                "dynamodb:PutItem",
-                "local",
-                kind,
-                "injected fault",
-            ));
-        }
-        lock(&self.outbox).insert(event_id.to_owned(), findings.to_owned());
-        Ok(())
+        self.check()?;
+        self.local.stash(event_id, findings, expires).await
     }
 
     async fn take_stashed(&self, event_id: &str) -> Result<Option<String>, PortError> {
-        Ok(lock(&self.outbox).remove(event_id))
+        self.local.take_stashed(event_id).await
     }
 }
 
-/// A circuit breaker in memory: a counter per key and window.
+/// [`LocalBudget`] that can fail on demand.
 #[derive(Debug, Default)]
 pub struct MemoryBudget {
-    used: Mutex<BTreeMap<(String, Timestamp), u32>>,
+    local: LocalBudget,
     fail: Mutex<Option<PortErrorKind>>,
 }
 
@@ -426,32 +396,13 @@ impl ActionBudget for MemoryBudget {
         key_arn: &str,
         window_start: Timestamp,
         limit: u32,
-        _expires: Timestamp,
+        expires: Timestamp,
     ) -> Result<Budget, PortError> {
         if let Some(kind) = *lock(&self.fail) {
-            return Err(PortError::new(
-                "dynamodb:UpdateItem",
-                "local",
-                kind,
-                "injected fault",
-            ));
+            return Err(injected("dynamodb:UpdateItem", kind));
         }
-        let mut used = lock(&self.used);
-        let n = used.entry((key_arn.to_owned(), window_start)).or_default();
-        if *n >= limit {
-            return Ok(Budget::Exhausted { limit });
-        }
-        *n += 1;
-        Ok(Budget::Granted { used: *n })
+        self.local.take(key_arn, window_start, limit, expires).await
     }
-}
-
-/// A [`Pause`](crate::ports::Pause) that does not wait (tests, in-process runs).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct NoPause;
-
-impl crate::ports::Pause for NoPause {
-    async fn pause(&self, _seconds: u64) {}
 }
 
 /// The Identity Center instance in memory: one description and its Regions, seen the same

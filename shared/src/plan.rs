@@ -121,7 +121,7 @@ pub fn plan_key(
     match &snapshot.key.state {
         KeyState::Enabled | KeyState::Creating => {}
         KeyState::PendingDeletion | KeyState::PendingReplicaDeletion => {
-            // CancelKeyDeletion leaves the key Disabled (aws-facts §1).
+            // CancelKeyDeletion leaves the key Disabled (docs/aws-behaviour.md § 1).
             plan.actions.push(KeyAction::CancelKeyDeletion);
             plan.actions.push(KeyAction::EnableKey);
         }

@@ -20,7 +20,7 @@ use crate::checks::key_policy::check_parsed;
 use crate::checks::key_state::unreadable_key;
 use crate::config::{Config, Mode};
 use crate::event::{Change, CloudTrailEvent};
-use crate::finding::{Finding, Remediation, Status};
+use crate::finding::{Finding, Remediation, RemediationOutcome, Status};
 use crate::guard::{GuardError, Inspection, KeyGuard, RegionReport, inspect};
 use crate::instance_event::{InstanceEvent, InstanceEventKind};
 use crate::live::KeyState;
@@ -60,8 +60,8 @@ struct RegionResult {
 
 /// What creating a replica came to.
 struct Creation {
-    /// The remediation outcome: `applied` or `failed`.
-    outcome: &'static str,
+    /// The remediation outcome: applied or failed.
+    outcome: RemediationOutcome,
     /// The note for the finding's message.
     note: String,
     /// Whether KMS was (or may have been) changed.
@@ -262,11 +262,11 @@ where
         claim: &ChangeClaim,
         gate: bool,
         now: Timestamp,
-    ) -> Result<Option<(String, String)>, GuardError> {
+    ) -> Result<Option<(RemediationOutcome, String)>, GuardError> {
         let config = self.config();
-        let skipped = |note: String| Some(("skipped".to_owned(), note));
+        let skipped = |note: String| Some((RemediationOutcome::Skipped, note));
         Ok(match config.remediation.mode {
-            Mode::DryRun => Some(("planned".to_owned(), String::new())),
+            Mode::DryRun => Some((RemediationOutcome::Planned, String::new())),
             Mode::Notify => skipped(
                 "Mode notify: nothing was changed; the remediation lists what remediate mode would do."
                     .to_owned(),
@@ -296,11 +296,11 @@ where
             "kms:ReplicateKey {} from {} to {region} with the model policy, then wait until Enabled",
             config.key_arn.key_id, config.primary_region
         );
-        let mut record = |outcome: &str, note: &str| {
+        let mut record = |outcome: RemediationOutcome, note: &str| {
             finding.remediation = Some(Remediation {
-                mode: settings.mode.to_string(),
+                mode: settings.mode,
                 actions: vec![action.clone()],
-                outcome: outcome.to_owned(),
+                outcome,
                 previous_policy: None,
             });
             if !note.is_empty() {
@@ -314,7 +314,7 @@ where
         let report = check_parsed(config, &parse_key_policy(&model), &[region.to_owned()]);
         if !report.compliant() {
             record(
-                "skipped",
+                RemediationOutcome::Skipped,
                 "Manual action required: the model policy does not pass every KP check for this Region with this configuration, so no replica is created.",
             );
             return Ok(RegionResult {
@@ -335,7 +335,7 @@ where
             )
             .await?
         {
-            record(&outcome, &note);
+            record(outcome, &note);
             return Ok(RegionResult {
                 findings: vec![finding],
                 report: None,
@@ -376,7 +376,7 @@ where
                     "Replica creation interrupted ({e}): the replica may or may not exist. The invocation is retried and re-reads the Region."
                 );
                 return Ok(Creation {
-                    outcome: "failed",
+                    outcome: RemediationOutcome::Failed,
                     note,
                     changed: true,
                     interrupted: Some(e),
@@ -384,7 +384,7 @@ where
             }
             Err(e) => {
                 return Ok(Creation {
-                    outcome: "failed",
+                    outcome: RemediationOutcome::Failed,
                     note: format!("Remediation failed: {e}."),
                     changed: false,
                     interrupted: None,
@@ -410,12 +410,12 @@ where
         };
         let (outcome, note) = if verified.status == Status::Pass {
             (
-                "applied",
+                RemediationOutcome::Applied,
                 "Replica created with the model policy and verified: it is Enabled and passes every KP check.".to_owned(),
             )
         } else {
             (
-                "failed",
+                RemediationOutcome::Failed,
                 format!(
                     "Replica created, but verification does not pass yet: {}",
                     verified.message
@@ -482,9 +482,9 @@ where
                 // verify; it publishes its own KP-* findings with the remediation.
                 let report = self.guard.guard_region(change, region, now).await?;
                 let outcome = match report.outcome {
-                    crate::guard::RegionOutcome::Remediated => "applied",
-                    crate::guard::RegionOutcome::RemediationFailed => "failed",
-                    _ => "skipped",
+                    crate::guard::RegionOutcome::Remediated => RemediationOutcome::Applied,
+                    crate::guard::RegionOutcome::RemediationFailed => RemediationOutcome::Failed,
+                    _ => RemediationOutcome::Skipped,
                 };
                 let note = format!(
                     "Handed to the key-policy guard's logic: {:?}; its findings say what was done.",
@@ -501,7 +501,7 @@ where
             )
         });
         ready.remediation = Some(Remediation {
-            mode: settings.mode.to_string(),
+            mode: settings.mode,
             actions,
             outcome,
             previous_policy: None,

@@ -1,7 +1,7 @@
 //! AWS Regions and partitions as far as idc-guard needs them.
 
 /// The 17 Regions enabled by default in which IAM Identity Center multi-Region replication was
-/// launched (aws-facts §1). Configuration may replace this set: opt-in Regions, GovCloud and
+/// launched (docs/aws-behaviour.md § 1). Configuration may replace this set: opt-in Regions, GovCloud and
 /// China were added later, so it is a default, not a truth.
 pub const DEFAULT_SUPPORTED_REGIONS: [&str; 17] = [
     "us-east-1",

@@ -1,6 +1,6 @@
 //! Policy repair: the smallest change to a live key policy that makes it pass every KP check.
 //!
-//! Rules (design §6): remove only the statements the evaluation names as the cause, add only
+//! Rules (docs/policy-semantics.md § 11): remove only the statements the evaluation names as the cause, add only
 //! the model's statements, keep every other statement exactly as written (its original text,
 //! byte for byte). The candidate is re-checked after each round; if it cannot be made to pass,
 //! nothing is proposed and the reason says why a human must act. A Deny statement is never

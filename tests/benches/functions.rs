@@ -143,6 +143,35 @@ async fn answer(api: &RuntimeApi, event: Value) -> Value {
     }
 }
 
+/// The floor: a hello-world `lambda_runtime` binary's init (median, p99), same profile.
+const HELLO: &str = "hello-lambda";
+
+async fn hello_init() -> (f64, f64) {
+    let mut init = Vec::new();
+    for _ in 0..COLD_STARTS {
+        let api = RuntimeApi::start().await.unwrap();
+        let started = Instant::now();
+        let mut child = Command::new(bin_dir().join(HELLO))
+            .env_clear()
+            .envs(lambda_environment(&api.address, HELLO))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{HELLO}: {e} (build it: make bench)"));
+        while api.first_poll().is_none() {
+            tokio::time::sleep(Duration::from_micros(200)).await;
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "{HELLO} never polled"
+            );
+        }
+        init.push(ms(api.first_poll().unwrap() - started));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    stats(init)
+}
+
 struct Cold {
     function: &'static str,
     size_mb: f64,
@@ -279,7 +308,7 @@ async fn end_to_end(world: &World, function: &'static str) -> (f64, f64) {
 
 #[tokio::main]
 async fn main() {
-    for function in FUNCTIONS {
+    for function in FUNCTIONS.iter().chain(&[HELLO]) {
         if !bin_dir().join(function).exists() {
             eprintln!(
                 "{} not found: build the release binaries first (make bench does)",
@@ -297,15 +326,32 @@ async fn main() {
         "cold start, {COLD_STARTS} fresh processes each (binary {}):",
         bin_dir().display()
     );
+    let hello = hello_init().await;
     println!(
-        "{:<20} {:>8} {:>18} {:>24} {:>10}",
-        "function", "size MB", "init med/p99 ms", "first invoke med/p99 ms", "RSS MiB"
+        "{:<20} {:>8} {:>18} {:>10} {:>24} {:>10}",
+        "function",
+        "size MB",
+        "init med/p99 ms",
+        "init/hello",
+        "first invoke med/p99 ms",
+        "RSS MiB"
+    );
+    println!(
+        "{HELLO:<20} {:>8} {:>8.1} / {:>7.1} {:>10.2} {:>24} {:>10}",
+        "", hello.0, hello.1, 1.0, "", ""
     );
     for function in FUNCTIONS {
         let c = cold_starts(&world, function).await;
         println!(
-            "{:<20} {:>8.1} {:>8.1} / {:>7.1} {:>11.1} / {:>10.1} {:>10.1}",
-            c.function, c.size_mb, c.init.0, c.init.1, c.first.0, c.first.1, c.rss_mib
+            "{:<20} {:>8.1} {:>8.1} / {:>7.1} {:>10.2} {:>11.1} / {:>10.1} {:>10.1}",
+            c.function,
+            c.size_mb,
+            c.init.0,
+            c.init.1,
+            c.init.0 / hello.0,
+            c.first.0,
+            c.first.1,
+            c.rss_mib
         );
     }
     println!(

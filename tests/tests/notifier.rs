@@ -148,9 +148,9 @@ fn finding(fingerprint: &str) -> Finding {
             time: "2026-11-27T10:00:00Z".into(),
         }),
         remediation: Some(Remediation {
-            mode: "remediate".into(),
+            mode: idc_guard_core::config::Mode::Remediate,
             actions: vec!["kms:PutKeyPolicy in us-east-1: remove Public (index 5)".into()],
-            outcome: "applied".into(),
+            outcome: idc_guard_core::finding::RemediationOutcome::Applied,
             previous_policy: None,
         }),
     }

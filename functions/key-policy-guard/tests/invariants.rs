@@ -1,4 +1,4 @@
-//! The guard's safety invariants (design §6), each with a test that fails without it, over
+//! The guard's safety invariants (docs/key-policy-guard.md § Safety invariants), each with a test that fails without it, over
 //! in-memory ports. The same scenarios run against real local AWS servers in `tests/`.
 #![allow(
     clippy::unwrap_used,
@@ -137,7 +137,7 @@ fn regions(outcome: &Value) -> Vec<String> {
 fn outcomes(findings: &[Finding]) -> Vec<String> {
     findings
         .iter()
-        .map(|f| f.remediation.as_ref().unwrap().outcome.clone())
+        .map(|f| f.remediation.as_ref().unwrap().outcome.to_string())
         .collect()
 }
 
@@ -508,6 +508,30 @@ async fn a_publish_failure_is_retried_and_nothing_is_lost() {
     let out = handle(&g, &e, now(65)).await.unwrap();
     assert_eq!(regions(&out), ["reported"]);
     assert!(!g.bus.published().is_empty());
+}
+
+/// An outbox an earlier attempt left that cannot be read as findings is never dropped: the
+/// invocation fails (Lambda retries), the error carries it whole, and it stays in the outbox.
+#[tokio::test]
+async fn an_unreadable_outbox_fails_the_invocation_and_is_kept() {
+    use idc_guard_core::ports::ClaimStore;
+    let g = guard("notify", "");
+    let e = event("PutKeyPolicy", "us-east-1", ADMIN, T0, "e1");
+    let garbage = "[{\"check\": \"KP-NOT-A-CHECK\"}]";
+    g.claims.stash("e1", garbage, now(600)).await.unwrap();
+    let err = handle(&g, &e, now(5)).await.unwrap_err();
+    let diagnostic = lambda_runtime::Diagnostic::from(err);
+    assert_eq!(diagnostic.error_type, "OutboxUnreadable");
+    assert!(
+        diagnostic.error_message.contains("KP-NOT-A-CHECK"),
+        "{}",
+        diagnostic.error_message
+    );
+    assert!(g.bus.published().is_empty());
+    assert_eq!(
+        g.claims.take_stashed("e1").await.unwrap().as_deref(),
+        Some(garbage)
+    );
 }
 
 #[tokio::test]

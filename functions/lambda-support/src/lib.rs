@@ -64,6 +64,7 @@ impl From<RetryableError> for Diagnostic {
             GuardError::Port(_) => "TransientAwsError",
             GuardError::ClaimHeld { .. } => "ClaimHeld",
             GuardError::Publish { .. } => "FindingPublishError",
+            GuardError::Outbox { .. } => "OutboxUnreadable",
         };
         let error_message = match &e.0 {
             // The findings ride in the error, so the invocation's record (logs, and the
@@ -90,8 +91,14 @@ pub fn respond<T: Serialize>(
         Ok(outcome) => Ok(serde_json::to_value(&outcome).unwrap_or(Value::Null)),
         Err(e) => {
             let event_id = event_id_of(event);
-            if let GuardError::Publish { findings, .. } = &e {
-                tracing::error!(%event_id, error = %e, findings = %findings, "findings not published");
+            match &e {
+                GuardError::Publish { findings, .. } => {
+                    tracing::error!(%event_id, error = %e, findings = %findings, "findings not published");
+                }
+                GuardError::Outbox { stashed, .. } => {
+                    tracing::error!(%event_id, error = %e, stashed = %stashed, "outbox unreadable; kept");
+                }
+                _ => {}
             }
             if e.retryable() {
                 tracing::warn!(%event_id, error = %e, "transient failure; the invocation will be retried");

@@ -3,7 +3,7 @@
 use idc_guard_core::config::{Config, Mode};
 use idc_guard_core::finding::SettingsError;
 
-/// Environment variable: the configuration as TOML (design §7).
+/// Environment variable: the configuration as TOML (docs/configuration.md).
 pub const ENV_CONFIG: &str = "IDC_GUARD_CONFIG";
 /// Environment variable: overrides `remediation.mode` (`dry-run` | `notify` | `remediate`).
 pub const ENV_MODE: &str = "IDC_GUARD_MODE";

@@ -458,11 +458,11 @@ mod tests {
                 time: time.into(),
             }),
             remediation: Some(Remediation {
-                mode: "notify".into(),
+                mode: idc_guard_core::config::Mode::Notify,
                 actions: vec![
                     "kms:PutKeyPolicy in us-east-1: add model statement KeyAdmins".into(),
                 ],
-                outcome: "skipped".into(),
+                outcome: idc_guard_core::finding::RemediationOutcome::Skipped,
                 previous_policy: None,
             }),
         }

@@ -13,6 +13,7 @@ mod kms;
 pub mod s3;
 pub mod secrets;
 mod sso;
+pub mod tls;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -84,13 +85,32 @@ pub fn timeout_config(attempt: Duration, operation: Duration) -> TimeoutConfig {
 }
 
 /// Loads the SDK configuration the standard way (environment, profile, IMDS / Lambda role)
-/// with idc-guard's retries and timeouts (the SDK's defaults set no timeout on a call).
+/// with idc-guard's retries and timeouts (the SDK's defaults set no timeout on a call), and
+/// Mozilla's roots compiled in ([`tls`]): what the Lambdas use, so that init does not read
+/// the system trust store.
 pub async fn load_sdk_config() -> SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .retry_config(retry_config())
-        .timeout_config(timeout_config(ATTEMPT_TIMEOUT, OPERATION_TIMEOUT))
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    // Should the compiled-in roots ever fail to load, the SDK's default client (the system
+    // store) still verifies every certificate.
+    match tls::https_client() {
+        Ok(client) => loader = loader.http_client(client),
+        Err(e) => tracing::warn!("compiled-in TLS roots unavailable, using the system store: {e}"),
+    }
+    with_limits(loader).load().await
+}
+
+/// [`load_sdk_config`] trusting the system store instead (`SSL_CERT_FILE`, a corporate proxy's
+/// root): what the CLI uses on a person's machine, where start-up time does not matter.
+pub async fn load_sdk_config_system_roots() -> SdkConfig {
+    with_limits(aws_config::defaults(aws_config::BehaviorVersion::latest()))
         .load()
         .await
+}
+
+fn with_limits(loader: aws_config::ConfigLoader) -> aws_config::ConfigLoader {
+    loader
+        .retry_config(retry_config())
+        .timeout_config(timeout_config(ATTEMPT_TIMEOUT, OPERATION_TIMEOUT))
 }
 
 /// Clients built lazily, one per Region, shared across calls (and warm invocations).

@@ -2,7 +2,7 @@
 //!
 //! No public API reports an instance's identity source (sso-admin and identitystore do not;
 //! see docs/idp-guard.md), so IDP-SOURCE judges what the last identity-source call did, or
-//! the configuration during a sweep. The ACS URLs are computed (aws-facts §5); the IdP's
+//! the configuration during a sweep. The ACS URLs are computed (docs/aws-behaviour.md § 5); the IdP's
 //! SAML metadata, when supplied, says which of them the IdP knows and when its signing
 //! certificate expires.
 

@@ -1,4 +1,4 @@
-//! The instance-level checks (design §4): INSTANCE-ENCRYPTION, KEY-MULTI-REGION,
+//! The instance-level checks (docs/checks.md): INSTANCE-ENCRYPTION, KEY-MULTI-REGION,
 //! REGION-SUPPORTED, REGION-KEY-READY and KEY-REPLICA-POLICY, over live state read elsewhere.
 
 use serde_json::Value;

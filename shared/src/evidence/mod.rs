@@ -5,6 +5,7 @@
 //! OCSF attributes where OCSF has one, the rest (the statement, the trigger, the remediation
 //! with the replaced policy) under `unmapped`. Nothing here reads a clock: the times come in.
 
+#[cfg(any(test, feature = "test-util"))]
 pub mod memory;
 pub mod report;
 
@@ -337,9 +338,9 @@ mod tests {
                 time: "2026-11-27T10:15:30Z".into(),
             }),
             remediation: Some(Remediation {
-                mode: "remediate".into(),
+                mode: crate::config::Mode::Remediate,
                 actions: vec!["put the model statement AllowOrgPrincipals back".into()],
-                outcome: "applied".into(),
+                outcome: crate::finding::RemediationOutcome::Applied,
                 previous_policy: Some("{\"Version\":\"2012-10-17\",\"Statement\":[]}".into()),
             }),
         }

@@ -124,8 +124,9 @@ pub fn day_prefixes(from: Timestamp, to: Timestamp) -> Result<Vec<String>, Strin
 }
 
 fn csv_field(s: &str) -> String {
-    // RFC 4180; a leading =, +, - or @ is quoted with a ' so spreadsheets do not run it.
-    let s = if s.starts_with(['=', '+', '-', '@']) {
+    // RFC 4180; a leading =, +, -, @, tab or carriage return is quoted with a ' so
+    // spreadsheets do not run it (OWASP's CSV injection list: a tab or CR can precede a formula).
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{s}")
     } else {
         s.to_owned()
@@ -320,6 +321,14 @@ mod tests {
         assert!(csv.contains("\"a, \"\"b\"\"\nc\""), "{csv}");
         assert!(line.contains("\"'=HYPERLINK(\"\"x\"\")\""), "{line}");
         assert!(line.contains(",NO,"), "{line}");
+        for lead in ["\t=1+1", "\r=1+1", "+1", "-1", "@SUM(A1)"] {
+            assert!(
+                csv_field(lead).trim_start_matches('"').starts_with('\''),
+                "{lead:?} is not defused: {}",
+                csv_field(lead)
+            );
+        }
+        assert_eq!(csv_field("plain"), "plain");
     }
 
     #[test]

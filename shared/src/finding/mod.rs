@@ -65,15 +65,55 @@ pub struct Trigger {
     pub time: String,
 }
 
+pub use crate::config::Mode;
+
+/// What became of a remediation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RemediationOutcome {
+    /// The change was made and verified.
+    Applied,
+    /// Dry-run: the plan is reported, nothing changed.
+    Planned,
+    /// Nothing was changed (notify mode, a gate, loop protection, nothing to do).
+    Skipped,
+    /// A change was attempted and did not hold.
+    Failed,
+}
+
+impl RemediationOutcome {
+    /// The word in the finding's JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RemediationOutcome::Applied => "applied",
+            RemediationOutcome::Planned => "planned",
+            RemediationOutcome::Skipped => "skipped",
+            RemediationOutcome::Failed => "failed",
+        }
+    }
+}
+
+impl PartialEq<&str> for RemediationOutcome {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::fmt::Display for RemediationOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What a guard did or would do about a finding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Remediation {
-    /// `dry-run` | `notify` | `remediate`.
-    pub mode: String,
+    /// The guard's mode.
+    pub mode: Mode,
     /// The actions, in words.
     pub actions: Vec<String>,
-    /// `applied` | `planned` | `skipped` | `failed`.
-    pub outcome: String,
+    /// What became of it.
+    pub outcome: RemediationOutcome,
     /// The key policy the remediation replaced (for the evidence record), when it wrote one.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub previous_policy: Option<String>,

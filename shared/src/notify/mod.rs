@@ -89,15 +89,17 @@ impl ActionTaken {
             .actions
             .iter()
             .any(|a| a.to_ascii_lowercase().contains("manual action required"));
-        match (r.outcome.as_str(), r.mode.as_str()) {
-            ("applied", _) => ActionTaken::Remediated,
-            ("failed", _) => ActionTaken::RemediationFailed,
+        use crate::config::Mode;
+        use crate::finding::RemediationOutcome as O;
+        match (r.outcome, r.mode) {
+            (O::Applied, _) => ActionTaken::Remediated,
+            (O::Failed, _) => ActionTaken::RemediationFailed,
             _ if manual => ActionTaken::ManualActionRequired,
-            ("planned", _) | ("skipped", "dry-run") => ActionTaken::Planned,
-            ("skipped", "notify") => ActionTaken::NotifyOnly,
+            (O::Planned, _) | (O::Skipped, Mode::DryRun) => ActionTaken::Planned,
+            (O::Skipped, Mode::Notify) => ActionTaken::NotifyOnly,
             // remediate mode that did not remediate (loop protection, circuit breaker, a
-            // broken state table, nothing automatic to do), or an outcome we do not know.
-            _ => ActionTaken::ManualActionRequired,
+            // broken state table, nothing automatic to do).
+            (O::Skipped, Mode::Remediate) => ActionTaken::ManualActionRequired,
         }
     }
 }
@@ -273,7 +275,7 @@ pub fn slack_message(finding: &Finding, ctx: &MessageContext) -> Value {
     let mode = f
         .remediation
         .as_ref()
-        .map_or(String::new(), |r| format!(" (mode `{}`)", escape(&r.mode)));
+        .map_or(String::new(), |r| format!(" (mode `{}`)", r.mode));
     blocks.push(section(&format!("*Action taken:* {action}{mode}")));
     blocks.push(context(&context_line(f, ctx)));
 
@@ -307,9 +309,9 @@ mod tests {
                 time: "2026-11-27T10:15:30Z".into(),
             }),
             remediation: Some(Remediation {
-                mode: "remediate".into(),
+                mode: crate::config::Mode::Remediate,
                 actions: vec!["kms:PutKeyPolicy in us-west-2: add model statement AllowOrgPrincipalsViaService".into()],
-                outcome: "applied".into(),
+                outcome: crate::finding::RemediationOutcome::Applied,
                 previous_policy: Some("{\"Version\":\"2012-10-17\"}".into()),
             }),
         }
@@ -381,10 +383,11 @@ mod tests {
 
     #[test]
     fn action_taken_follows_mode_and_outcome() {
+        // Mode and outcome as the finding's JSON spells them.
         let r = |mode: &str, outcome: &str, actions: &[&str]| Remediation {
-            mode: mode.into(),
+            mode: serde_json::from_value(json!(mode)).unwrap(),
             actions: actions.iter().map(|a| (*a).to_owned()).collect(),
-            outcome: outcome.into(),
+            outcome: serde_json::from_value(json!(outcome)).unwrap(),
             previous_policy: None,
         };
         let cases = [
@@ -407,14 +410,15 @@ mod tests {
                 ),
                 ActionTaken::ManualActionRequired,
             ),
-            (
-                r("remediate", "whatever", &[]),
-                ActionTaken::ManualActionRequired,
-            ),
         ];
         for (rem, want) in cases {
             assert_eq!(ActionTaken::of(Some(&rem)), want, "{rem:?}");
         }
+        // An outcome the guards do not write is refused when the finding is read, not guessed.
+        assert!(
+            serde_json::from_value::<crate::finding::RemediationOutcome>(json!("whatever"))
+                .is_err()
+        );
         assert_eq!(ActionTaken::of(None), ActionTaken::NotifyOnly);
     }
 

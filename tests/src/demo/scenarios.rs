@@ -281,7 +281,7 @@ pub async fn verify(
             let outcome = seen
                 .finding("REGION-KEY-READY", NEW_REGION)
                 .and_then(|f| f.remediation.as_ref())
-                .map(|r| r.outcome.clone());
+                .map(|r| r.outcome.to_string());
             let want = match mode {
                 "remediate" => "applied",
                 "dry-run" => "planned",
