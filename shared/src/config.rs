@@ -451,15 +451,39 @@ fn is_identity_store_id(s: &str) -> bool {
         .is_some_and(|rest| rest.len() == 10 && rest.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
-    let mut problems = Vec::new();
-    let mut bad = |place: &str, message: String| {
-        problems.push(ConfigProblem {
+/// Configuration problems, collected with their place so that every one is reported.
+#[derive(Default)]
+struct Problems(Vec<ConfigProblem>);
+
+impl Problems {
+    fn bad(&mut self, place: &str, message: String) {
+        self.0.push(ConfigProblem {
             place: place.to_owned(),
             message,
         });
-    };
+    }
+}
 
+/// Every section is checked and every problem collected; the configuration is assembled only
+/// when there is none.
+fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
+    let mut p = Problems::default();
+    let instance_ok = check_identity(&raw, &mut p);
+    check_organization(&raw, &mut p);
+    check_regions(&raw, &mut p);
+    let key_arn = check_key(&raw, instance_ok, &mut p);
+    check_policy_section(&raw, &mut p);
+    check_remediation_section(&raw, &mut p);
+    let saml_metadata = check_idp_section(&raw, &mut p);
+    match key_arn {
+        Some(key_arn) if p.0.is_empty() => Ok(assemble(raw, key_arn, saml_metadata)),
+        _ => Err(p.0),
+    }
+}
+
+/// The instance, its identity store and the management account; whether the instance ARN is
+/// well formed (the key's partition is compared with it only then).
+fn check_identity(raw: &RawConfig, p: &mut Problems) -> bool {
     let instance_ok = raw
         .instance_arn
         .strip_prefix("arn:")
@@ -471,7 +495,7 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
                     .is_some_and(|h| h.len() == 16 && h.bytes().all(|b| b.is_ascii_alphanumeric()))
         });
     if !instance_ok {
-        bad(
+        p.bad(
             "instance_arn",
             format!(
                 "\"{}\" is not an Identity Center instance ARN (expected arn:aws:sso:::instance/ssoins-<16 characters>)",
@@ -480,7 +504,7 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
         );
     }
     if !is_identity_store_id(&raw.identity_store_id) {
-        bad(
+        p.bad(
             "identity_store_id",
             format!(
                 "\"{}\" is not an identity store id (expected d-<10 hex digits>)",
@@ -489,7 +513,7 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
         );
     }
     if !is_account_id(&raw.management_account_id) {
-        bad(
+        p.bad(
             "management_account_id",
             format!(
                 "\"{}\" is not a 12-digit account id",
@@ -497,14 +521,19 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
             ),
         );
     }
+    instance_ok
+}
+
+/// The delegated administrators and the organization id.
+fn check_organization(raw: &RawConfig, p: &mut Problems) {
     for (i, id) in raw.delegated_admin_account_ids.iter().enumerate() {
         if !is_account_id(id) {
-            bad(
+            p.bad(
                 &format!("delegated_admin_account_ids[{i}]"),
                 format!("\"{id}\" is not a 12-digit account id"),
             );
         } else if *id == raw.management_account_id {
-            bad(
+            p.bad(
                 &format!("delegated_admin_account_ids[{i}]"),
                 format!(
                     "{id} is the management account; a delegated administrator is another account"
@@ -513,7 +542,7 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
         }
     }
     if !is_org_id(&raw.organization_id) {
-        bad(
+        p.bad(
             "organization_id",
             format!(
                 "\"{}\" is not an organization id (expected o-<10 to 32 lower-case letters or digits>)",
@@ -521,14 +550,18 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
             ),
         );
     }
+}
+
+/// The primary Region, the enabled Regions and the supported set.
+fn check_regions(raw: &RawConfig, p: &mut Problems) {
     if !regions::is_region_name(&raw.primary_region) {
-        bad(
+        p.bad(
             "primary_region",
             format!("\"{}\" is not a Region code", raw.primary_region),
         );
     }
     if raw.regions.is_empty() {
-        bad(
+        p.bad(
             "regions",
             "must list every enabled Region, the primary included".to_owned(),
         );
@@ -536,39 +569,42 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
     let mut seen = BTreeSet::new();
     for (i, r) in raw.regions.iter().enumerate() {
         if !regions::is_region_name(r) {
-            bad(
+            p.bad(
                 &format!("regions[{i}]"),
                 format!("\"{r}\" is not a Region code"),
             );
         } else if !seen.insert(r.as_str()) {
-            bad(&format!("regions[{i}]"), format!("{r} is listed twice"));
+            p.bad(&format!("regions[{i}]"), format!("{r} is listed twice"));
         }
     }
     if !raw.regions.is_empty() && !raw.regions.contains(&raw.primary_region) {
-        bad(
+        p.bad(
             "regions",
             format!("does not include the primary Region {}", raw.primary_region),
         );
     }
     for (i, r) in raw.policy.supported_regions.iter().enumerate() {
         if !regions::is_region_name(r) {
-            bad(
+            p.bad(
                 &format!("policy.supported_regions[{i}]"),
                 format!("\"{r}\" is not a Region code"),
             );
         }
     }
+}
 
+/// The key's ARN, in the management account and the primary Region's partition.
+fn check_key(raw: &RawConfig, instance_ok: bool, p: &mut Problems) -> Option<KeyArn> {
     let key_arn = match KeyArn::parse(&raw.key_arn) {
         Ok(k) => Some(k),
         Err(e) => {
-            bad("key_arn", e);
+            p.bad("key_arn", e);
             None
         }
     };
     if let Some(k) = &key_arn {
         if is_account_id(&raw.management_account_id) && k.account != raw.management_account_id {
-            bad(
+            p.bad(
                 "key_arn",
                 format!(
                     "the key is in account {}, but Identity Center needs it in the instance's (management) account {}",
@@ -579,7 +615,7 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
         if regions::is_region_name(&raw.primary_region)
             && k.partition != regions::partition_of(&raw.primary_region)
         {
-            bad(
+            p.bad(
                 "key_arn",
                 format!(
                     "partition {} differs from the primary Region's partition",
@@ -592,36 +628,45 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
             .starts_with(&format!("arn:{}:", k.partition))
             && instance_ok
         {
-            bad(
+            p.bad(
                 "instance_arn",
                 format!("is not in the key's partition {}", k.partition),
             );
         }
     }
+    key_arn
+}
+
+/// The SAML tenant id and the `[policy]` section.
+fn check_policy_section(raw: &RawConfig, p: &mut Problems) {
     if let Some(t) = raw.saml_tenant_id.as_ref().filter(|t| {
         t.is_empty()
             || !t
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     }) {
-        bad(
+        p.bad(
             "saml_tenant_id",
             format!("\"{t}\" is not a tenant id (letters, digits, '-' and '_')"),
         );
     }
-    for (i, p) in raw.policy.key_admin_principals.iter().enumerate() {
-        if let Err(e) = idc_guard_policy::document::principal::parse_aws_principal(p) {
-            bad(&format!("policy.key_admin_principals[{i}]"), e);
+    for (i, principal) in raw.policy.key_admin_principals.iter().enumerate() {
+        if let Err(e) = idc_guard_policy::document::principal::parse_aws_principal(principal) {
+            p.bad(&format!("policy.key_admin_principals[{i}]"), e);
         }
     }
     for (i, id) in raw.policy.organization_account_ids.iter().enumerate() {
         if !is_account_id(id) {
-            bad(
+            p.bad(
                 &format!("policy.organization_account_ids[{i}]"),
                 format!("\"{id}\" is not a 12-digit account id"),
             );
         }
     }
+}
+
+/// The `[remediation]` section: the guard's roles (loop protection) and the breaker.
+fn check_remediation_section(raw: &RawConfig, p: &mut Problems) {
     for (i, arn) in raw.remediation.guard_role_arns.iter().enumerate() {
         let role = arn
             .strip_prefix("arn:")
@@ -629,17 +674,17 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
             .and_then(|(_, r)| r.split_once(":role/"))
             .is_some_and(|(acct, name)| is_account_id(acct) && !name.is_empty());
         if !role {
-            bad(
+            p.bad(
                 &format!("remediation.guard_role_arns[{i}]"),
                 format!("\"{arn}\" is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)"),
             );
         }
     }
     if let Err(e) = loop_protection(raw.remediation.mode, &raw.remediation.guard_role_arns) {
-        bad("remediation.guard_role_arns", e);
+        p.bad("remediation.guard_role_arns", e);
     }
     if raw.remediation.max_actions_per_window == Some(0) {
-        bad(
+        p.bad(
             "remediation.max_actions_per_window",
             "must be at least 1 (use mode = \"notify\" to stop remediation)".to_owned(),
         );
@@ -647,12 +692,15 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
     if let Some(w) = raw.remediation.window_minutes
         && !(1..=10_080).contains(&w)
     {
-        bad(
+        p.bad(
             "remediation.window_minutes",
             format!("{w} is outside 1..=10080 (one week)"),
         );
     }
+}
 
+/// The `[idp]` section; the metadata location when it reads.
+fn check_idp_section(raw: &RawConfig, p: &mut Problems) -> Option<MetadataLocation> {
     let saml_metadata = match raw
         .idp
         .saml_metadata
@@ -661,7 +709,7 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
     {
         Some(Ok(location)) => Some(location),
         Some(Err(e)) => {
-            bad("idp.saml_metadata", e);
+            p.bad("idp.saml_metadata", e);
             None
         }
         None => None,
@@ -669,7 +717,7 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
     if let Some(days) = raw.idp.certificate_warning_days
         && !(1..=3650).contains(&days)
     {
-        bad(
+        p.bad(
             "idp.certificate_warning_days",
             format!("{days} is outside 1..=3650"),
         );
@@ -677,15 +725,16 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
     if let Some(source) = &raw.idp.sso_directory_event_source
         && !source.starts_with("aws.")
     {
-        bad(
+        p.bad(
             "idp.sso_directory_event_source",
             format!("\"{source}\" is not an AWS event source (aws.<service>)"),
         );
     }
+    saml_metadata
+}
 
-    let (Some(key_arn), true) = (key_arn, problems.is_empty()) else {
-        return Err(problems);
-    };
+/// The configuration from a section-by-section valid raw one, with the defaults filled in.
+fn assemble(raw: RawConfig, key_arn: KeyArn, saml_metadata: Option<MetadataLocation>) -> Config {
     let mut regions = raw.regions;
     // Keep the primary first: findings and URLs read in that order.
     if let Some(pos) = regions.iter().position(|r| *r == raw.primary_region) {
@@ -700,7 +749,7 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
     } else {
         raw.policy.supported_regions
     };
-    Ok(Config {
+    Config {
         instance_arn: raw.instance_arn,
         identity_store_id: raw.identity_store_id,
         management_account_id: raw.management_account_id,
@@ -740,7 +789,7 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
                 .sso_directory_event_source
                 .unwrap_or_else(|| DEFAULT_SSO_DIRECTORY_EVENT_SOURCE.to_owned()),
         },
-    })
+    }
 }
 
 #[cfg(test)]

@@ -10,11 +10,11 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::checks::CheckId;
 use crate::checks::key_policy::{KeyPolicyReport, check_parsed};
 use crate::checks::key_state::{check_key_grants, check_key_state, unreadable_key};
 use crate::config::{Config, Mode};
 use crate::event::{Change, CloudTrailEvent, Rejection, Skip};
+use crate::finding::CheckId;
 use crate::finding::{Finding, Remediation, Status, Trigger};
 use crate::key_event::{KeyEvent, KeyRef};
 use crate::live::{KeySnapshot, KeyState};

@@ -119,16 +119,7 @@ impl KeyEvent {
     }
 }
 
-/// The key id at the end of a KMS key ARN (`arn:P:kms:R:A:key/ID`).
-pub fn key_id_of_arn(arn: &str) -> Option<&str> {
-    let (head, id) = arn.split_once(":key/")?;
-    (head.starts_with("arn:") && head.contains(":kms:") && !id.is_empty()).then_some(id)
-}
-
-/// The Region of a KMS ARN.
-pub fn region_of_arn(arn: &str) -> Option<&str> {
-    arn.split(':').nth(3).filter(|r| !r.is_empty())
-}
+pub use crate::arn::{key_id_of_arn, region_of_arn};
 
 /// Reads the caller's `keyId` parameter: a key id, a key ARN, an alias name or an alias ARN.
 fn key_ref_of_parameter(value: &str) -> KeyRef {

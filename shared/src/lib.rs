@@ -6,6 +6,7 @@
 //! `aws` feature; in-process ports for one-shot CLI runs in [`local`]; test doubles with fault
 //! injection in `memory` (feature `test-util`, absent from release binaries).
 
+pub mod arn;
 pub mod audit;
 #[cfg(feature = "aws")]
 pub mod aws;

@@ -16,8 +16,8 @@ use idc_guard_policy::document::Statement;
 use idc_guard_policy::document::principal::{AwsPrincipal, PrincipalSet, parse_aws_principal};
 use idc_guard_policy::request::{AwsCaller, Caller, Context};
 
-use crate::checks::CheckId;
 use crate::config::{Config, is_account_id};
+use crate::finding::CheckId;
 use crate::regions::dns_suffix;
 
 /// Condition keys whose values depend on the Region of the request.

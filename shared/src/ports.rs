@@ -1,5 +1,5 @@
 //! Ports: the capabilities the guards need from the outside world, as small async traits over
-//! domain types. AWS adapters live in [`crate::aws`] (feature `aws`); tests use in-memory
+//! domain types. AWS adapters live in the `aws` module (feature `aws`); tests use in-memory
 //! implementations.
 //!
 //! There is deliberately no way to pass `BypassPolicyLockoutSafetyCheck` through
@@ -383,10 +383,7 @@ pub trait EvidenceStore: Send + Sync {
     fn list(&self, prefix: &str) -> impl Future<Output = Result<Vec<String>, PortError>> + Send;
 
     /// The object under `key`: its body and the SHA-256 values stored with it.
-    fn get(
-        &self,
-        key: &str,
-    ) -> impl Future<Output = Result<crate::evidence::StoredEvidence, PortError>> + Send;
+    fn get(&self, key: &str) -> impl Future<Output = Result<StoredEvidence, PortError>> + Send;
 }
 
 impl<T: EvidenceStore> EvidenceStore for &T {
@@ -403,10 +400,7 @@ impl<T: EvidenceStore> EvidenceStore for &T {
         (**self).list(prefix)
     }
 
-    fn get(
-        &self,
-        key: &str,
-    ) -> impl Future<Output = Result<crate::evidence::StoredEvidence, PortError>> + Send {
+    fn get(&self, key: &str) -> impl Future<Output = Result<StoredEvidence, PortError>> + Send {
         (**self).get(key)
     }
 }
@@ -425,4 +419,18 @@ pub trait DocumentSource: Send + Sync {
         location: &crate::config::MetadataLocation,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<u8>, PortError>> + Send;
+}
+
+/// A stored evidence object, as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvidence {
+    /// The object key.
+    pub key: String,
+    /// The body.
+    pub body: Vec<u8>,
+    /// The store's own SHA-256 checksum (S3 `ChecksumSHA256`), hex; `None` when the object
+    /// has none (or only a composite, multipart one).
+    pub checksum_sha256: Option<String>,
+    /// The `sha256` metadata written with the object, hex.
+    pub metadata_sha256: Option<String>,
 }

@@ -10,9 +10,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::checks::CheckId;
 use crate::checks::key_policy::{Cause, KeyPolicyReport, check_parsed};
 use crate::config::Config;
+use crate::finding::CheckId;
 use crate::render::{BASELINE_SIDS, model_statements};
 use idc_guard_policy::document::{Effect, KeyPolicy, MAX_POLICY_BYTES, Version, parse_key_policy};
 

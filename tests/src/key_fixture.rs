@@ -410,22 +410,12 @@ pub fn fixture_config(key_arn: &str, regions: &[&str], mode: &str) -> Result<Con
 
 /// [`fixture_config`] as TOML text (for the CLI).
 pub fn fixture_config_text(key_arn: &str, regions: &[&str], mode: &str) -> String {
-    let regions: Vec<String> = regions.iter().map(|r| format!("\"{r}\"")).collect();
-    format!(
-        r#"
-instance_arn = "arn:aws:sso:::instance/ssoins-1234567890abcdef"
-identity_store_id = "d-1234567890"
-management_account_id = "{MOTO_ACCOUNT}"
-delegated_admin_account_ids = ["444455556666"]
-organization_id = "o-a1b2c3d4e5"
-primary_region = "{PRIMARY}"
-regions = [{}]
-key_arn = "{key_arn}"
-identity_source = "external-idp"
-[remediation]
-mode = "{mode}"
-guard_role_arns = ["{GUARD_ROLE}"]
-"#,
-        regions.join(", ")
-    )
+    let overrides = serde_json::json!({
+        "management_account_id": MOTO_ACCOUNT,
+        "primary_region": PRIMARY,
+        "regions": regions,
+        "key_arn": key_arn,
+    });
+    crate::guard_config_text(&overrides, mode, GUARD_ROLE, "")
+        .unwrap_or_else(|e| unreachable!("the fixture configuration is valid TOML: {e}"))
 }

@@ -34,6 +34,45 @@ pub fn fixtures_dir() -> PathBuf {
 /// The base configuration with top-level keys and `[policy]` keys replaced. `overrides` is a
 /// JSON object: `{"regions": [...], "policy": {"pin_encryption_context": true}}`.
 pub fn config_with(overrides: &serde_json::Value) -> Result<Config, String> {
+    let text = config_text_with(overrides)?;
+    Config::from_toml(&text, "fixture config").map_err(|e| e.to_string())
+}
+
+/// The base configuration for a guard's tests: `[remediation]` with `mode`, the guard's own
+/// role and `remediation` (more `[remediation]` lines, such as `max_actions_per_window = 1`),
+/// and top-level keys replaced by `overrides` (as [`config_with`]). Every test that needs a
+/// configuration builds it here, so there is one base to change.
+pub fn guard_config_text(
+    overrides: &serde_json::Value,
+    mode: &str,
+    guard_role: &str,
+    remediation: &str,
+) -> Result<String, String> {
+    let section: toml::Table =
+        format!("mode = {mode:?}\nguard_role_arns = [{guard_role:?}]\n{remediation}")
+            .parse()
+            .map_err(|e| format!("[remediation]: {e}"))?;
+    let mut overrides = overrides.clone();
+    if let Some(obj) = overrides.as_object_mut() {
+        let section = serde_json::to_value(section).map_err(|e| e.to_string())?;
+        obj.insert("remediation".to_owned(), section);
+    }
+    config_text_with(&overrides)
+}
+
+/// [`guard_config_text`], read.
+pub fn guard_config(
+    overrides: &serde_json::Value,
+    mode: &str,
+    guard_role: &str,
+    remediation: &str,
+) -> Result<Config, String> {
+    let text = guard_config_text(overrides, mode, guard_role, remediation)?;
+    Config::from_toml(&text, "test config").map_err(|e| e.to_string())
+}
+
+/// [`config_with`] as TOML text.
+pub fn config_text_with(overrides: &serde_json::Value) -> Result<String, String> {
     let mut table: toml::Table = BASE_CONFIG
         .parse()
         .map_err(|e| format!("base config: {e}"))?;
@@ -51,8 +90,7 @@ pub fn config_with(overrides: &serde_json::Value) -> Result<Config, String> {
             }
         }
     }
-    let text = toml::to_string(&table).map_err(|e| e.to_string())?;
-    Config::from_toml(&text, "fixture config").map_err(|e| e.to_string())
+    toml::to_string(&table).map_err(|e| e.to_string())
 }
 
 fn json_to_toml(v: &serde_json::Value) -> Option<toml::Value> {

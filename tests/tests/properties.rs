@@ -10,6 +10,7 @@
 
 use idc_guard_core::checks::key_policy::check_key_policy;
 use idc_guard_core::config::Config;
+use idc_guard_core::finding::Status;
 use idc_guard_core::regions::DEFAULT_SUPPORTED_REGIONS;
 use idc_guard_core::render::{model_policy, render_policy};
 use idc_guard_policy::document::parse_key_policy;
@@ -130,10 +131,19 @@ proptest! {
         }
     }
 
+    /// Any text gives a policy, or problems that say what and where; never both nothing
+    /// and no reason, never a problem without words.
     #[test]
-    fn the_parser_never_panics_on_bytes(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+    fn the_parser_reads_any_bytes_or_says_where_and_why(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
         let text = String::from_utf8_lossy(&bytes);
-        let _ = parse_key_policy(&text);
+        let parsed = parse_key_policy(&text);
+        if parsed.policy.is_none() {
+            prop_assert!(parsed.problems.iter().any(|p| p.fatal), "no policy and no fatal problem");
+        }
+        for p in &parsed.problems {
+            prop_assert!(!p.message.trim().is_empty(), "a problem without a message at {}", p.place());
+            prop_assert!(!p.place().is_empty());
+        }
     }
 
     #[test]
@@ -144,7 +154,34 @@ proptest! {
             prop_assert!(parsed.problems.iter().any(|p| p.fatal));
         }
         let config = Config::from_toml(idc_guard_tests::BASE_CONFIG, "base").unwrap();
-        let _ = check_key_policy(&config, &text);
+        let report = check_key_policy(&config, &text);
+        // A document that cannot be evaluated fails KP-INVALID in every Region and nothing is
+        // said of what it grants; otherwise every KP check is judged in every Region: it
+        // passes once, or fails at least once.
+        for region in &config.regions {
+            if parsed.policy.is_none() {
+                prop_assert!(report.findings.iter().any(|f| &f.region == region
+                    && f.check == idc_guard_core::checks::CheckId::KpInvalid
+                    && f.status == Status::Fail));
+                continue;
+            }
+            for check in idc_guard_core::checks::CheckId::KEY_POLICY {
+                let of: Vec<_> = report
+                    .findings
+                    .iter()
+                    .filter(|f| &f.region == region && f.check == check)
+                    .collect();
+                let passes = of.iter().filter(|f| f.status == Status::Pass).count();
+                prop_assert!(
+                    (passes == 1 && of.len() == 1) || (passes == 0 && !of.is_empty()),
+                    "{check} in {region}: {of:?}"
+                );
+            }
+        }
+        // A document with problems is never compliant.
+        if !parsed.problems.is_empty() {
+            prop_assert!(!report.compliant());
+        }
     }
 }
 

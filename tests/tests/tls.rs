@@ -12,7 +12,7 @@ use std::sync::Arc;
 use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
 use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
 use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore};
-use idc_guard_core::aws::tls::https_client;
+use idc_guard_core::aws::tls::{https_client, lazy_https_client};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -86,13 +86,16 @@ async fn list_keys(port: u16, http: aws_sdk_kms::config::SharedHttpClient) -> Re
 #[tokio::test]
 async fn a_certificate_no_trusted_root_signed_is_refused() {
     let port = test_ca_server().await;
-    let err = list_keys(port, https_client().unwrap())
-        .await
-        .expect_err("a server of an unknown CA must be refused");
-    assert!(
-        err.contains("UnknownIssuer") || err.contains("invalid peer certificate"),
-        "{err}"
-    );
+    // The client the Lambdas use (built on first use) and the one it builds.
+    for client in [lazy_https_client(), https_client().unwrap()] {
+        let err = list_keys(port, client)
+            .await
+            .expect_err("a server of an unknown CA must be refused");
+        assert!(
+            err.contains("UnknownIssuer") || err.contains("invalid peer certificate"),
+            "{err}"
+        );
+    }
 
     // The same server, with the test CA trusted, answers: the refusal above is the
     // certificate's, not a broken server's.

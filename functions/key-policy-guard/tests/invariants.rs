@@ -27,24 +27,8 @@ const ADMIN: &str = "arn:aws:sts::111122223333:assumed-role/Admin/alice";
 type Guard = KeyGuard<MemoryKms, MemoryBus, MemoryClaims, MemoryBudget>;
 
 fn config(mode: &str, extra: &str) -> Config {
-    let text = format!(
-        r#"
-instance_arn = "arn:aws:sso:::instance/ssoins-1234567890abcdef"
-identity_store_id = "d-1234567890"
-management_account_id = "111122223333"
-delegated_admin_account_ids = ["444455556666"]
-organization_id = "o-a1b2c3d4e5"
-primary_region = "us-east-1"
-regions = ["us-east-1", "eu-west-1"]
-key_arn = "arn:aws:kms:us-east-1:111122223333:key/{KEY_ID}"
-identity_source = "external-idp"
-[remediation]
-mode = "{mode}"
-guard_role_arns = ["{GUARD_ROLE}"]
-{extra}
-"#
-    );
-    Config::from_toml(&text, "test.toml").unwrap()
+    let overrides = json!({"regions": ["us-east-1", "eu-west-1"]});
+    idc_guard_tests::guard_config(&overrides, mode, GUARD_ROLE, extra).unwrap()
 }
 
 fn guard(mode: &str, extra: &str) -> Guard {

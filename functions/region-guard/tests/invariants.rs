@@ -35,23 +35,14 @@ type Guard =
     RegionGuard<MemoryKms, MemoryDirectory, MemoryBus, MemoryClaims, MemoryBudget, NoPause>;
 
 fn config(mode: &str, extra: &str) -> Config {
-    let text = format!(
-        r#"
-instance_arn = "{INSTANCE}"
-identity_store_id = "d-1234567890"
-management_account_id = "111122223333"
-organization_id = "o-a1b2c3d4e5"
-primary_region = "us-east-1"
-regions = ["us-east-1"]
-key_arn = "arn:aws:kms:us-east-1:111122223333:key/{KEY_ID}"
-identity_source = "identity-center-directory"
-[remediation]
-mode = "{mode}"
-guard_role_arns = ["{GUARD_ROLE}"]
-{extra}
-"#
-    );
-    Config::from_toml(&text, "test.toml").unwrap()
+    let overrides = serde_json::json!({
+        "instance_arn": INSTANCE,
+        "delegated_admin_account_ids": [],
+        "regions": ["us-east-1"],
+        "key_arn": format!("arn:aws:kms:us-east-1:111122223333:key/{KEY_ID}"),
+        "identity_source": "identity-center-directory",
+    });
+    idc_guard_tests::guard_config(&overrides, mode, GUARD_ROLE, extra).unwrap()
 }
 
 /// The key in us-east-1 only; the instance already lists eu-west-1 (ADDING).

@@ -89,13 +89,8 @@ pub fn timeout_config(attempt: Duration, operation: Duration) -> TimeoutConfig {
 /// Mozilla's roots compiled in ([`tls`]): what the Lambdas use, so that init does not read
 /// the system trust store.
 pub async fn load_sdk_config() -> SdkConfig {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    // Should the compiled-in roots ever fail to load, the SDK's default client (the system
-    // store) still verifies every certificate.
-    match tls::https_client() {
-        Ok(client) => loader = loader.http_client(client),
-        Err(e) => tracing::warn!("compiled-in TLS roots unavailable, using the system store: {e}"),
-    }
+    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(tls::lazy_https_client());
     with_limits(loader).load().await
 }
 

@@ -12,7 +12,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
 
 use super::errors::port_error;
-use crate::evidence::{StoredEvidence, hex};
+use crate::evidence::StoredEvidence;
 use crate::ports::{EvidenceStore, EvidenceWrite, PortError, PortErrorKind};
 
 /// The object metadata that holds the body's SHA-256, hex (`x-amz-meta-sha256`).
@@ -88,23 +88,14 @@ where
 
 /// Hex to bytes (`None` when not hex).
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    text.as_bytes()
-        .chunks(2)
-        .map(|pair| {
-            let s = std::str::from_utf8(pair).ok()?;
-            u8::from_str_radix(s, 16).ok()
-        })
-        .collect()
+    hex::decode(text).ok()
 }
 
 /// S3's base64 `ChecksumSHA256` as hex; `None` for a composite (multipart, `...-N`) value or
 /// anything that is not a 32-byte digest.
 fn checksum_hex(base64: &str) -> Option<String> {
     let bytes = aws_smithy_types::base64::decode(base64).ok()?;
-    (bytes.len() == 32).then(|| hex(&bytes))
+    (bytes.len() == 32).then(|| hex::encode(&bytes))
 }
 
 impl EvidenceStore for S3EvidenceStore {

@@ -3,10 +3,10 @@
 
 use serde_json::Value;
 
+use crate::arn::key_id_of_arn;
 use crate::checks::{At, CheckId, finding_on};
 use crate::config::Config;
 use crate::finding::{Finding, Severity, Status};
-use crate::key_event::key_id_of_arn;
 use crate::live::{InstanceDescription, InstanceRegion, KeyDescription, KeyState, MultiRegionRole};
 use crate::ports::PortError;
 

@@ -98,19 +98,7 @@ pub fn account_from_arn(arn: &str) -> Option<String> {
 
 /// SHA-256 of `bytes`, lower-case hex (the `sha256` object metadata).
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-/// Lower-case hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        for nibble in [b >> 4, b & 0x0f] {
-            out.push(HEX.get(usize::from(nibble)).map_or('0', |c| char::from(*c)));
-        }
-    }
-    out
+    hex::encode(Sha256::digest(bytes))
 }
 
 fn severity_id(s: Severity) -> (u32, &'static str) {
@@ -256,19 +244,7 @@ pub fn record_body(record: &Value) -> Vec<u8> {
     body
 }
 
-/// A stored evidence object, as read back.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredEvidence {
-    /// The object key.
-    pub key: String,
-    /// The body.
-    pub body: Vec<u8>,
-    /// The store's own SHA-256 checksum (S3 `ChecksumSHA256`), hex; `None` when the object
-    /// has none (or only a composite, multipart one).
-    pub checksum_sha256: Option<String>,
-    /// The `sha256` metadata written with the object, hex.
-    pub metadata_sha256: Option<String>,
-}
+pub use crate::ports::StoredEvidence;
 
 /// What verifying one object found.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

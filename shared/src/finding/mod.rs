@@ -156,14 +156,7 @@ pub fn fingerprint(check: &str, resource: &str, region: &str, cause: &str) -> St
         // A separator that cannot occur in the parts keeps ("a","bc") apart from ("ab","c").
         h.update([0u8]);
     }
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(32);
-    for b in h.finalize().iter().take(16) {
-        for nibble in [b >> 4, b & 0x0f] {
-            out.push(HEX.get(usize::from(nibble)).map_or('0', |c| char::from(*c)));
-        }
-    }
-    out
+    hex::encode(h.finalize().get(..16).unwrap_or_default())
 }
 
 #[cfg(test)]

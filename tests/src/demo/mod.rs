@@ -55,6 +55,8 @@ pub const FUNCTIONS: [&str; 6] = [
 pub fn function_env(world: &World, function: &str, mode: &str) -> Vec<(&'static str, String)> {
     let f = &world.fixture;
     let mut env = world.aws_env();
+    // As infra/'s templates set it for every function.
+    env.push(("MIMALLOC_ARENA_EAGER_COMMIT", "0".to_owned()));
     match function {
         "notifier" => env.extend([
             ("IDC_GUARD_SLACK_SECRET_ID", world.secret_id.clone()),
