@@ -3,7 +3,7 @@
 CARGO ?= cargo
 PROFILE ?= ci
 
-.PHONY: build test lint fmt bench bench-lambda fuzz demo demo-offline clean local-aws
+.PHONY: build test lint deny fmt bench bench-lambda fuzz demo demo-offline clean local-aws
 
 build:
 	$(CARGO) build --workspace --locked
@@ -20,6 +20,11 @@ local-aws:
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+# Licenses, banned crates and sources of every dependency (deny.toml). Advisories need a
+# network database and are not checked here.
+deny:
+	$(CARGO) deny --offline check licenses bans sources
 
 fmt:
 	$(CARGO) fmt --all
