@@ -15,7 +15,7 @@ use crate::checks::key_state::{check_key_grants, check_key_state, unreadable_key
 use crate::config::{Config, Mode};
 use crate::event::{Change, CloudTrailEvent, Rejection, Skip};
 use crate::finding::CheckId;
-use crate::finding::{Finding, Remediation, Status, Trigger};
+use crate::finding::{Finding, Remediation, RemediationOutcome, Status, Trigger};
 use crate::key_event::{KeyEvent, KeyRef};
 use crate::live::{KeySnapshot, KeyState};
 use crate::plan::{KeyAction, KeyPlan, plan_key};
@@ -116,6 +116,42 @@ struct Act {
     note: Option<String>,
     /// A write failed in a way a retry may fix: it may or may not have landed.
     interrupted: Option<PortError>,
+}
+
+/// What a Region's act records, whatever happens: the mode, the plan in words, and the policy
+/// a rewrite replaces (for the evidence).
+struct Acts {
+    mode: Mode,
+    actions: Vec<String>,
+    previous_policy: Option<String>,
+}
+
+impl Acts {
+    fn act(&self, outcome: RegionOutcome, record: RemediationOutcome, note: Option<String>) -> Act {
+        Act {
+            outcome,
+            remediation: Remediation {
+                mode: self.mode,
+                actions: self.actions.clone(),
+                outcome: record,
+                previous_policy: None,
+            },
+            note,
+            interrupted: None,
+        }
+    }
+
+    /// Nothing changed; the plan is reported.
+    fn report(&self, note: Option<String>) -> Act {
+        self.act(RegionOutcome::Reported, RemediationOutcome::Skipped, note)
+    }
+
+    /// A change was sent: the replaced policy travels with the finding into the evidence.
+    fn applied(&self, outcome: RegionOutcome, record: RemediationOutcome, note: String) -> Act {
+        let mut a = self.act(outcome, record, Some(note));
+        a.remediation.previous_policy = self.previous_policy.clone();
+        a
+    }
 }
 
 /// What happened to the key in one Region.
@@ -356,7 +392,7 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
                 f.remediation = Some(Remediation {
                     mode: act.remediation.mode,
                     actions: inspection.plan.grants.iter().cloned().collect(),
-                    outcome: crate::finding::RemediationOutcome::Skipped,
+                    outcome: RemediationOutcome::Skipped,
                     previous_policy: None,
                 });
                 continue;
@@ -551,7 +587,8 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
         }
     }
 
-    /// Decides and (in remediate mode) applies the plan.
+    /// Decides and (in remediate mode) applies the plan: the gates first, then the change and
+    /// its verification.
     async fn act(
         &self,
         change: &Change,
@@ -559,46 +596,54 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
         now: Timestamp,
         degraded: Option<String>,
     ) -> Result<Act, GuardError> {
+        let acts = Acts {
+            mode: self.config.remediation.mode,
+            actions: inspection.plan.describe_all(),
+            previous_policy: inspection
+                .plan
+                .actions
+                .iter()
+                .any(|a| matches!(a, KeyAction::PutKeyPolicy { .. }))
+                .then(|| inspection.plan.previous_policy.clone())
+                .flatten(),
+        };
+        if let Some(not_now) = self
+            .not_remediated(change, inspection, now, degraded, &acts)
+            .await?
+        {
+            return Ok(not_now);
+        }
+        self.remediate(&inspection.plan, &acts).await
+    }
+
+    /// Why the plan is not applied now, as the finding's act: the mode, nothing to do, a
+    /// replica still being created (retried), a broken state table, or a safety gate.
+    async fn not_remediated(
+        &self,
+        change: &Change,
+        inspection: &Inspection,
+        now: Timestamp,
+        degraded: Option<String>,
+        acts: &Acts,
+    ) -> Result<Option<Act>, GuardError> {
         let plan = &inspection.plan;
-        let settings = &self.config.remediation;
-        let actions = plan.describe_all();
-        let act = |outcome: RegionOutcome,
-                   record: crate::finding::RemediationOutcome,
-                   note: Option<String>| Act {
-            outcome,
-            remediation: Remediation {
-                mode: settings.mode,
-                actions: actions.clone(),
-                outcome: record,
-                previous_policy: None,
-            },
-            note,
-            interrupted: None,
-        };
-        let report = |note: Option<String>| {
-            act(
-                RegionOutcome::Reported,
-                crate::finding::RemediationOutcome::Skipped,
-                note,
-            )
-        };
-        match settings.mode {
+        match acts.mode {
             Mode::DryRun => {
-                return Ok(act(
+                return Ok(Some(acts.act(
                     RegionOutcome::Reported,
-                    crate::finding::RemediationOutcome::Planned,
+                    RemediationOutcome::Planned,
                     None,
-                ));
+                )));
             }
             Mode::Notify => {
-                return Ok(report((!plan.is_empty()).then(|| {
+                return Ok(Some(acts.report((!plan.is_empty()).then(|| {
                     "Mode notify: nothing was changed; the remediation lists what remediate mode would do.".to_owned()
-                })));
+                }))));
             }
             Mode::Remediate => {}
         }
         if plan.is_empty() {
-            return Ok(report(None));
+            return Ok(Some(acts.report(None)));
         }
         if inspection.snapshot.key.state == KeyState::Creating {
             // KMS refuses changes to a replica still being created; it is ready in seconds.
@@ -610,22 +655,16 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
             )));
         }
         if let Some(reason) = degraded {
-            return Ok(report(Some(reason)));
+            return Ok(Some(acts.report(Some(reason))));
         }
-        if let Some(refusal) = self.may_remediate(change, now).await? {
-            return Ok(report(Some(refusal)));
-        }
-        let rewrites_policy = plan
-            .actions
-            .iter()
-            .any(|a| matches!(a, KeyAction::PutKeyPolicy { .. }));
-        let applied = |mut a: Act| {
-            // The replaced policy travels with the finding into the evidence.
-            if rewrites_policy {
-                a.remediation.previous_policy = plan.previous_policy.clone();
-            }
-            a
-        };
+        Ok(self
+            .may_remediate(change, now)
+            .await?
+            .map(|refusal| acts.report(Some(refusal))))
+    }
+
+    /// Applies the plan, then verifies against live state, never against what was written.
+    async fn remediate(&self, plan: &KeyPlan, acts: &Acts) -> Result<Act, GuardError> {
         if let Err((failure, sent)) = self.apply(plan).await {
             if failure.retryable() && !sent {
                 // Nothing reached KMS (a read failed, or the policy changed since it was
@@ -638,62 +677,57 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
                 let note = format!(
                     "Remediation interrupted ({failure}): the write may or may not have landed. The invocation is retried and re-checks the live key."
                 );
-                let mut a = applied(act(
+                let mut a = acts.applied(
                     RegionOutcome::RemediationFailed,
-                    crate::finding::RemediationOutcome::Failed,
-                    Some(note),
-                ));
+                    RemediationOutcome::Failed,
+                    note,
+                );
                 a.interrupted = Some(failure);
                 return Ok(a);
             }
-            let note = format!("Remediation failed: {failure}.");
-            return Ok(applied(act(
+            return Ok(acts.applied(
                 RegionOutcome::RemediationFailed,
-                crate::finding::RemediationOutcome::Failed,
-                Some(note),
-            )));
+                RemediationOutcome::Failed,
+                format!("Remediation failed: {failure}."),
+            ));
         }
-        // Verify against live state, never against what we think we wrote.
         let after = match inspect(&self.config, &self.keys, &plan.region).await {
             Ok(after) => after,
             Err(e) => {
-                let note = format!(
-                    "Remediation applied, but the key could not be re-read to verify it ({e})."
-                );
-                return Ok(applied(act(
+                return Ok(acts.applied(
                     RegionOutcome::RemediationFailed,
-                    crate::finding::RemediationOutcome::Applied,
-                    Some(note),
-                )));
+                    RemediationOutcome::Applied,
+                    format!(
+                        "Remediation applied, but the key could not be re-read to verify it ({e})."
+                    ),
+                ));
             }
         };
         let mut still: Vec<&str> = after
             .problems()
             .filter(|f| matches!(f.status, Status::Fail | Status::Error))
-            .filter(|f| f.check != CheckId::KeyGrants.id())
+            .filter(|f| f.check != CheckId::KeyGrants)
             .map(|f| f.check.id())
             .collect();
         still.sort_unstable();
         still.dedup();
-        if still.is_empty() {
-            let note =
-                "Remediated and verified: the key's live state in this Region passes the checks.";
-            Ok(applied(act(
+        Ok(if still.is_empty() {
+            acts.applied(
                 RegionOutcome::Remediated,
-                crate::finding::RemediationOutcome::Applied,
-                Some(note.to_owned()),
-            )))
+                RemediationOutcome::Applied,
+                "Remediated and verified: the key's live state in this Region passes the checks."
+                    .to_owned(),
+            )
         } else {
-            let note = format!(
-                "Remediation applied but verification still fails {}.",
-                still.join(", ")
-            );
-            Ok(applied(act(
+            acts.applied(
                 RegionOutcome::RemediationFailed,
-                crate::finding::RemediationOutcome::Failed,
-                Some(note),
-            )))
-        }
+                RemediationOutcome::Failed,
+                format!(
+                    "Remediation applied but verification still fails {}.",
+                    still.join(", ")
+                ),
+            )
+        })
     }
 
     /// The safety gates every remediation passes, in order: the change is not the guards'
