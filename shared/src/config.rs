@@ -101,13 +101,54 @@ struct RawRemediation {
     repair_replica_policies: bool,
 }
 
+/// A configuration value that cannot be used, and why; the place is added by the caller
+/// ([`ConfigProblem`]) or named by it (an environment variable, a flag).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    /// The text does not have the expected form.
+    #[error("\"{value}\" is not {expected}")]
+    Form {
+        /// What was given.
+        value: String,
+        /// What was expected, in words.
+        expected: &'static str,
+    },
+    /// A key ARN whose Region is not in its partition.
+    #[error("\"{value}\": Region {region} is not in partition {partition}")]
+    Partition {
+        /// What was given.
+        value: String,
+        /// Its Region.
+        region: String,
+        /// Its partition.
+        partition: String,
+    },
+    /// A key ARN whose key id is not one.
+    #[error("\"{value}\": \"{key_id}\" is not a KMS key id")]
+    KeyId {
+        /// What was given.
+        value: String,
+        /// The part after `key/`.
+        key_id: String,
+    },
+    /// `remediate` without the guards' own roles.
+    #[error(
+        "must name the role(s) the guards remediate with when mode is remediate: without them a guard cannot tell its own changes from others' (loop protection)"
+    )]
+    NoGuardRoles,
+}
+
+fn form(value: &str, expected: &'static str) -> ValueError {
+    ValueError::Form {
+        value: value.to_owned(),
+        expected,
+    }
+}
+
 /// Remediation needs loop protection: the roles whose changes are the guards' own.
-fn loop_protection(mode: Mode, guard_role_arns: &[String]) -> Result<(), String> {
+fn loop_protection(mode: Mode, guard_role_arns: &[String]) -> Result<(), ValueError> {
     if mode == Mode::Remediate && guard_role_arns.is_empty() {
-        return Err(
-            "must name the role(s) the guards remediate with when mode is remediate: without them a guard cannot tell its own changes from others' (loop protection)"
-                .to_owned(),
-        );
+        return Err(ValueError::NoGuardRoles);
     }
     Ok(())
 }
@@ -115,9 +156,11 @@ fn loop_protection(mode: Mode, guard_role_arns: &[String]) -> Result<(), String>
 impl RemediationSettings {
     /// Switches the mode (an environment or command-line override), keeping the rule that
     /// `remediate` needs `guard_role_arns`.
-    pub fn set_mode(&mut self, mode: Mode) -> Result<(), String> {
-        loop_protection(mode, &self.guard_role_arns)
-            .map_err(|e| format!("remediation.guard_role_arns {e}"))?;
+    pub fn set_mode(&mut self, mode: Mode) -> Result<(), ConfigProblem> {
+        loop_protection(mode, &self.guard_role_arns).map_err(|e| ConfigProblem {
+            place: "remediation.guard_role_arns".to_owned(),
+            message: e.to_string(),
+        })?;
         self.mode = mode;
         Ok(())
     }
@@ -165,7 +208,7 @@ pub enum MetadataLocation {
 
 impl MetadataLocation {
     /// Reads `s3://bucket/key` or a file path.
-    pub fn parse(text: &str) -> Result<MetadataLocation, String> {
+    pub fn parse(text: &str) -> Result<MetadataLocation, ValueError> {
         if let Some(rest) = text.strip_prefix("s3://") {
             return match rest.split_once('/') {
                 Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => {
@@ -174,13 +217,11 @@ impl MetadataLocation {
                         key: key.to_owned(),
                     })
                 }
-                _ => Err(format!("\"{text}\" is not s3://<bucket>/<key>")),
+                _ => Err(form(text, "s3://<bucket>/<key>")),
             };
         }
         if text.is_empty() || text.contains("://") {
-            return Err(format!(
-                "\"{text}\" is neither s3://<bucket>/<key> nor a file path"
-            ));
+            return Err(form(text, "s3://<bucket>/<key> or a file path"));
         }
         Ok(MetadataLocation::File(text.to_owned()))
     }
@@ -226,34 +267,38 @@ pub struct KeyArn {
 
 impl KeyArn {
     /// Parses `arn:<partition>:kms:<region>:<account>:key/<id>`.
-    pub fn parse(text: &str) -> Result<KeyArn, String> {
+    pub fn parse(text: &str) -> Result<KeyArn, ValueError> {
         let parts: Vec<&str> = text.splitn(6, ':').collect();
         let [arn, partition, service, region, account, resource] = parts.as_slice() else {
-            return Err(format!(
-                "\"{text}\" is not an ARN (expected arn:<partition>:kms:<region>:<account>:key/<key-id>)"
+            return Err(form(
+                text,
+                "an ARN (expected arn:<partition>:kms:<region>:<account>:key/<key-id>)",
             ));
         };
         if *arn != "arn" || *service != "kms" {
-            return Err(format!("\"{text}\" is not a KMS key ARN"));
+            return Err(form(text, "a KMS key ARN"));
         }
         if !regions::is_region_name(region) {
-            return Err(format!("\"{text}\" has no valid Region"));
+            return Err(form(text, "a key ARN with a valid Region"));
         }
         if regions::partition_of(region) != *partition {
-            return Err(format!(
-                "\"{text}\": Region {region} is not in partition {partition}"
-            ));
+            return Err(ValueError::Partition {
+                value: text.to_owned(),
+                region: (*region).to_owned(),
+                partition: (*partition).to_owned(),
+            });
         }
         if !is_account_id(account) {
-            return Err(format!("\"{text}\" has no 12-digit account id"));
+            return Err(form(text, "a key ARN with a 12-digit account id"));
         }
         let Some(key_id) = resource.strip_prefix("key/") else {
-            return Err(format!(
-                "\"{text}\" is not a key ARN (an alias ARN names no key)"
-            ));
+            return Err(form(text, "a key ARN (an alias ARN names no key)"));
         };
         if !is_key_id(key_id) {
-            return Err(format!("\"{text}\": \"{key_id}\" is not a KMS key id"));
+            return Err(ValueError::KeyId {
+                value: text.to_owned(),
+                key_id: key_id.to_owned(),
+            });
         }
         Ok(KeyArn {
             partition: (*partition).to_owned(),
@@ -327,6 +372,12 @@ pub struct ConfigProblem {
     pub place: String,
     /// What is wrong.
     pub message: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.place, self.message)
+    }
 }
 
 /// A configuration that could not be read.
@@ -598,7 +649,7 @@ fn check_key(raw: &RawConfig, instance_ok: bool, p: &mut Problems) -> Option<Key
     let key_arn = match KeyArn::parse(&raw.key_arn) {
         Ok(k) => Some(k),
         Err(e) => {
-            p.bad("key_arn", e);
+            p.bad("key_arn", e.to_string());
             None
         }
     };
@@ -681,7 +732,7 @@ fn check_remediation_section(raw: &RawConfig, p: &mut Problems) {
         }
     }
     if let Err(e) = loop_protection(raw.remediation.mode, &raw.remediation.guard_role_arns) {
-        p.bad("remediation.guard_role_arns", e);
+        p.bad("remediation.guard_role_arns", e.to_string());
     }
     if raw.remediation.max_actions_per_window == Some(0) {
         p.bad(
@@ -709,7 +760,7 @@ fn check_idp_section(raw: &RawConfig, p: &mut Problems) -> Option<MetadataLocati
     {
         Some(Ok(location)) => Some(location),
         Some(Err(e)) => {
-            p.bad("idp.saml_metadata", e);
+            p.bad("idp.saml_metadata", e.to_string());
             None
         }
         None => None,

@@ -35,9 +35,9 @@ pub fn settings_from_env(
 ) -> Result<GuardSettings, SettingsError> {
     let mut settings = GuardSettings::from_env(&get)?;
     if let Some(location) = get(ENV_SAML_METADATA).filter(|v| !v.trim().is_empty()) {
-        let location = MetadataLocation::parse(&location).map_err(|message| SettingsError {
+        let location = MetadataLocation::parse(&location).map_err(|e| SettingsError {
             variable: ENV_SAML_METADATA,
-            message,
+            message: e.to_string(),
         })?;
         settings.config.idp.saml_metadata = Some(location);
     }

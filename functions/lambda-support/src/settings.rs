@@ -64,9 +64,9 @@ pub fn config_from_env(get: &impl Fn(&str) -> Option<String>) -> Result<Config, 
         config
             .remediation
             .set_mode(mode)
-            .map_err(|message| SettingsError {
+            .map_err(|problem| SettingsError {
                 variable: ENV_MODE,
-                message,
+                message: problem.to_string(),
             })?;
     }
     Ok(config)
