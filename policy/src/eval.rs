@@ -58,49 +58,7 @@ impl Decision {
 
 /// Evaluates one request.
 pub fn evaluate(policy: &KeyPolicy, request: &AccessRequest, reading: Reading) -> Decision {
-    let mut allows = Vec::new();
-    let mut denies = Vec::new();
-    let mut by_reading = false;
-    // A key action is looked up in each statement's precomputed set; others are matched.
-    // A key action is looked up once, then tested against each statement's set.
-    let key_action = crate::actions::index_of(&request.action).map(ActionSet::single);
-    for s in &policy.statements {
-        let covered = match key_action {
-            Some(a) => !s.key_actions.intersect(a).is_empty(),
-            None => action_matches(&s.action, &request.action),
-        };
-        if !covered {
-            continue;
-        }
-        let truth = applies(s, &request.caller, &request.resource, &request.context);
-        let (hit, read) = resolve(truth, s.effect, reading);
-        by_reading |= read;
-        if hit {
-            match s.effect {
-                Effect::Allow => allows.push(s.reference()),
-                Effect::Deny => denies.push(s.reference()),
-            }
-        }
-    }
-    if !denies.is_empty() {
-        Decision {
-            outcome: Outcome::ExplicitDeny,
-            statements: denies,
-            by_reading,
-        }
-    } else if !allows.is_empty() {
-        Decision {
-            outcome: Outcome::Allowed,
-            statements: allows,
-            by_reading,
-        }
-    } else {
-        Decision {
-            outcome: Outcome::ImplicitDeny,
-            statements: Vec::new(),
-            by_reading,
-        }
-    }
+    evaluate_with_actions(policy, request, ActionSet::EMPTY, reading).0
 }
 
 /// [`evaluate`] for `request`, and in the same pass over the policy the subset of `actions`

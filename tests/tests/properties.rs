@@ -165,7 +165,7 @@ proptest! {
                     && f.status == Status::Fail));
                 continue;
             }
-            for check in idc_guard_core::checks::CheckId::KEY_POLICY {
+            for &check in idc_guard_core::checks::CheckId::KEY_POLICY {
                 let of: Vec<_> = report
                     .findings
                     .iter()

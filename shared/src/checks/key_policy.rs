@@ -217,7 +217,7 @@ impl KeyPolicyChecker {
                 .and_then(|i| class_groups.get(*i))
                 .map(Vec::as_slice)
                 .unwrap_or_default();
-            for check in CheckId::KEY_POLICY {
+            for &check in CheckId::KEY_POLICY {
                 if check == CheckId::KpInvalid {
                     continue;
                 }

@@ -55,8 +55,8 @@ pub enum CheckId {
 }
 
 impl CheckId {
-    /// Every key-policy check, in report order.
-    pub const KEY_POLICY: [CheckId; 9] = [
+    /// Every check, in catalogue order (docs/checks.md).
+    pub const ALL: [CheckId; 20] = [
         CheckId::KpInvalid,
         CheckId::KpAdmin,
         CheckId::KpServiceDescribe,
@@ -66,7 +66,57 @@ impl CheckId {
         CheckId::KpExternalAccess,
         CheckId::KpUnexpectedAdmin,
         CheckId::KpBroaderThanModel,
+        CheckId::KeyState,
+        CheckId::KeyGrants,
+        CheckId::KeyMultiRegion,
+        CheckId::KeyReplicaPolicy,
+        CheckId::InstanceEncryption,
+        CheckId::RegionSupported,
+        CheckId::RegionKeyReady,
+        CheckId::IdpSource,
+        CheckId::IdpAcsUrls,
+        CheckId::IdpCertificate,
+        CheckId::SweepSummary,
     ];
+
+    /// The check with this stable id.
+    pub fn from_id(id: &str) -> Option<CheckId> {
+        CheckId::ALL.into_iter().find(|c| c.id() == id)
+    }
+
+    /// What holds when the check passes, in a few words (a Slack header, a report row).
+    pub fn title(self) -> &'static str {
+        match self {
+            CheckId::KpAdmin => "admin accounts can administer the key",
+            CheckId::KpServiceDescribe => "Identity Center services can describe the key",
+            CheckId::KpServiceUse => "Identity Center services can use the key",
+            CheckId::KpOrgViaService => "org principals can decrypt via Identity Center",
+            CheckId::KpManagedApps => "managed applications can decrypt via Identity Center",
+            CheckId::KpExternalAccess => "no access from outside the organization",
+            CheckId::KpUnexpectedAdmin => "only the admins can administer the key",
+            CheckId::KpBroaderThanModel => "org principals only use the key via Identity Center",
+            CheckId::KpInvalid => "the key policy is valid",
+            CheckId::KeyState => "the key is enabled and not pending deletion",
+            CheckId::KeyGrants => "no grant to principals outside the organization",
+            CheckId::KeyMultiRegion => "a replica of the key in every enabled Region",
+            CheckId::KeyReplicaPolicy => "every replica's policy passes the checks",
+            CheckId::InstanceEncryption => "the instance is encrypted with the guarded key",
+            CheckId::RegionSupported => "every enabled Region is supported",
+            CheckId::RegionKeyReady => "Regions are added only where a compliant replica exists",
+            CheckId::IdpSource => "the identity source supports multi-Region",
+            CheckId::IdpAcsUrls => "every Region's ACS URL is registered at the IdP",
+            CheckId::IdpCertificate => "the IdP's signing certificate is valid",
+            CheckId::SweepSummary => "the drift sweep finds nothing failing",
+        }
+    }
+
+    /// The check's section in the catalogue, relative to the repository root.
+    pub fn doc_anchor(self) -> String {
+        format!("docs/checks.md#{}", self.id().to_ascii_lowercase())
+    }
+
+    /// Every key-policy check, in report order: the first of [`CheckId::ALL`].
+    pub const KEY_POLICY: &'static [CheckId] = CheckId::ALL.as_slice().split_at(9).0;
 
     /// The stable id.
     pub fn id(self) -> &'static str {
@@ -184,68 +234,6 @@ impl fmt::Display for CheckId {
     }
 }
 
-impl CheckId {
-    /// Every check, in catalogue order (docs/checks.md).
-    pub const ALL: [CheckId; 20] = [
-        CheckId::KpInvalid,
-        CheckId::KpAdmin,
-        CheckId::KpServiceDescribe,
-        CheckId::KpServiceUse,
-        CheckId::KpOrgViaService,
-        CheckId::KpManagedApps,
-        CheckId::KpExternalAccess,
-        CheckId::KpUnexpectedAdmin,
-        CheckId::KpBroaderThanModel,
-        CheckId::KeyState,
-        CheckId::KeyGrants,
-        CheckId::KeyMultiRegion,
-        CheckId::KeyReplicaPolicy,
-        CheckId::InstanceEncryption,
-        CheckId::RegionSupported,
-        CheckId::RegionKeyReady,
-        CheckId::IdpSource,
-        CheckId::IdpAcsUrls,
-        CheckId::IdpCertificate,
-        CheckId::SweepSummary,
-    ];
-
-    /// The check with this stable id.
-    pub fn from_id(id: &str) -> Option<CheckId> {
-        CheckId::ALL.into_iter().find(|c| c.id() == id)
-    }
-
-    /// What holds when the check passes, in a few words (a Slack header, a report row).
-    pub fn title(self) -> &'static str {
-        match self {
-            CheckId::KpAdmin => "admin accounts can administer the key",
-            CheckId::KpServiceDescribe => "Identity Center services can describe the key",
-            CheckId::KpServiceUse => "Identity Center services can use the key",
-            CheckId::KpOrgViaService => "org principals can decrypt via Identity Center",
-            CheckId::KpManagedApps => "managed applications can decrypt via Identity Center",
-            CheckId::KpExternalAccess => "no access from outside the organization",
-            CheckId::KpUnexpectedAdmin => "only the admins can administer the key",
-            CheckId::KpBroaderThanModel => "org principals only use the key via Identity Center",
-            CheckId::KpInvalid => "the key policy is valid",
-            CheckId::KeyState => "the key is enabled and not pending deletion",
-            CheckId::KeyGrants => "no grant to principals outside the organization",
-            CheckId::KeyMultiRegion => "a replica of the key in every enabled Region",
-            CheckId::KeyReplicaPolicy => "every replica's policy passes the checks",
-            CheckId::InstanceEncryption => "the instance is encrypted with the guarded key",
-            CheckId::RegionSupported => "every enabled Region is supported",
-            CheckId::RegionKeyReady => "Regions are added only where a compliant replica exists",
-            CheckId::IdpSource => "the identity source supports multi-Region",
-            CheckId::IdpAcsUrls => "every Region's ACS URL is registered at the IdP",
-            CheckId::IdpCertificate => "the IdP's signing certificate is valid",
-            CheckId::SweepSummary => "the drift sweep finds nothing failing",
-        }
-    }
-
-    /// The check's section in the catalogue, relative to the repository root.
-    pub fn doc_anchor(self) -> String {
-        format!("docs/checks.md#{}", self.id().to_ascii_lowercase())
-    }
-}
-
 impl PartialEq<&str> for CheckId {
     fn eq(&self, other: &&str) -> bool {
         self.id() == *other
@@ -287,6 +275,24 @@ mod tests {
                     .ends_with(&check.id().to_ascii_lowercase())
             );
         }
+    }
+
+    /// The key-policy checks are the first of ALL, and no other check is one.
+    #[test]
+    fn the_key_policy_checks_lead_the_catalogue() {
+        assert!(
+            CheckId::KEY_POLICY
+                .iter()
+                .all(|c| c.id().starts_with("KP-"))
+        );
+        let rest = CheckId::ALL.len() - CheckId::KEY_POLICY.len();
+        assert!(
+            CheckId::ALL
+                .iter()
+                .rev()
+                .take(rest)
+                .all(|c| !c.id().starts_with("KP-"))
+        );
     }
 
     #[test]
