@@ -392,12 +392,7 @@ fn shell_words(line: &str) -> Vec<String> {
 #[test]
 fn every_reproduce_line_reproduces_its_finding() {
     let config_path = tmp("fixture-config.toml", idc_guard_tests::BASE_CONFIG);
-    let dir = idc_guard_tests::fixtures_dir().join("key-policy");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
+    let files = idc_guard_tests::key_policy_fixture_files();
     let mut reproduced = 0;
     for path in files {
         let case: serde_json::Value =

@@ -143,6 +143,20 @@ async fn answer(api: &RuntimeApi, event: Value) -> Value {
     }
 }
 
+/// The init phase of a process started at `started`: until its first `next` request.
+async fn init_ms(api: &RuntimeApi, started: Instant, function: &str) -> f64 {
+    loop {
+        if let Some(polled) = api.first_poll() {
+            return ms(polled - started);
+        }
+        tokio::time::sleep(Duration::from_micros(200)).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{function} never polled"
+        );
+    }
+}
+
 /// The floor: a hello-world `lambda_runtime` binary's init (median, p99), same profile.
 const HELLO: &str = "hello-lambda";
 
@@ -158,14 +172,7 @@ async fn hello_init() -> (f64, f64) {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("{HELLO}: {e} (build it: make bench)"));
-        while api.first_poll().is_none() {
-            tokio::time::sleep(Duration::from_micros(200)).await;
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "{HELLO} never polled"
-            );
-        }
-        init.push(ms(api.first_poll().unwrap() - started));
+        init.push(init_ms(&api, started, HELLO).await);
         let _ = child.kill();
         let _ = child.wait();
     }
@@ -186,14 +193,7 @@ async fn cold_starts(world: &World, function: &'static str) -> Cold {
         let api = RuntimeApi::start().await.unwrap();
         let started = Instant::now();
         let mut child = spawn(world, &api, function);
-        while api.first_poll().is_none() {
-            tokio::time::sleep(Duration::from_micros(200)).await;
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "{function} never polled"
-            );
-        }
-        init.push(ms(api.first_poll().unwrap() - started));
+        init.push(init_ms(&api, started, function).await);
         let invoked = Instant::now();
         let _ = answer(&api, first_event(world, function, i)).await;
         first.push(ms(invoked.elapsed()));
@@ -225,10 +225,9 @@ async fn first_invocation_split(world: &World, function: &'static str) -> (f64, 
     let (mut total, mut server, mut calls) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..COLD_STARTS {
         let api = RuntimeApi::start().await.unwrap();
+        let started = Instant::now();
         let mut child = spawn_with(world, &api, function, &overrides);
-        while api.first_poll().is_none() {
-            tokio::time::sleep(Duration::from_micros(200)).await;
-        }
+        init_ms(&api, started, function).await;
         let before = (aws.calls().len(), sso.calls().len());
         let invoked = Instant::now();
         let _ = answer(&api, first_event(world, function, COLD_STARTS + i)).await;

@@ -31,6 +31,21 @@ pub fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
+/// The key-policy fixture cases (`fixtures/key-policy/*.json`), in name order.
+pub fn key_policy_fixture_files() -> Vec<PathBuf> {
+    let dir = fixtures_dir().join("key-policy");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "json"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
 /// The base configuration with top-level keys and `[policy]` keys replaced. `overrides` is a
 /// JSON object: `{"regions": [...], "policy": {"pin_encryption_context": true}}`.
 pub fn config_with(overrides: &serde_json::Value) -> Result<Config, String> {

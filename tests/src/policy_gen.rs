@@ -41,6 +41,14 @@ impl Rng {
     }
 }
 
+/// A generator's seed: `default`, or `IDC_GUARD_SEED` to explore other policies.
+pub fn seed(default: u64) -> u64 {
+    std::env::var("IDC_GUARD_SEED")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .map_or(default, |s| s ^ default)
+}
+
 /// Condition keys the generator uses, with values a policy might compare them with.
 pub fn key_pool() -> Vec<(&'static str, Vec<&'static str>)> {
     vec![

@@ -1,6 +1,8 @@
 //! The probe list the KP checks evaluated before the analysis replaced it, kept as a reference
 //! for the differential test (`tests/tests/analysis_vs_probes.rs`): every probe it finds
-//! allowed, the analysis must find too. It is the old model, unchanged but for imports.
+//! allowed, the analysis must find too. It is the old model, unchanged but for imports (what
+//! it shares unchanged with the current model, a caller from a principal ARN and the
+//! Region-dependent keys, it takes from there).
 #![allow(clippy::too_many_arguments, missing_docs)]
 
 use std::collections::BTreeSet;
@@ -8,11 +10,12 @@ use std::sync::Arc;
 
 use idc_guard_core::checks::CheckId;
 use idc_guard_core::config::{Config, is_account_id};
+use idc_guard_core::model::caller_for_arn;
 use idc_guard_core::regions::dns_suffix;
 use idc_guard_policy::actions::{self, ActionSet};
 use idc_guard_policy::document::principal::AwsPrincipal;
 use idc_guard_policy::document::{KeyPolicy, PrincipalClause};
-use idc_guard_policy::request::{AwsCaller, Caller, Context};
+use idc_guard_policy::request::{Caller, Context};
 
 /// The keys the old model decided for every request it built; every other key a real request
 /// may carry was undecided in its probes.
@@ -49,12 +52,7 @@ fn old_decided() -> Vec<String> {
     .collect()
 }
 
-/// Condition keys whose values depend on the Region of the request.
-pub const REGIONAL_KEYS: [&str; 3] = [
-    "kms:viaservice",
-    "aws:requestedregion",
-    "kms:multiregionkeytype",
-];
+pub use idc_guard_core::model::REGIONAL_KEYS;
 
 /// The Identity Center services a request may come through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -269,41 +267,6 @@ fn collect_ids(value: &str, n: &mut Named) {
         } else if token.starts_with("o-") && (12..=34).contains(&token.len()) {
             n.orgs.insert(token.to_owned());
         }
-    }
-}
-
-/// Turns a principal ARN pattern (`arn:aws:iam::*:role/aws-reserved/*/AWSReservedSSO_*`) into a
-/// concrete caller it matches; a wildcard account becomes `fallback_account`.
-fn caller_for_arn(pattern: &str, fallback_account: &str, partition: &str) -> Option<Caller> {
-    let concrete: String = pattern.replace(['*', '?'], "x");
-    let parts: Vec<&str> = concrete.splitn(6, ':').collect();
-    let [_, _, service, _, account, resource] = parts.as_slice() else {
-        return None;
-    };
-    let account = if is_account_id(account) {
-        (*account).to_owned()
-    } else {
-        fallback_account.to_owned()
-    };
-    match (*service, resource.split_once('/')) {
-        ("iam", Some(("role", path))) => Some(Caller::role(&account, path, partition)),
-        ("iam", Some(("user", path))) => Some(Caller::Aws(AwsCaller {
-            arn: format!("arn:{partition}:iam::{account}:user/{path}"),
-            account,
-            session_arn: None,
-        })),
-        ("sts", Some(("assumed-role", rest))) => {
-            let role = rest.split('/').next().unwrap_or(rest);
-            Some(Caller::Aws(AwsCaller {
-                arn: format!("arn:{partition}:iam::{account}:role/{role}"),
-                session_arn: Some(format!(
-                    "arn:{partition}:sts::{account}:assumed-role/{rest}"
-                )),
-                account,
-            }))
-        }
-        ("iam", None) if *resource == "root" => Some(Caller::root(&account, partition)),
-        _ => None,
     }
 }
 

@@ -22,9 +22,9 @@ use idc_guard_core::config::Config;
 use idc_guard_policy::document::{KeyPolicy, parse_key_policy};
 use idc_guard_policy::eval::{Reading, evaluate};
 use idc_guard_policy::request::AccessRequest;
-use idc_guard_tests::policy_gen::{Rng, random_typed_policy};
+use idc_guard_tests::policy_gen::{Rng, random_typed_policy, seed};
 use idc_guard_tests::probes::{ModelBuilder, named_in};
-use idc_guard_tests::{BASE_CONFIG, config_with, fixtures_dir};
+use idc_guard_tests::{BASE_CONFIG, config_with, key_policy_fixture_files};
 
 /// (Region, check) pairs a must-deny probe shows failing, with one such probe each.
 fn found_by_probes(config: &Config, policy: &KeyPolicy) -> BTreeMap<(String, String), String> {
@@ -89,23 +89,9 @@ fn compare(name: &str, config: &Config, text: &str, checked: &mut usize, probe_h
     );
 }
 
-/// The generator's seed: `default`, or `IDC_GUARD_SEED` to explore other policies.
-fn seed(default: u64) -> u64 {
-    std::env::var("IDC_GUARD_SEED")
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .map_or(default, |s| s ^ default)
-}
-
 #[test]
 fn everything_the_probes_find_in_the_fixtures_the_analysis_finds_too() {
-    let dir = fixtures_dir().join("key-policy");
-    let mut files: Vec<_> = fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
+    let files = key_policy_fixture_files();
     let (mut checked, mut hits) = (0, 0);
     for path in &files {
         let case: serde_json::Value =

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 
 use idc_guard_core::checks::key_policy::check_key_policy;
-use idc_guard_tests::{config_with, fixtures_dir};
+use idc_guard_tests::{config_with, key_policy_fixture_files};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -38,13 +38,7 @@ const KNOWN_GAPS: [(&str, &str); 0] = [];
 
 #[test]
 fn every_fixture_case_yields_exactly_the_expected_failures() {
-    let dir = fixtures_dir().join("key-policy");
-    let mut files: Vec<_> = fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
+    let files = key_policy_fixture_files();
     assert!(files.len() >= 40, "only {} fixture cases", files.len());
     let mut mismatches = Vec::new();
     let mut covered: BTreeSet<String> = BTreeSet::new();
