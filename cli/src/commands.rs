@@ -3,9 +3,9 @@
 use std::fmt::Write as _;
 
 use idc_guard_core::checks::key_policy::{KeyPolicyReport, check_parsed, with_files};
+use idc_guard_core::domain::urls::{TENANT_PLACEHOLDER, documented_for, region_urls};
+use idc_guard_core::model::render::render_policy;
 use idc_guard_core::model::{caller_context, parse_caller};
-use idc_guard_core::render::render_policy;
-use idc_guard_core::urls::{TENANT_PLACEHOLDER, documented_for, region_urls};
 use idc_guard_policy::document::parse_key_policy;
 use idc_guard_policy::eval::{Decision, Outcome as EvalOutcome, Reading, evaluate};
 use idc_guard_policy::request::AccessRequest;

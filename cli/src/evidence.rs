@@ -8,10 +8,10 @@ use std::fmt::Write as _;
 
 use idc_guard_core::aws::load_sdk_config_system_roots;
 use idc_guard_core::aws::s3::S3EvidenceStore;
+use idc_guard_core::domain::time::Timestamp;
 use idc_guard_core::evidence::report::{EvidenceRow, day_prefixes, to_csv, to_html};
 use idc_guard_core::evidence::{KEY_PREFIX, Verdict, verify};
 use idc_guard_core::ports::{EvidenceStore, PortErrorKind};
-use idc_guard_core::time::Timestamp;
 use serde_json::json;
 
 use crate::live::runtime;

@@ -4,19 +4,20 @@
 
 use std::fmt::Write as _;
 
-use idc_guard_core::audit::{AuditReport, audit};
 use idc_guard_core::aws::{
     Documents, DynamoClaims, Endpoints, EventBridgeBus, KmsKeyStore, Region, SdkConfig,
     SsoInstanceDirectory, load_sdk_config_system_roots,
 };
 use idc_guard_core::config::{Config, Mode};
+use idc_guard_core::domain::time::Timestamp;
 use idc_guard_core::finding::{Finding, Status};
-use idc_guard_core::guard::{GuardError, GuardOutcome, KeyGuard, RegionOutcome};
-use idc_guard_core::local::{LocalBudget, LocalBus, LocalClaims};
+use idc_guard_core::guard::audit::{AuditReport, audit};
+use idc_guard_core::guard::key::{GuardOutcome, RegionOutcome};
+use idc_guard_core::guard::{GuardError, KeyGuard};
+use idc_guard_core::ports::local::{LocalBudget, LocalBus, LocalClaims};
 use idc_guard_core::ports::{
     ActionBudget, Budget, Claim, ClaimOutcome, ClaimStore, FindingBus, PortError,
 };
-use idc_guard_core::time::Timestamp;
 use serde_json::json;
 
 use crate::input::{read_config, read_text};
@@ -205,18 +206,18 @@ pub fn replay(args: &ReplayArgs<'_>) -> Result<Outcome, UsageError> {
             Some(t) => Claims::Table(DynamoClaims::new(&sdk, endpoints.dynamodb.clone(), t)),
             None => Claims::Local(LocalClaims::default(), LocalBudget::default()),
         };
-        let guard = KeyGuard {
-            keys: KmsKeyStore::new(&sdk, endpoints.kms.clone()),
-            bus: match args.bus {
+        let guard = KeyGuard::new(
+            config,
+            KmsKeyStore::new(&sdk, endpoints.kms.clone()),
+            match args.bus {
                 Some(bus) => {
                     Bus::EventBridge(EventBridgeBus::new(&sdk, endpoints.events.clone(), bus))
                 }
                 None => Bus::Local(LocalBus::default()),
             },
-            claims: &claims,
-            budget: &claims,
-            config,
-        };
+            &claims,
+            &claims,
+        );
         let outcome = match guard.handle_event(&event, now()).await {
             Ok(outcome) => outcome,
             // Not bad input: AWS failed. Exit 1 with what happened, the findings included.

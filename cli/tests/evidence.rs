@@ -9,12 +9,12 @@
 use std::process::{Command, Output};
 
 use idc_guard_core::aws::s3::S3EvidenceStore;
+use idc_guard_core::domain::time::Timestamp;
 use idc_guard_core::evidence::{
     EvidenceContext, evidence_key, ocsf_record, record_body, sha256_hex,
 };
 use idc_guard_core::finding::{Finding, Severity, Status};
 use idc_guard_core::ports::{EvidenceStore, EvidenceWrite};
-use idc_guard_core::time::Timestamp;
 use idc_guard_tests::local_aws::{Moto, sdk_config, unique};
 use serde_json::Value;
 

@@ -10,8 +10,8 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use idc_guard_core::checks::key_policy::{KeyPolicyChecker, check_key_policy};
 use idc_guard_core::config::Config;
-use idc_guard_core::regions::DEFAULT_SUPPORTED_REGIONS;
-use idc_guard_core::render::{model_policy, render_policy};
+use idc_guard_core::domain::regions::DEFAULT_SUPPORTED_REGIONS;
+use idc_guard_core::model::render::{model_policy, render_policy};
 use serde_json::json;
 
 fn config_17_regions() -> Config {

@@ -9,16 +9,16 @@ use serde_json::Value;
 
 use crate::checks::key_policy::check_key_policy;
 use crate::config::Config;
-use crate::event::CloudTrailEvent;
 use crate::finding::Finding;
-use crate::instance_event::{IdentityEvent, InstanceEvent};
-use crate::key_event::KeyEvent;
+use crate::intake::envelope::CloudTrailEvent;
+use crate::intake::instance::{IdentityEvent, InstanceEvent};
+use crate::intake::key::KeyEvent;
 use crate::model::{RegionModel, caller_context};
 use crate::notify::limits::{
     MAX_BLOCKS, MAX_FIELD_TEXT, MAX_FIELDS, MAX_HEADER_TEXT, MAX_SECTION_TEXT,
 };
 use crate::notify::{MessageContext, slack_message};
-use crate::repair::repair_policy;
+use crate::plan::repair::repair_policy;
 use idc_guard_policy::analysis::{Analysis, Limits};
 use idc_guard_policy::document::{MAX_POLICY_BYTES, parse_key_policy};
 use idc_guard_policy::eval::{Reading, applies, evaluate};
@@ -205,17 +205,17 @@ pub fn cloudtrail_event(data: &[u8]) {
                 assert!(!place.is_empty(), "a malformed event names no place");
             }
         }
-        Err(crate::event::Rejection::Malformed(e)) => {
+        Err(crate::intake::envelope::Rejection::Malformed(e)) => {
             assert!(!e.place.is_empty(), "a malformed event names no place: {e}");
         }
-        Err(crate::event::Rejection::Skip(_)) => {}
+        Err(crate::intake::envelope::Rejection::Skip(_)) => {}
     }
 }
 
-fn rejection_place(r: crate::event::Rejection) -> Option<String> {
+fn rejection_place(r: crate::intake::envelope::Rejection) -> Option<String> {
     match r {
-        crate::event::Rejection::Malformed(e) => Some(e.place),
-        crate::event::Rejection::Skip(_) => None,
+        crate::intake::envelope::Rejection::Malformed(e) => Some(e.place),
+        crate::intake::envelope::Rejection::Skip(_) => None,
     }
 }
 

@@ -1,40 +1,41 @@
-//! idc-guard core: the Identity Center key-policy model, the policy evaluator, every check,
-//! remediation planning and the guards' logic over ports.
+//! idc-guard core: the Identity Center model, every check, remediation planning and the
+//! guards' logic over ports. The policy language itself is the `idc-guard-policy` crate.
 //!
-//! The decision code is pure: no environment, no clock, no SDK types. Time, configuration and
-//! I/O come in as arguments or through the [`ports`]. AWS adapters live in [`aws`] behind the
-//! `aws` feature; in-process ports for one-shot CLI runs in [`local`]; test doubles with fault
-//! injection in `memory` (feature `test-util`, absent from release binaries).
+//! The modules follow one event through the guardrail (docs/architecture.md):
+//!
+//! - [`intake`]: an EventBridge event or CloudTrail record, read tolerantly into a trigger;
+//! - [`guard`]: the guards, which re-read live state through the [`ports`], run the
+//!   [`checks`] (over the [`model`] and the policy engine), act on a [`plan`] per mode and
+//!   hand [`finding`]s to their delivery (bus, claims, outbox);
+//! - [`aws`]: the adapters behind the ports (feature `aws`);
+//! - [`notify`] and [`evidence`]: what the findings bus feeds (Slack, audit evidence).
+//!
+//! Underneath: [`domain`] (ARNs, Regions, instants, live state), [`config`] and [`saml`]
+//! (IdP metadata). The decision code is pure: no environment, no clock, no SDK types. Time,
+//! configuration and I/O come in as arguments or through the ports. In-process ports for
+//! one-shot CLI runs are [`ports::local`]; test doubles with fault injection are
+//! `ports::memory` (feature `test-util`, absent from release binaries).
 
-pub mod arn;
-pub mod audit;
-#[cfg(feature = "aws")]
-pub mod aws;
-pub mod change;
-pub mod checks;
+pub mod domain;
+
 pub mod config;
-pub mod event;
-pub mod evidence;
 pub mod finding;
-#[cfg(feature = "fuzzing")]
-pub mod fuzzing;
-pub mod guard;
-pub mod idp_guard;
-pub mod instance_event;
-pub mod key_event;
-pub mod live;
-pub mod local;
-#[cfg(any(test, feature = "test-util"))]
-pub mod memory;
+pub mod saml;
+
+pub mod intake;
 pub mod model;
-pub mod notify;
+
+pub mod checks;
 pub mod plan;
 pub mod ports;
-pub mod region_guard;
-pub mod regions;
-pub mod render;
-pub mod repair;
-pub mod saml;
-pub mod sweep;
-pub mod time;
-pub mod urls;
+
+pub mod guard;
+
+#[cfg(feature = "aws")]
+pub mod aws;
+
+pub mod evidence;
+pub mod notify;
+
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;

@@ -22,8 +22,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use idc_guard_core::render::render_policy;
-use idc_guard_core::time::Timestamp;
+use idc_guard_core::domain::time::Timestamp;
+use idc_guard_core::model::render::render_policy;
 use idc_guard_tests::demo::scenarios::sso_event;
 use idc_guard_tests::demo::world::World;
 use idc_guard_tests::demo::{FUNCTIONS, function_env};

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use idc_guard_core::time::Timestamp;
+use idc_guard_core::domain::time::Timestamp;
 use idc_guard_tests::key_fixture::{KeyFixture, PRIMARY, fixture_config_text};
 use idc_guard_tests::local_aws::Moto;
 use idc_guard_tests::runtime_api::{Answer, RuntimeApi, lambda_environment};

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{
 use idc_guard_core::aws::Endpoints;
 use idc_guard_core::config::Config;
 use idc_guard_core::finding::Finding;
-use idc_guard_core::render::render_policy;
+use idc_guard_core::model::render::render_policy;
 use key_policy_guard::{AwsKeyGuard, Settings, aws_guard};
 use serde_json::{Value, json};
 

@@ -10,7 +10,7 @@
 )]
 
 use idc_guard_core::config::Config;
-use idc_guard_core::render::model_policy;
+use idc_guard_core::model::render::model_policy;
 use idc_guard_policy::document::{KeyPolicy, parse_key_policy};
 use serde_json::{Value, json};
 

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use idc_guard_core::checks::CheckId;
 use idc_guard_core::config::{Config, is_account_id};
+use idc_guard_core::domain::regions::dns_suffix;
 use idc_guard_core::model::caller_for_arn;
-use idc_guard_core::regions::dns_suffix;
 use idc_guard_policy::actions::{self, ActionSet};
 use idc_guard_policy::document::principal::AwsPrincipal;
 use idc_guard_policy::document::{KeyPolicy, PrincipalClause};

@@ -14,10 +14,10 @@ use axum::body::Bytes;
 use axum::http::HeaderMap;
 use axum::routing::post;
 use idc_guard_core::aws::{DynamoClaims, KmsKeyStore};
+use idc_guard_core::domain::time::Timestamp;
 use idc_guard_core::ports::{
     ActionBudget, Budget, Claim, ClaimOutcome, ClaimRecord, ClaimStore, KeyStore, PortErrorKind,
 };
-use idc_guard_core::time::Timestamp;
 use idc_guard_tests::key_fixture::{KeyFixture, PRIMARY};
 use idc_guard_tests::local_aws::{Moto, sdk_config};
 use serde_json::Value;
@@ -148,7 +148,7 @@ async fn a_replica_is_created_on_moto() {
     let moto = Moto::start().unwrap();
     let f = KeyFixture::new(&moto, &[PRIMARY], "notify").await.unwrap();
     let keys = KmsKeyStore::new(&f.sdk, Some(moto.url.clone()));
-    let model = idc_guard_core::render::render_policy(&f.config);
+    let model = idc_guard_core::model::render::render_policy(&f.config);
     let replica = keys
         .replicate_key(PRIMARY, &f.key_id, "ap-southeast-2", &model)
         .await

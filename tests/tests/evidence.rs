@@ -12,9 +12,9 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ChecksumMode;
 use evidence_collector::{Settings, handle};
 use idc_guard_core::aws::s3::S3EvidenceStore;
+use idc_guard_core::domain::time::Timestamp;
 use idc_guard_core::evidence::{Verdict, sha256_hex, verify};
 use idc_guard_core::ports::{EvidenceStore, EvidenceWrite, PortErrorKind};
-use idc_guard_core::time::Timestamp;
 use idc_guard_tests::local_aws::{Moto, sdk_config, unique};
 use serde_json::{Value, json};
 

@@ -17,8 +17,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use idc_guard_core::checks::key_policy::check_parsed;
+use idc_guard_core::domain::time::Timestamp;
 use idc_guard_core::finding::Finding;
-use idc_guard_core::time::Timestamp;
 use idc_guard_policy::document::parse_key_policy;
 use idc_guard_tests::fault_proxy::{Fault, FaultProxy, Rule};
 use idc_guard_tests::key_fixture::{KeyFixture, PRIMARY};

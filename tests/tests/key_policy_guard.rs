@@ -9,8 +9,8 @@
 
 use idc_guard_core::checks::key_policy::check_parsed;
 use idc_guard_core::config::{Config, Mode};
+use idc_guard_core::domain::time::Timestamp;
 use idc_guard_core::finding::{Finding, Status};
-use idc_guard_core::time::Timestamp;
 use idc_guard_policy::document::parse_key_policy;
 use idc_guard_tests::key_fixture::{KeyFixture, PRIMARY};
 use idc_guard_tests::local_aws::Moto;

@@ -10,9 +10,9 @@
 
 use idc_guard_core::checks::key_policy::check_key_policy;
 use idc_guard_core::config::Config;
+use idc_guard_core::domain::regions::DEFAULT_SUPPORTED_REGIONS;
 use idc_guard_core::finding::Status;
-use idc_guard_core::regions::DEFAULT_SUPPORTED_REGIONS;
-use idc_guard_core::render::{model_policy, render_policy};
+use idc_guard_core::model::render::{model_policy, render_policy};
 use idc_guard_policy::document::parse_key_policy;
 use proptest::prelude::*;
 use serde_json::{Value, json};

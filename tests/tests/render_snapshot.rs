@@ -8,7 +8,7 @@
 )]
 
 use idc_guard_core::config::Config;
-use idc_guard_core::render::render_policy;
+use idc_guard_core::model::render::render_policy;
 use idc_guard_tests::BASE_CONFIG;
 
 #[test]

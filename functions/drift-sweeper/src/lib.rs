@@ -7,9 +7,9 @@ use idc_guard_core::aws::{
     Documents, Endpoints, EventBridgeBus, KmsKeyStore, SdkConfig, SsoInstanceDirectory,
 };
 use idc_guard_core::config::Config;
+use idc_guard_core::domain::time::Timestamp;
+use idc_guard_core::guard::sweep::sweep;
 use idc_guard_core::ports::{DocumentSource, FindingBus, InstanceDirectory, KeyStore};
-use idc_guard_core::sweep::sweep;
-use idc_guard_core::time::Timestamp;
 use idc_guard_lambda::{RetryableError, SettingsError};
 use serde_json::Value;
 

@@ -6,12 +6,12 @@
 //! counts as done. Malformed and foreign events are logged and acknowledged; only errors a
 //! retry can fix (throttling, 5xx, a concurrent write) go back to Lambda.
 
+use idc_guard_core::domain::time::Timestamp;
 use idc_guard_core::evidence::{
     EvidenceContext, account_from_arn, evidence_key, ocsf_record, record_body, sha256_hex,
 };
 use idc_guard_core::finding::Finding;
 use idc_guard_core::ports::{EvidenceStore, EvidenceWrite, PortError};
-use idc_guard_core::time::Timestamp;
 use lambda_runtime::Diagnostic;
 use serde_json::{Value, json};
 

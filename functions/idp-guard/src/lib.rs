@@ -1,6 +1,6 @@
 //! idp-guard: reacts to identity-source and external-IdP changes (`AssociateDirectory`,
 //! `DisassociateDirectory` from sso.amazonaws.com; `*ExternalIdPConfigurationForDirectory`
-//! from sso-directory.amazonaws.com). The logic lives in [`idc_guard_core::idp_guard`]; it
+//! from sso-directory.amazonaws.com). The logic lives in [`idc_guard_core::guard::idp`]; it
 //! never changes anything (the IdP is outside AWS).
 //!
 //! Environment: the guards' variables, plus `IDC_GUARD_SAML_METADATA` (`s3://bucket/key`),
@@ -8,12 +8,10 @@
 
 use idc_guard_core::aws::{Documents, Endpoints, SdkConfig, SsoInstanceDirectory};
 use idc_guard_core::config::MetadataLocation;
-use idc_guard_core::idp_guard::IdpGuard;
-use idc_guard_core::ports::{
-    ActionBudget, ClaimStore, DocumentSource, FindingBus, InstanceDirectory, KeyStore,
-};
-use idc_guard_core::time::Timestamp;
-use idc_guard_lambda::{GuardSettings, RetryableError, SettingsError, aws_key_guard};
+use idc_guard_core::domain::time::Timestamp;
+use idc_guard_core::guard::IdpGuard;
+use idc_guard_core::ports::{ClaimStore, DocumentSource, FindingBus, InstanceDirectory};
+use idc_guard_lambda::{GuardSettings, RetryableError, SettingsError, aws_delivery};
 use serde_json::Value;
 
 /// Environment variable: where the IdP's SAML metadata is (`s3://bucket/key`).
@@ -21,10 +19,8 @@ pub const ENV_SAML_METADATA: &str = "IDC_GUARD_SAML_METADATA";
 
 /// The guard over the AWS adapters.
 pub type AwsIdpGuard = IdpGuard<
-    idc_guard_core::aws::KmsKeyStore,
     SsoInstanceDirectory,
     idc_guard_core::aws::EventBridgeBus,
-    idc_guard_core::aws::DynamoClaims,
     idc_guard_core::aws::DynamoClaims,
     Documents,
 >;
@@ -51,24 +47,23 @@ pub fn aws_idp_guard(
     endpoints: &Endpoints,
 ) -> AwsIdpGuard {
     IdpGuard {
-        guard: aws_key_guard(sdk, settings, endpoints),
+        delivery: aws_delivery(sdk, &settings, endpoints),
+        config: settings.config,
         directory: SsoInstanceDirectory::new(sdk, endpoints.sso_admin.clone()),
         documents: Documents::new(sdk, endpoints.s3.clone()),
     }
 }
 
 /// Handles one event: the outcome as JSON, an `Err` only when a retry can help.
-pub async fn handle<K, D, B, C, A, S>(
-    guard: &IdpGuard<K, D, B, C, A, S>,
+pub async fn handle<D, B, C, S>(
+    guard: &IdpGuard<D, B, C, S>,
     event: &Value,
     now: Timestamp,
 ) -> Result<Value, RetryableError>
 where
-    K: KeyStore,
     D: InstanceDirectory,
     B: FindingBus,
     C: ClaimStore,
-    A: ActionBudget,
     S: DocumentSource,
 {
     // Boxed: the guard's future is deep enough to overflow the compiler's layout limit.

@@ -1,11 +1,11 @@
 //! key-policy-guard: reacts to KMS changes of the Identity Center key (PutKeyPolicy, key state
 //! changes, replicas, grants), re-reads the key's live state, checks it, and reports or
-//! remediates per mode. The logic lives in [`idc_guard_core::guard`]; this crate wires it to
+//! remediates per mode. The logic lives in [`idc_guard_core::guard::key`]; this crate wires it to
 //! the Lambda runtime, the environment and the AWS adapters.
 
-use idc_guard_core::guard::{GuardOutcome, KeyGuard, RegionOutcome};
+use idc_guard_core::domain::time::Timestamp;
+use idc_guard_core::guard::key::{GuardOutcome, KeyGuard, RegionOutcome};
 use idc_guard_core::ports::{ActionBudget, ClaimStore, FindingBus, KeyStore};
-use idc_guard_core::time::Timestamp;
 use serde_json::Value;
 
 pub use idc_guard_lambda::{

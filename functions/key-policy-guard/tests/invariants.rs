@@ -9,13 +9,13 @@
 
 use idc_guard_core::checks::key_policy::check_parsed;
 use idc_guard_core::config::Config;
+use idc_guard_core::domain::live::{KeyDescription, KeyState, MultiRegionRole};
+use idc_guard_core::domain::time::Timestamp;
 use idc_guard_core::finding::Finding;
 use idc_guard_core::guard::KeyGuard;
-use idc_guard_core::live::{KeyDescription, KeyState, MultiRegionRole};
-use idc_guard_core::memory::{MemoryBudget, MemoryBus, MemoryClaims, MemoryKey, MemoryKms};
+use idc_guard_core::model::render::render_policy;
 use idc_guard_core::ports::PortErrorKind;
-use idc_guard_core::render::render_policy;
-use idc_guard_core::time::Timestamp;
+use idc_guard_core::ports::memory::{MemoryBudget, MemoryBus, MemoryClaims, MemoryKey, MemoryKms};
 use idc_guard_policy::document::parse_key_policy;
 use key_policy_guard::handle;
 use serde_json::{Value, json};
@@ -56,13 +56,13 @@ fn guard(mode: &str, extra: &str) -> Guard {
             grants: vec![],
         });
     }
-    KeyGuard {
+    KeyGuard::new(
         config,
         keys,
-        bus: MemoryBus::default(),
-        claims: MemoryClaims::default(),
-        budget: MemoryBudget::default(),
-    }
+        MemoryBus::default(),
+        MemoryClaims::default(),
+        MemoryBudget::default(),
+    )
 }
 
 fn event(name: &str, region: &str, actor: &str, time: &str, id: &str) -> Value {
@@ -91,22 +91,27 @@ fn now(offset: i64) -> Timestamp {
 
 /// Drops the baseline statement at `index` from the live policy in `region`.
 fn drift(g: &Guard, region: &str, index: usize) {
-    let mut key = g.keys.get(region).unwrap();
+    let mut key = g.enforcer.keys.get(region).unwrap();
     let mut doc: Value = serde_json::from_str(&key.policy).unwrap();
     doc["Statement"].as_array_mut().unwrap().remove(index);
     key.policy = doc.to_string();
-    g.keys.insert(key);
+    g.enforcer.keys.insert(key);
 }
 
 fn set_state(g: &Guard, region: &str, state: KeyState) {
-    let mut key = g.keys.get(region).unwrap();
+    let mut key = g.enforcer.keys.get(region).unwrap();
     key.description.state = state;
-    g.keys.insert(key);
+    g.enforcer.keys.insert(key);
 }
 
 fn passes(g: &Guard, region: &str) -> bool {
-    let policy = g.keys.get(region).unwrap().policy;
-    check_parsed(&g.config, &parse_key_policy(&policy), &[region.to_owned()]).compliant()
+    let policy = g.enforcer.keys.get(region).unwrap().policy;
+    check_parsed(
+        &g.enforcer.config,
+        &parse_key_policy(&policy),
+        &[region.to_owned()],
+    )
+    .compliant()
 }
 
 fn regions(outcome: &Value) -> Vec<String> {
@@ -137,9 +142,9 @@ async fn remediate_restores_a_removed_statement_and_verifies() {
     .await
     .unwrap();
     assert_eq!(regions(&out), ["remediated"]);
-    assert_eq!(g.keys.writes(), ["PutKeyPolicy eu-west-1"]);
+    assert_eq!(g.enforcer.keys.writes(), ["PutKeyPolicy eu-west-1"]);
     assert!(passes(&g, "eu-west-1"));
-    let published = g.bus.published();
+    let published = g.delivery.bus.published();
     assert!(!published.is_empty());
     assert!(published.iter().all(|f| f.region == "eu-west-1"));
     assert_eq!(outcomes(&published), vec!["applied"; published.len()]);
@@ -154,7 +159,7 @@ async fn notify_changes_nothing_and_dry_run_reports_the_plan() {
     for (mode, outcome) in [("notify", "skipped"), ("dry-run", "planned")] {
         let g = guard(mode, "");
         drift(&g, "us-east-1", 4);
-        let before = g.keys.get("us-east-1").unwrap().policy;
+        let before = g.enforcer.keys.get("us-east-1").unwrap().policy;
         let out = handle(
             &g,
             &event("PutKeyPolicy", "us-east-1", ADMIN, T0, "e1"),
@@ -163,9 +168,13 @@ async fn notify_changes_nothing_and_dry_run_reports_the_plan() {
         .await
         .unwrap();
         assert_eq!(regions(&out), ["reported"], "{mode}");
-        assert!(g.keys.writes().is_empty(), "{mode}: {:?}", g.keys.writes());
-        assert_eq!(g.keys.get("us-east-1").unwrap().policy, before);
-        let published = g.bus.published();
+        assert!(
+            g.enforcer.keys.writes().is_empty(),
+            "{mode}: {:?}",
+            g.enforcer.keys.writes()
+        );
+        assert_eq!(g.enforcer.keys.get("us-east-1").unwrap().policy, before);
+        let published = g.delivery.bus.published();
         assert_eq!(
             outcomes(&published),
             vec![outcome; published.len()],
@@ -193,10 +202,11 @@ async fn the_event_is_never_trusted_only_live_state() {
     .await
     .unwrap();
     assert_eq!(regions(&out), ["compliant"]);
-    assert!(g.keys.writes().is_empty());
-    assert!(g.bus.published().is_empty());
+    assert!(g.enforcer.keys.writes().is_empty());
+    assert!(g.delivery.bus.published().is_empty());
     assert!(
-        g.keys
+        g.enforcer
+            .keys
             .calls()
             .contains(&"GetKeyPolicy us-east-1".to_owned())
     );
@@ -207,7 +217,7 @@ async fn a_plan_that_cannot_pass_writes_nothing() {
     let g = guard("remediate", "");
     // Version 2008 and an application statement with literal ${...} text: raising the Version
     // would change that statement's meaning, so no safe repair exists.
-    let mut key = g.keys.get("us-east-1").unwrap();
+    let mut key = g.enforcer.keys.get("us-east-1").unwrap();
     let mut doc: Value = serde_json::from_str(&key.policy).unwrap();
     doc["Version"] = json!("2008-10-17");
     doc["Statement"]
@@ -217,7 +227,7 @@ async fn a_plan_that_cannot_pass_writes_nothing() {
         "Principal": {"AWS": "arn:aws:iam::111122223333:role/App"}, "Action": "kms:DescribeKey",
         "Resource": "*", "Condition": {"StringEquals": {"aws:PrincipalTag/team": "${team}"}}}));
     key.policy = doc.to_string();
-    g.keys.insert(key);
+    g.enforcer.keys.insert(key);
     let out = handle(
         &g,
         &event("PutKeyPolicy", "us-east-1", ADMIN, T0, "e1"),
@@ -226,8 +236,16 @@ async fn a_plan_that_cannot_pass_writes_nothing() {
     .await
     .unwrap();
     assert_eq!(regions(&out), ["reported"]);
-    assert!(g.keys.writes().is_empty(), "{:?}", g.keys.writes());
-    let actions = &g.bus.published()[0].remediation.clone().unwrap().actions;
+    assert!(
+        g.enforcer.keys.writes().is_empty(),
+        "{:?}",
+        g.enforcer.keys.writes()
+    );
+    let actions = &g.delivery.bus.published()[0]
+        .remediation
+        .clone()
+        .unwrap()
+        .actions;
     assert!(
         actions
             .iter()
@@ -249,8 +267,8 @@ async fn the_guards_own_change_is_rechecked_but_not_remediated() {
     .await
     .unwrap();
     assert_eq!(regions(&out), ["reported"]);
-    assert!(g.keys.writes().is_empty());
-    let published = g.bus.published();
+    assert!(g.enforcer.keys.writes().is_empty());
+    let published = g.delivery.bus.published();
     assert_eq!(outcomes(&published), vec!["skipped"; published.len()]);
     assert!(
         published[0].message.contains("own role"),
@@ -279,8 +297,8 @@ async fn the_circuit_breaker_stops_remediation_after_the_limit() {
         results.extend(regions(&out));
     }
     assert_eq!(results, ["remediated", "remediated", "reported"]);
-    assert_eq!(g.keys.writes().len(), 2);
-    let last = g.bus.published().pop().unwrap();
+    assert_eq!(g.enforcer.keys.writes().len(), 2);
+    let last = g.delivery.bus.published().pop().unwrap();
     assert!(
         last.message.contains("Circuit breaker open"),
         "{}",
@@ -318,13 +336,13 @@ async fn the_same_change_twice_is_handled_once() {
     };
     assert_eq!(regions(&won), ["remediated"]);
     assert!(lost.to_string().contains("holds the claim"), "{lost}");
-    assert_eq!(g.keys.writes(), ["PutKeyPolicy us-east-1"]);
-    let published = g.bus.published().len();
+    assert_eq!(g.enforcer.keys.writes(), ["PutKeyPolicy us-east-1"]);
+    let published = g.delivery.bus.published().len();
     // Lambda's retry finds a compliant key: nothing more is written or published.
     let c = handle(&g, &e, now(65)).await.unwrap();
     assert_eq!(regions(&c), ["compliant"]);
-    assert_eq!(g.keys.writes().len(), 1);
-    assert_eq!(g.bus.published().len(), published);
+    assert_eq!(g.enforcer.keys.writes().len(), 1);
+    assert_eq!(g.delivery.bus.published().len(), published);
 }
 
 #[tokio::test]
@@ -339,7 +357,7 @@ async fn a_crashed_invocation_is_taken_over_not_acknowledged() {
     drift(&probe, "us-east-1", 3);
     handle(&probe, &e, now(5)).await.unwrap();
     // An invocation claimed them at +5 s, then died before writing or publishing.
-    for f in probe.bus.published() {
+    for f in probe.delivery.bus.published() {
         let claim = Claim {
             fingerprint: f.fingerprint,
             change_time: now(0),
@@ -347,13 +365,13 @@ async fn a_crashed_invocation_is_taken_over_not_acknowledged() {
             lease_until: now(5 + CLAIM_LEASE_SECONDS),
             expires: now(86_400),
         };
-        g.claims.claim(&claim).await.unwrap();
+        g.delivery.claims.claim(&claim).await.unwrap();
     }
     // Lambda's first retry, within the lease: asks for another retry, acknowledges nothing.
     let early = handle(&g, &e, now(65)).await;
     assert!(early.is_err(), "{early:?}");
-    assert!(g.keys.writes().is_empty());
-    assert!(g.bus.published().is_empty());
+    assert!(g.enforcer.keys.writes().is_empty());
+    assert!(g.delivery.bus.published().is_empty());
     // The next retry, after the lease: taken over and remediated.
     let late = handle(&g, &e, now(5 + CLAIM_LEASE_SECONDS + 60))
         .await
@@ -367,11 +385,11 @@ async fn notify_reports_a_duplicate_delivery_once_but_a_later_change_again() {
     drift(&g, "us-east-1", 3);
     let e = event("PutKeyPolicy", "us-east-1", ADMIN, T0, "e1");
     handle(&g, &e, now(5)).await.unwrap();
-    let once = g.bus.published().len();
+    let once = g.delivery.bus.published().len();
     assert!(once > 0);
     let again = handle(&g, &e, now(10)).await.unwrap();
     assert_eq!(regions(&again), ["duplicate"]);
-    assert_eq!(g.bus.published().len(), once);
+    assert_eq!(g.delivery.bus.published().len(), once);
     let later = event(
         "PutKeyPolicy",
         "us-east-1",
@@ -380,7 +398,7 @@ async fn notify_reports_a_duplicate_delivery_once_but_a_later_change_again() {
         "e2",
     );
     handle(&g, &later, now(125)).await.unwrap();
-    assert_eq!(g.bus.published().len(), 2 * once);
+    assert_eq!(g.delivery.bus.published().len(), 2 * once);
 }
 
 #[tokio::test]
@@ -409,7 +427,7 @@ async fn a_redrift_after_remediation_is_remediated_again() {
     .await
     .unwrap();
     assert_eq!(regions(&out), ["remediated"]);
-    assert_eq!(g.keys.writes().len(), 2);
+    assert_eq!(g.enforcer.keys.writes().len(), 2);
 }
 
 #[tokio::test]
@@ -425,11 +443,11 @@ async fn scheduled_deletion_is_cancelled_then_the_key_enabled() {
     .unwrap();
     assert_eq!(regions(&out), ["remediated"]);
     assert_eq!(
-        g.keys.writes(),
+        g.enforcer.keys.writes(),
         ["CancelKeyDeletion eu-west-1", "EnableKey eu-west-1"]
     );
     assert_eq!(
-        g.keys.get("eu-west-1").unwrap().description.state,
+        g.enforcer.keys.get("eu-west-1").unwrap().description.state,
         KeyState::Enabled
     );
 }
@@ -446,7 +464,7 @@ async fn a_disabled_key_is_enabled() {
     .await
     .unwrap();
     assert_eq!(regions(&out), ["remediated"]);
-    assert_eq!(g.keys.writes(), ["EnableKey us-east-1"]);
+    assert_eq!(g.enforcer.keys.writes(), ["EnableKey us-east-1"]);
 }
 
 #[tokio::test]
@@ -469,7 +487,11 @@ async fn bad_and_foreign_events_are_acknowledged_without_calls() {
         handle(&g, &failed, now(0)).await.unwrap()["result"],
         "skipped"
     );
-    assert!(g.keys.calls().is_empty(), "{:?}", g.keys.calls());
+    assert!(
+        g.enforcer.keys.calls().is_empty(),
+        "{:?}",
+        g.enforcer.keys.calls()
+    );
 }
 
 #[tokio::test]
@@ -477,7 +499,7 @@ async fn a_publish_failure_is_retried_and_nothing_is_lost() {
     let g = guard("notify", "");
     drift(&g, "us-east-1", 3);
     let e = event("PutKeyPolicy", "us-east-1", ADMIN, T0, "e1");
-    g.bus.fail_next(1);
+    g.delivery.bus.fail_next(1);
     let err = handle(&g, &e, now(5)).await.unwrap_err();
     assert!(err.to_string().contains("publishing"), "{err}");
     let diagnostic = lambda_runtime::Diagnostic::from(err);
@@ -487,11 +509,11 @@ async fn a_publish_failure_is_retried_and_nothing_is_lost() {
         "{}",
         diagnostic.error_message
     );
-    assert!(g.bus.published().is_empty());
+    assert!(g.delivery.bus.published().is_empty());
     // Lambda retries the same event: the claim was released, so it is published now.
     let out = handle(&g, &e, now(65)).await.unwrap();
     assert_eq!(regions(&out), ["reported"]);
-    assert!(!g.bus.published().is_empty());
+    assert!(!g.delivery.bus.published().is_empty());
 }
 
 /// An outbox an earlier attempt left that cannot be read as findings is never dropped: the
@@ -502,7 +524,11 @@ async fn an_unreadable_outbox_fails_the_invocation_and_is_kept() {
     let g = guard("notify", "");
     let e = event("PutKeyPolicy", "us-east-1", ADMIN, T0, "e1");
     let garbage = "[{\"check\": \"KP-NOT-A-CHECK\"}]";
-    g.claims.stash("e1", garbage, now(600)).await.unwrap();
+    g.delivery
+        .claims
+        .stash("e1", garbage, now(600))
+        .await
+        .unwrap();
     let err = handle(&g, &e, now(5)).await.unwrap_err();
     let diagnostic = lambda_runtime::Diagnostic::from(err);
     assert_eq!(diagnostic.error_type, "OutboxUnreadable");
@@ -511,9 +537,14 @@ async fn an_unreadable_outbox_fails_the_invocation_and_is_kept() {
         "{}",
         diagnostic.error_message
     );
-    assert!(g.bus.published().is_empty());
+    assert!(g.delivery.bus.published().is_empty());
     assert_eq!(
-        g.claims.take_stashed("e1").await.unwrap().as_deref(),
+        g.delivery
+            .claims
+            .take_stashed("e1")
+            .await
+            .unwrap()
+            .as_deref(),
         Some(garbage)
     );
 }
@@ -522,7 +553,8 @@ async fn an_unreadable_outbox_fails_the_invocation_and_is_kept() {
 async fn a_failed_write_is_reported_not_retried_blindly() {
     let g = guard("remediate", "");
     drift(&g, "us-east-1", 3);
-    g.keys
+    g.enforcer
+        .keys
         .fail_next("PutKeyPolicy", PortErrorKind::AccessDenied);
     let out = handle(
         &g,
@@ -532,7 +564,7 @@ async fn a_failed_write_is_reported_not_retried_blindly() {
     .await
     .unwrap();
     assert_eq!(regions(&out), ["remediation-failed"]);
-    let published = g.bus.published();
+    let published = g.delivery.bus.published();
     assert_eq!(outcomes(&published), vec!["failed"; published.len()]);
     assert!(
         published[0].message.contains("Remediation failed"),
@@ -542,7 +574,9 @@ async fn a_failed_write_is_reported_not_retried_blindly() {
     // A transient failure goes back to Lambda for a retry instead.
     let g = guard("remediate", "");
     drift(&g, "us-east-1", 3);
-    g.keys.fail_next("PutKeyPolicy", PortErrorKind::Transient);
+    g.enforcer
+        .keys
+        .fail_next("PutKeyPolicy", PortErrorKind::Transient);
     assert!(
         handle(
             &g,
@@ -554,7 +588,7 @@ async fn a_failed_write_is_reported_not_retried_blindly() {
     );
     // The write may have landed with its answer lost, so the findings go out before the
     // retry, which could find nothing left to report.
-    let interrupted = g.bus.published();
+    let interrupted = g.delivery.bus.published();
     assert!(!interrupted.is_empty());
     assert!(
         interrupted[0].message.contains("Remediation interrupted"),
@@ -575,7 +609,7 @@ async fn a_failed_write_is_reported_not_retried_blindly() {
 async fn the_replaced_policy_travels_with_the_finding() {
     let g = guard("remediate", "");
     drift(&g, "us-east-1", 3);
-    let drifted = g.keys.get("us-east-1").unwrap().policy;
+    let drifted = g.enforcer.keys.get("us-east-1").unwrap().policy;
     handle(
         &g,
         &event("PutKeyPolicy", "us-east-1", ADMIN, T0, "e1"),
@@ -583,7 +617,7 @@ async fn the_replaced_policy_travels_with_the_finding() {
     )
     .await
     .unwrap();
-    let published = g.bus.published();
+    let published = g.delivery.bus.published();
     let record = published[0].remediation.as_ref().unwrap();
     assert_eq!(record.previous_policy.as_deref(), Some(drifted.as_str()));
 }
@@ -592,8 +626,8 @@ async fn the_replaced_policy_travels_with_the_finding() {
 async fn grants_are_never_reported_as_remediated() {
     let g = guard("remediate", "");
     drift(&g, "us-east-1", 3);
-    let mut key = g.keys.get("us-east-1").unwrap();
-    key.grants.push(idc_guard_core::live::Grant {
+    let mut key = g.enforcer.keys.get("us-east-1").unwrap();
+    key.grants.push(idc_guard_core::domain::live::Grant {
         grant_id: "g-outsider".into(),
         name: None,
         grantee_principal: "arn:aws:iam::999999999999:role/X".into(),
@@ -601,7 +635,7 @@ async fn grants_are_never_reported_as_remediated() {
         issuing_account: None,
         operations: vec!["Decrypt".into()],
     });
-    g.keys.insert(key);
+    g.enforcer.keys.insert(key);
     let out = handle(
         &g,
         &event("PutKeyPolicy", "us-east-1", ADMIN, T0, "e1"),
@@ -610,7 +644,7 @@ async fn grants_are_never_reported_as_remediated() {
     .await
     .unwrap();
     assert_eq!(regions(&out), ["remediated"]);
-    let published = g.bus.published();
+    let published = g.delivery.bus.published();
     let grants = published.iter().find(|f| f.check == "KEY-GRANTS").unwrap();
     let record = grants.remediation.as_ref().unwrap();
     assert_eq!(record.outcome, "skipped");
@@ -632,7 +666,7 @@ async fn a_broken_state_table_means_report_only() {
     // Claims failing for good (e.g. AccessDenied on the table): no idempotency, no changes.
     let g = guard("remediate", "");
     drift(&g, "us-east-1", 3);
-    g.claims.fail_with(PortErrorKind::AccessDenied);
+    g.delivery.claims.fail_with(PortErrorKind::AccessDenied);
     let out = handle(
         &g,
         &event("PutKeyPolicy", "us-east-1", ADMIN, T0, "e1"),
@@ -641,16 +675,16 @@ async fn a_broken_state_table_means_report_only() {
     .await
     .unwrap();
     assert_eq!(regions(&out), ["reported"]);
-    assert!(g.keys.writes().is_empty());
+    assert!(g.enforcer.keys.writes().is_empty());
     assert!(
-        g.bus.published()[0]
+        g.delivery.bus.published()[0]
             .message
             .contains("idempotency store failed")
     );
     // The breaker failing for good: likewise.
     let g = guard("remediate", "");
     drift(&g, "us-east-1", 3);
-    g.budget.fail_with(PortErrorKind::AccessDenied);
+    g.enforcer.budget.fail_with(PortErrorKind::AccessDenied);
     let out = handle(
         &g,
         &event("PutKeyPolicy", "us-east-1", ADMIN, T0, "e1"),
@@ -659,16 +693,16 @@ async fn a_broken_state_table_means_report_only() {
     .await
     .unwrap();
     assert_eq!(regions(&out), ["reported"]);
-    assert!(g.keys.writes().is_empty());
+    assert!(g.enforcer.keys.writes().is_empty());
     assert!(
-        g.bus.published()[0]
+        g.delivery.bus.published()[0]
             .message
             .contains("circuit breaker could not be read")
     );
     // Transient claim failures go back to Lambda, holding nothing.
     let g = guard("remediate", "");
     drift(&g, "us-east-1", 3);
-    g.claims.fail_with(PortErrorKind::Transient);
+    g.delivery.claims.fail_with(PortErrorKind::Transient);
     assert!(
         handle(
             &g,
@@ -685,7 +719,8 @@ async fn an_unverifiable_remediation_is_reported_as_such() {
     let g = guard("remediate", "");
     drift(&g, "us-east-1", 3);
     // The first DescribeKey (inspection) works; the verification read fails.
-    g.keys
+    g.enforcer
+        .keys
         .fail_later("DescribeKey", PortErrorKind::AccessDenied, 1);
     let out = handle(
         &g,
@@ -695,8 +730,8 @@ async fn an_unverifiable_remediation_is_reported_as_such() {
     .await
     .unwrap();
     assert_eq!(regions(&out), ["remediation-failed"]);
-    assert_eq!(g.keys.writes(), ["PutKeyPolicy us-east-1"]);
-    let f = &g.bus.published()[0];
+    assert_eq!(g.enforcer.keys.writes(), ["PutKeyPolicy us-east-1"]);
+    let f = &g.delivery.bus.published()[0];
     assert_eq!(f.remediation.as_ref().unwrap().outcome, "applied");
     assert!(f.message.contains("could not be re-read"), "{}", f.message);
 }
@@ -782,15 +817,16 @@ async fn aliases_are_resolved_against_live_state() {
     e["detail"]["requestParameters"] = json!({"keyId": "alias/other-app"});
     // An alias of another key: skipped after one DescribeKey, nothing else read or written.
     let g = guard("remediate", "");
-    g.keys
+    g.enforcer
+        .keys
         .add_alias("alias/other-app", "mrk-99999999999999999999999999999999");
     set_state(&g, "us-east-1", KeyState::Disabled);
     let out = handle(&g, &e, now(5)).await.unwrap();
     assert_eq!(out["result"], "skipped", "{out}");
-    assert_eq!(g.keys.calls(), ["DescribeKey us-east-1"]);
+    assert_eq!(g.enforcer.keys.calls(), ["DescribeKey us-east-1"]);
     // An alias of ours: handled.
     let g = guard("remediate", "");
-    g.keys.add_alias("alias/other-app", KEY_ID);
+    g.enforcer.keys.add_alias("alias/other-app", KEY_ID);
     set_state(&g, "us-east-1", KeyState::Disabled);
     let out = handle(&g, &e, now(5)).await.unwrap();
     assert_eq!(regions(&out), ["remediated"]);
@@ -804,8 +840,8 @@ async fn a_replica_still_creating_is_retried_not_written() {
     let e = event("CreateKey", "eu-west-1", ADMIN, T0, "e1");
     let err = handle(&g, &e, now(5)).await.unwrap_err();
     assert!(err.to_string().contains("Creating"), "{err}");
-    assert!(g.keys.writes().is_empty());
-    assert!(g.bus.published().is_empty());
+    assert!(g.enforcer.keys.writes().is_empty());
+    assert!(g.delivery.bus.published().is_empty());
     // Lambda's retry, once the replica is usable.
     set_state(&g, "eu-west-1", KeyState::Enabled);
     let out = handle(&g, &e, now(65)).await.unwrap();
@@ -818,7 +854,7 @@ async fn a_change_racing_the_guard_is_not_overwritten() {
     drift(&g, "us-east-1", 3);
     // Someone else writes a new policy right after the guard's inspection read it.
     let theirs = {
-        let mut doc: Value = serde_json::from_str(&render_policy(&g.config)).unwrap();
+        let mut doc: Value = serde_json::from_str(&render_policy(&g.enforcer.config)).unwrap();
         doc["Statement"]
             .as_array_mut()
             .unwrap()
@@ -827,21 +863,27 @@ async fn a_change_racing_the_guard_is_not_overwritten() {
             "Action": "kms:DescribeKey", "Resource": "*"}));
         doc.to_string()
     };
-    g.keys.change_policy_after_reads("us-east-1", 1, &theirs);
+    g.enforcer
+        .keys
+        .change_policy_after_reads("us-east-1", 1, &theirs);
     let e = event("PutKeyPolicy", "us-east-1", ADMIN, T0, "e1");
     let err = handle(&g, &e, now(5)).await.unwrap_err();
     assert!(
         err.to_string().contains("changed since it was read"),
         "{err}"
     );
-    assert!(g.keys.writes().is_empty());
-    assert_eq!(g.keys.get("us-east-1").unwrap().policy, theirs);
+    assert!(g.enforcer.keys.writes().is_empty());
+    assert_eq!(g.enforcer.keys.get("us-east-1").unwrap().policy, theirs);
     // Nothing was sent to KMS, so nothing is reported as interrupted: the retry judges.
-    assert!(g.bus.published().is_empty(), "{:?}", g.bus.published());
+    assert!(
+        g.delivery.bus.published().is_empty(),
+        "{:?}",
+        g.delivery.bus.published()
+    );
     // The retry re-reads: their policy is compliant, so it stays.
     let out = handle(&g, &e, now(65)).await.unwrap();
     assert_eq!(regions(&out), ["compliant"]);
-    assert_eq!(g.keys.get("us-east-1").unwrap().policy, theirs);
+    assert_eq!(g.enforcer.keys.get("us-east-1").unwrap().policy, theirs);
 }
 
 #[tokio::test]
@@ -871,19 +913,19 @@ async fn one_change_seen_in_two_regions_is_reported_once() {
             ("eu-west-1".into(), "reported".into())
         ]
     );
-    let once = g.bus.published().len();
+    let once = g.delivery.bus.published().len();
     assert!(once > 0);
     let created = event("CreateKey", "eu-west-1", ADMIN, T0, "e2");
     let out = handle(&g, &created, now(8)).await.unwrap();
     assert_eq!(regions(&out), ["duplicate"]);
-    assert_eq!(g.bus.published().len(), once);
+    assert_eq!(g.delivery.bus.published().len(), once);
 }
 
 #[tokio::test]
 async fn a_publish_failure_after_remediation_is_published_by_the_retry() {
     let g = guard("remediate", "");
     drift(&g, "us-east-1", 3);
-    g.bus.fail_next(1);
+    g.delivery.bus.fail_next(1);
     let e = event("PutKeyPolicy", "us-east-1", ADMIN, T0, "e1");
     let err = handle(&g, &e, now(5)).await.unwrap_err();
     assert!(passes(&g, "us-east-1"), "the remediation itself stands");
@@ -893,12 +935,12 @@ async fn a_publish_failure_after_remediation_is_published_by_the_retry() {
         "{}",
         diagnostic.error_message
     );
-    assert!(g.bus.published().is_empty());
+    assert!(g.delivery.bus.published().is_empty());
     // The retry finds the key compliant, yet publishes what the first attempt did, from the
     // outbox; nothing is written twice.
     let out = handle(&g, &e, now(65)).await.unwrap();
     assert_eq!(regions(&out), ["compliant"]);
-    let published = g.bus.published();
+    let published = g.delivery.bus.published();
     assert!(!published.is_empty());
     assert!(
         published
@@ -917,10 +959,10 @@ async fn a_publish_failure_after_remediation_is_published_by_the_retry() {
         out["republished"].as_array().map(Vec::len),
         Some(published.len())
     );
-    assert_eq!(g.keys.writes(), ["PutKeyPolicy us-east-1"]);
+    assert_eq!(g.enforcer.keys.writes(), ["PutKeyPolicy us-east-1"]);
     // A third delivery finds the outbox empty: nothing is published twice.
     handle(&g, &e, now(125)).await.unwrap();
-    assert_eq!(g.bus.published().len(), published.len());
+    assert_eq!(g.delivery.bus.published().len(), published.len());
 }
 
 #[tokio::test]
@@ -945,5 +987,5 @@ async fn the_circuit_breaker_counts_the_key_across_regions() {
     .await
     .unwrap();
     assert_eq!(regions(&second), ["reported"]);
-    assert_eq!(g.keys.writes(), ["PutKeyPolicy us-east-1"]);
+    assert_eq!(g.enforcer.keys.writes(), ["PutKeyPolicy us-east-1"]);
 }

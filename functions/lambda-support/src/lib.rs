@@ -7,9 +7,9 @@ mod settings;
 use idc_guard_core::aws::{
     DynamoClaims, Endpoints, EventBridgeBus, KmsKeyStore, Region, SdkConfig,
 };
-use idc_guard_core::guard::{GuardError, KeyGuard};
+use idc_guard_core::domain::time::Timestamp;
+use idc_guard_core::guard::{Delivery, GuardError, KeyGuard};
 use idc_guard_core::ports::Pause;
-use idc_guard_core::time::Timestamp;
 use lambda_runtime::Diagnostic;
 use serde::Serialize;
 use serde_json::Value;
@@ -23,24 +23,46 @@ pub use settings::{
 /// The key guard over the AWS adapters (KMS, EventBridge, DynamoDB).
 pub type AwsKeyGuard = KeyGuard<KmsKeyStore, EventBridgeBus, DynamoClaims, DynamoClaims>;
 
-/// Builds the key guard over AWS. The state table is reached in `settings.state_region` (one
-/// table for every Region: idempotency across Regions needs its conditional writes).
+/// The findings' delivery over AWS (EventBridge, DynamoDB).
+pub type AwsDelivery = Delivery<EventBridgeBus, DynamoClaims>;
+
+/// The findings' delivery over AWS. The state table is reached in `settings.state_region`
+/// (one table for every Region: idempotency across Regions needs its conditional writes).
+pub fn aws_delivery(
+    sdk: &SdkConfig,
+    settings: &GuardSettings,
+    endpoints: &Endpoints,
+) -> AwsDelivery {
+    Delivery {
+        bus: EventBridgeBus::new(sdk, endpoints.events.clone(), &settings.bus_name),
+        claims: state_table(sdk, settings, endpoints),
+    }
+}
+
+fn state_table(sdk: &SdkConfig, settings: &GuardSettings, endpoints: &Endpoints) -> DynamoClaims {
+    let state_sdk = match &settings.state_region {
+        Some(region) => sdk.to_builder().region(Region::new(region.clone())).build(),
+        None => sdk.clone(),
+    };
+    DynamoClaims::new(&state_sdk, endpoints.dynamodb.clone(), &settings.table_name)
+}
+
+/// Builds the key guard over AWS: KMS, the delivery, and the circuit breaker in the state
+/// table.
 pub fn aws_key_guard(
     sdk: &SdkConfig,
     settings: GuardSettings,
     endpoints: &Endpoints,
 ) -> AwsKeyGuard {
-    let state_sdk = match &settings.state_region {
-        Some(region) => sdk.to_builder().region(Region::new(region.clone())).build(),
-        None => sdk.clone(),
-    };
-    KeyGuard {
-        keys: KmsKeyStore::new(sdk, endpoints.kms.clone()),
-        bus: EventBridgeBus::new(sdk, endpoints.events.clone(), &settings.bus_name),
-        claims: DynamoClaims::new(&state_sdk, endpoints.dynamodb.clone(), &settings.table_name),
-        budget: DynamoClaims::new(&state_sdk, endpoints.dynamodb.clone(), &settings.table_name),
-        config: settings.config,
-    }
+    let delivery = aws_delivery(sdk, &settings, endpoints);
+    let budget = state_table(sdk, &settings, endpoints);
+    KeyGuard::new(
+        settings.config,
+        KmsKeyStore::new(sdk, endpoints.kms.clone()),
+        delivery.bus,
+        delivery.claims,
+        budget,
+    )
 }
 
 /// Waits with tokio's timer.
@@ -127,9 +149,9 @@ pub fn now() -> Timestamp {
 }
 
 /// Logs what a region- or idp-guard did with an event.
-pub fn log_change_outcome(outcome: &idc_guard_core::change::ChangeOutcome) {
-    use idc_guard_core::change::ChangeOutcome;
+pub fn log_change_outcome(outcome: &idc_guard_core::guard::change::ChangeOutcome) {
     use idc_guard_core::finding::Status;
+    use idc_guard_core::guard::change::ChangeOutcome;
     match outcome {
         ChangeOutcome::Skipped { reason } => tracing::info!(%reason, "event skipped"),
         ChangeOutcome::Rejected { error } => {

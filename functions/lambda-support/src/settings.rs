@@ -88,7 +88,7 @@ impl GuardSettings {
         })?;
         let state_region = set(&get, ENV_STATE_REGION);
         if let Some(r) = &state_region
-            && !idc_guard_core::regions::is_region_name(r)
+            && !idc_guard_core::domain::regions::is_region_name(r)
         {
             return Err(SettingsError {
                 variable: ENV_STATE_REGION,

@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use idc_guard_core::aws::secrets::SecretsManagerSecrets;
 use idc_guard_core::aws::{DynamoClaims, SdkConfig};
+use idc_guard_core::domain::time::Timestamp;
 use idc_guard_core::finding::Finding;
 use idc_guard_core::notify::{MessageContext, slack_message};
 use idc_guard_core::ports::{
     Claim, ClaimOutcome, ClaimRecord, ClaimStore, PortError, SecretSource,
 };
-use idc_guard_core::time::Timestamp;
 use lambda_runtime::Diagnostic;
 use serde_json::{Value, json};
 
@@ -349,9 +349,9 @@ pub fn now() -> Timestamp {
 mod tests {
     use super::*;
     use idc_guard_core::finding::{Remediation, Severity, Status, Trigger};
-    use idc_guard_core::memory::MemoryClaims;
     use idc_guard_core::notify::MinSeverity;
     use idc_guard_core::ports::PortErrorKind;
+    use idc_guard_core::ports::memory::MemoryClaims;
     use std::collections::VecDeque;
     use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -1,13 +1,13 @@
 //! region-guard: reacts to `AddRegion`, `RemoveRegion` and `UpdateInstance`. The logic lives
-//! in [`idc_guard_core::region_guard`]; this crate wires it to the Lambda runtime, the
+//! in [`idc_guard_core::guard::region`]; this crate wires it to the Lambda runtime, the
 //! environment (the same variables as key-policy-guard) and the AWS adapters.
 
 use idc_guard_core::aws::{Endpoints, SdkConfig, SsoInstanceDirectory};
+use idc_guard_core::domain::time::Timestamp;
+use idc_guard_core::guard::RegionGuard;
 use idc_guard_core::ports::{
     ActionBudget, ClaimStore, FindingBus, InstanceDirectory, KeyStore, Pause,
 };
-use idc_guard_core::region_guard::RegionGuard;
-use idc_guard_core::time::Timestamp;
 use idc_guard_lambda::{AwsKeyGuard, GuardSettings, RetryableError, TokioPause, aws_key_guard};
 use serde_json::Value;
 
@@ -27,9 +27,10 @@ pub fn aws_region_guard(
     settings: GuardSettings,
     endpoints: &Endpoints,
 ) -> AwsRegionGuard {
-    let guard: AwsKeyGuard = aws_key_guard(sdk, settings, endpoints);
+    let AwsKeyGuard { enforcer, delivery } = aws_key_guard(sdk, settings, endpoints);
     RegionGuard {
-        guard,
+        enforcer,
+        delivery,
         directory: SsoInstanceDirectory::new(sdk, endpoints.sso_admin.clone()),
         pause: TokioPause,
     }

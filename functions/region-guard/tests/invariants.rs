@@ -11,18 +11,18 @@
 
 use idc_guard_core::checks::key_policy::check_parsed;
 use idc_guard_core::config::Config;
-use idc_guard_core::guard::KeyGuard;
-use idc_guard_core::live::{
+use idc_guard_core::domain::live::{
     InstanceDescription, InstanceEncryption, InstanceRegion, KeyDescription, KeyState,
     MultiRegionRole,
 };
-use idc_guard_core::memory::{
+use idc_guard_core::domain::time::Timestamp;
+use idc_guard_core::guard::KeyGuard;
+use idc_guard_core::guard::region::RegionGuard;
+use idc_guard_core::model::render::render_policy;
+use idc_guard_core::ports::PortErrorKind;
+use idc_guard_core::ports::memory::{
     MemoryBudget, MemoryBus, MemoryClaims, MemoryDirectory, MemoryKey, MemoryKms, NoPause,
 };
-use idc_guard_core::ports::PortErrorKind;
-use idc_guard_core::region_guard::RegionGuard;
-use idc_guard_core::render::render_policy;
-use idc_guard_core::time::Timestamp;
 use idc_guard_policy::document::parse_key_policy;
 use region_guard::handle;
 use serde_json::{Value, json};
@@ -91,14 +91,16 @@ fn guard(mode: &str, extra: &str) -> Guard {
             },
         ],
     };
+    let KeyGuard { enforcer, delivery } = KeyGuard::new(
+        config,
+        keys,
+        MemoryBus::default(),
+        MemoryClaims::default(),
+        MemoryBudget::default(),
+    );
     RegionGuard {
-        guard: KeyGuard {
-            config,
-            keys,
-            bus: MemoryBus::default(),
-            claims: MemoryClaims::default(),
-            budget: MemoryBudget::default(),
-        },
+        enforcer,
+        delivery,
         directory,
         pause: NoPause,
     }
@@ -120,7 +122,7 @@ fn now() -> Timestamp {
 }
 
 fn replicated(g: &Guard) -> bool {
-    g.guard
+    g.enforcer
         .keys
         .writes()
         .iter()
@@ -136,9 +138,9 @@ async fn a_missing_replica_is_created_with_a_policy_that_passes_every_kp_check()
         .await
         .unwrap();
     assert!(replicated(&g));
-    let replica = g.guard.keys.get("eu-west-1").unwrap();
+    let replica = g.enforcer.keys.get("eu-west-1").unwrap();
     let report = check_parsed(
-        &g.guard.config,
+        &g.enforcer.config,
         &parse_key_policy(&replica.policy),
         &["eu-west-1".to_owned()],
     );
@@ -154,7 +156,7 @@ async fn notify_dry_run_and_the_switch_off_never_create() {
             .unwrap();
         assert!(!replicated(&g), "{mode} {extra}");
         let ready = g
-            .guard
+            .delivery
             .bus
             .published()
             .into_iter()
@@ -184,7 +186,7 @@ async fn the_guards_own_change_is_rechecked_never_remediated() {
     .unwrap();
     assert!(!replicated(&g));
     let ready = g
-        .guard
+        .delivery
         .bus
         .published()
         .into_iter()
@@ -206,17 +208,17 @@ async fn the_circuit_breaker_stops_replica_creation() {
     handle(&g, &add_region("Admin", "eu-west-1", "e1"), now())
         .await
         .unwrap();
-    assert!(g.guard.keys.get("eu-west-1").is_some());
+    assert!(g.enforcer.keys.get("eu-west-1").is_some());
     // A second Region in the same window: the breaker is open.
     handle(&g, &add_region("Admin", "ap-southeast-2", "e2"), now())
         .await
         .unwrap();
     assert!(
-        g.guard.keys.get("ap-southeast-2").is_none(),
+        g.enforcer.keys.get("ap-southeast-2").is_none(),
         "the breaker must stop the second action in the window"
     );
     let ready = g
-        .guard
+        .delivery
         .bus
         .published()
         .into_iter()
@@ -232,7 +234,7 @@ async fn the_circuit_breaker_stops_replica_creation() {
 #[tokio::test]
 async fn a_broken_claim_store_means_report_only() {
     let g = guard("remediate", CREATE);
-    g.guard.claims.fail_with(PortErrorKind::AccessDenied);
+    g.delivery.claims.fail_with(PortErrorKind::AccessDenied);
     let out = handle(&g, &add_region("Admin", "eu-west-1", "e1"), now())
         .await
         .unwrap();
@@ -243,7 +245,7 @@ async fn a_broken_claim_store_means_report_only() {
 #[tokio::test]
 async fn a_transient_read_fails_the_invocation_and_releases_the_change() {
     let g = guard("remediate", CREATE);
-    g.guard
+    g.enforcer
         .keys
         .fail_next("DescribeKey", PortErrorKind::Transient);
     assert!(
@@ -251,7 +253,7 @@ async fn a_transient_read_fails_the_invocation_and_releases_the_change() {
             .await
             .is_err()
     );
-    assert!(g.guard.bus.published().is_empty());
+    assert!(g.delivery.bus.published().is_empty());
     // The retry takes the change over and handles it.
     let out = handle(&g, &add_region("Admin", "eu-west-1", "e1"), now())
         .await
@@ -266,7 +268,7 @@ async fn the_event_region_is_re_read_and_an_existing_replica_is_never_recreated(
     handle(&g, &add_region("Admin", "eu-west-1", "e1"), now())
         .await
         .unwrap();
-    let writes = g.guard.keys.writes().len();
+    let writes = g.enforcer.keys.writes().len();
     // A later, separate AddRegion of the same Region: live state has the replica now.
     let mut later = add_region("Admin", "eu-west-1", "e2");
     later["detail"]["eventTime"] = json!("2026-11-27T11:00:00Z");
@@ -278,9 +280,9 @@ async fn the_event_region_is_re_read_and_an_existing_replica_is_never_recreated(
     .await
     .unwrap();
     assert_eq!(
-        g.guard.keys.writes().len(),
+        g.enforcer.keys.writes().len(),
         writes,
         "{:?}",
-        g.guard.keys.writes()
+        g.enforcer.keys.writes()
     );
 }

@@ -11,8 +11,8 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::errors::port_error;
+use crate::domain::time::Timestamp;
 use crate::ports::{ActionBudget, Budget, Claim, ClaimOutcome, ClaimRecord, ClaimStore, PortError};
-use crate::time::Timestamp;
 
 const HELD: &str = "held";
 const SETTLED: &str = "settled";

@@ -10,7 +10,7 @@ use aws_smithy_types::date_time::Format;
 
 use super::PerRegion;
 use super::errors::port_error;
-use crate::live::{Grant, KeyDescription, KeyState, MultiRegionRole};
+use crate::domain::live::{Grant, KeyDescription, KeyState, MultiRegionRole};
 use crate::ports::{KeyStore, PortError, PortErrorKind};
 
 /// The key policy name KMS supports.

@@ -8,7 +8,7 @@ use aws_sdk_ssoadmin::config::Region;
 
 use super::PerRegion;
 use super::errors::port_error;
-use crate::live::{InstanceDescription, InstanceEncryption, InstanceRegion};
+use crate::domain::live::{InstanceDescription, InstanceEncryption, InstanceRegion};
 use crate::ports::{InstanceDirectory, PortError, PortErrorKind};
 
 /// sso-admin, one client per Region.

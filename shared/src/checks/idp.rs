@@ -8,10 +8,10 @@
 
 use crate::checks::{CheckId, finding_on};
 use crate::config::{Config, IdentitySource};
+use crate::domain::time::Timestamp;
+use crate::domain::urls::{RegionUrls, TENANT_PLACEHOLDER, urls_for};
 use crate::finding::{Finding, Severity, Status};
 use crate::saml::SamlMetadata;
-use crate::time::Timestamp;
-use crate::urls::{RegionUrls, TENANT_PLACEHOLDER, urls_for};
 
 /// The identity source as a call left it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,11 +3,13 @@
 
 use serde_json::Value;
 
-use crate::arn::key_id_of_arn;
 use crate::checks::{At, CheckId, finding_on};
 use crate::config::Config;
+use crate::domain::arn::key_id_of_arn;
+use crate::domain::live::{
+    InstanceDescription, InstanceRegion, KeyDescription, KeyState, MultiRegionRole,
+};
 use crate::finding::{Finding, Severity, Status};
-use crate::live::{InstanceDescription, InstanceRegion, KeyDescription, KeyState, MultiRegionRole};
 use crate::ports::PortError;
 
 /// The Regions the instance uses: every Region that is not being removed, the primary first;
@@ -421,7 +423,7 @@ pub fn check_replica_policy(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::live::InstanceEncryption;
+    use crate::domain::live::InstanceEncryption;
 
     fn config() -> Config {
         Config::from_toml(

@@ -21,11 +21,11 @@ use idc_guard_policy::request::{AccessRequest, Caller, Context};
 
 use crate::checks::{At, CheckId};
 use crate::config::Config;
+use crate::domain::regions::dns_suffix;
 use crate::finding::{Finding, Status};
 use crate::model::{
     ModelQuestion, REGIONAL_KEYS, RegionModel, caller_context, caller_context_from,
 };
-use crate::regions::dns_suffix;
 
 /// The outcome of checking one policy: a finding per failing cause and a pass per check that
 /// holds, for each Region.
@@ -862,7 +862,7 @@ fn via_service_part(c: &Condition, value: &str, region: &str) -> Option<Truth> {
 mod tests {
     use super::*;
     use crate::config::tests::example_with;
-    use crate::render::render_policy;
+    use crate::model::render::render_policy;
 
     fn config(extra: &str) -> Config {
         let regions = r#"["us-east-1", "us-west-2", "eu-west-1"]"#;

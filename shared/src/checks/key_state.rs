@@ -2,8 +2,8 @@
 
 use crate::checks::{At, CheckId};
 use crate::config::{Config, is_account_id};
+use crate::domain::live::{Grant, KeyDescription, KeyState};
 use crate::finding::{Finding, Severity, Status};
-use crate::live::{Grant, KeyDescription, KeyState};
 use crate::ports::{PortError, PortErrorKind};
 
 /// KEY-STATE: the key in this Region is Enabled and not pending deletion.

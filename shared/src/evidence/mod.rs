@@ -12,8 +12,8 @@ pub mod report;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::domain::time::Timestamp;
 use crate::finding::{Finding, Severity, Status};
-use crate::time::Timestamp;
 
 /// OCSF schema version of the records.
 pub const OCSF_VERSION: &str = "1.6.0";

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::time::Timestamp;
+use crate::domain::time::Timestamp;
 
 /// One evidence record, flattened for listing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

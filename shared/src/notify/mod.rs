@@ -11,8 +11,8 @@ use std::fmt;
 
 use serde_json::{Value, json};
 
+use crate::domain::time::Timestamp;
 use crate::finding::{Finding, Remediation, Severity, Status};
-use crate::time::Timestamp;
 use limits::{
     MAX_FIELD_TEXT, MAX_FIELDS, MAX_HEADER_TEXT, MAX_SECTION_TEXT, escape, fit_blocks, truncate,
 };

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use crate::time::Timestamp;
+use crate::domain::time::Timestamp;
 
 const TAG_INTEGER: u8 = 0x02;
 const TAG_BIT_STRING: u8 = 0x03;

@@ -81,7 +81,8 @@ pub const SCENARIOS: [(&str, &str); 8] = [
 
 /// Now, as CloudTrail writes `eventTime`.
 pub fn now_text() -> String {
-    idc_guard_core::time::Timestamp::from_system_time(std::time::SystemTime::now()).to_string()
+    idc_guard_core::domain::time::Timestamp::from_system_time(std::time::SystemTime::now())
+        .to_string()
 }
 
 /// A CloudTrail-shaped sso / sso-directory event at `time`, in the primary Region.

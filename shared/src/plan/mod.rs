@@ -1,13 +1,15 @@
 //! Remediation planning for the key in one Region: plain data, decided from the checks'
 //! results and live state, applied by an executor only in `remediate` mode.
 
+pub mod repair;
+
 use serde::Serialize;
 
 use crate::checks::key_policy::KeyPolicyReport;
 use crate::config::Config;
+use crate::domain::live::{KeySnapshot, KeyState};
 use crate::finding::Status;
-use crate::live::{KeySnapshot, KeyState};
-use crate::repair::repair_policy;
+use crate::plan::repair::repair_policy;
 
 /// One change to the key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

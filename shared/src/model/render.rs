@@ -37,7 +37,7 @@ pub fn model_statements(config: &Config) -> Vec<Value> {
         "aws:identitystore:identitystore-arn"
     ]);
     let via = json!(["sso.*.amazonaws.com", "identitystore.*.amazonaws.com"]);
-    let via = match crate::regions::dns_suffix(&config.primary_region) {
+    let via = match crate::domain::regions::dns_suffix(&config.primary_region) {
         "amazonaws.com" => via,
         suffix => json!([
             format!("sso.*.{suffix}"),

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use crate::event::{Change, CloudTrailEvent, Rejection, Skip};
+use crate::intake::envelope::{Change, CloudTrailEvent, Rejection, Skip};
 
 /// The `eventSource` of Identity Center (sso-admin) calls.
 pub const SSO_EVENT_SOURCE: &str = "sso.amazonaws.com";
@@ -180,7 +180,7 @@ impl TryFrom<&CloudTrailEvent> for InstanceEvent {
                         )
                         .into());
                 }
-                Some(r) if !crate::regions::is_region_name(r) => {
+                Some(r) if !crate::domain::regions::is_region_name(r) => {
                     return Err(e
                         .error(
                             "detail.requestParameters.regionName",

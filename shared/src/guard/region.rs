@@ -9,7 +9,6 @@
 
 use serde_json::Value;
 
-use crate::change::{Assessment, ChangeClaim, ChangeOutcome, InstanceChange};
 use crate::checks::idp::check_acs_urls;
 use crate::checks::instance::{
     Readiness, check_instance_encryption, check_multi_region, check_region_key_ready,
@@ -19,17 +18,19 @@ use crate::checks::instance::{
 use crate::checks::key_policy::check_parsed;
 use crate::checks::key_state::unreadable_key;
 use crate::config::{Config, Mode};
-use crate::event::{Change, CloudTrailEvent};
+use crate::domain::live::KeyState;
+use crate::domain::time::Timestamp;
 use crate::finding::{Finding, Remediation, RemediationOutcome, Status};
-use crate::guard::{GuardError, Inspection, KeyGuard, RegionReport, inspect};
-use crate::instance_event::{InstanceEvent, InstanceEventKind};
-use crate::live::KeyState;
+use crate::guard::change::{Assessment, ChangeClaim, ChangeOutcome, InstanceChange};
+use crate::guard::key::{Inspection, KeyEnforcer, RegionOutcome, RegionReport, inspect};
+use crate::guard::{Delivery, GuardError};
+use crate::intake::envelope::{Change, CloudTrailEvent};
+use crate::intake::instance::{InstanceEvent, InstanceEventKind};
+use crate::model::render::render_policy;
 use crate::ports::{
     ActionBudget, ClaimStore, FindingBus, InstanceDirectory, KeyStore, Pause, PortError,
     PortErrorKind,
 };
-use crate::render::render_policy;
-use crate::time::Timestamp;
 use idc_guard_policy::document::parse_key_policy;
 
 /// How often a new replica is re-read while it is `Creating`, and how long apart: 15 x 2 s
@@ -37,12 +38,14 @@ use idc_guard_policy::document::parse_key_policy;
 const CREATING_POLLS: u32 = 15;
 const CREATING_POLL_SECONDS: u64 = 2;
 
-/// region-guard over its ports: the key guard (KMS, bus, claims, breaker), the instance
-/// directory and a way to wait.
+/// region-guard over its ports: the key's enforcer (KMS, breaker; replica repairs go through
+/// it), the findings' delivery, the instance directory and a way to wait.
 #[derive(Debug)]
 pub struct RegionGuard<K, D, B, C, A, P> {
-    /// The key-policy guard's ports and logic (replica repairs go through it).
-    pub guard: KeyGuard<K, B, C, A>,
+    /// The key in one Region: inspection, remediation, verification.
+    pub enforcer: KeyEnforcer<K, A>,
+    /// Bus, claims and outbox.
+    pub delivery: Delivery<B, C>,
     /// sso-admin.
     pub directory: D,
     /// Waits while a new replica is Creating.
@@ -87,7 +90,7 @@ where
     P: Pause,
 {
     fn config(&self) -> &Config {
-        &self.guard.config
+        &self.enforcer.config
     }
 
     /// Handles one EventBridge event (or bare CloudTrail record) at time `now`.
@@ -115,10 +118,13 @@ where
             subject: ev.target_region.as_deref().unwrap_or("instance"),
             delivered_in: &ev.delivered_in,
         };
-        self.guard
-            .handle_change(change, now, |claim| async move {
-                self.assess(ev, &claim, now).await
-            })
+        self.delivery
+            .handle_change(
+                &self.config().instance_arn,
+                change,
+                now,
+                |claim| async move { self.assess(ev, &claim, now).await },
+            )
             .await
     }
 
@@ -136,7 +142,7 @@ where
                 .describe_instance(primary_region, &config.instance_arn),
             self.directory
                 .list_regions(primary_region, &config.instance_arn),
-            self.guard.keys.describe_key(primary_region, key_id),
+            self.enforcer.keys.describe_key(primary_region, key_id),
         )
         .await;
         let (instance, live_regions) = (retry_or(instance)?, retry_or(live_regions)?);
@@ -165,12 +171,18 @@ where
         if ev.kind == InstanceEventKind::RemoveRegion
             && let Some(r) = &ev.target_region
             && r != primary_region
-            && let Ok(k) = retry_or(self.guard.keys.describe_key(r, key_id).await)?
+            && let Ok(k) = retry_or(self.enforcer.keys.describe_key(r, key_id).await)?
         {
             findings.push(replica_left_behind(config, &k));
         }
         let primary_policy = match primary_key {
-            Ok(_) => retry_or(self.guard.keys.get_key_policy(primary_region, key_id).await)?.ok(),
+            Ok(_) => retry_or(
+                self.enforcer
+                    .keys
+                    .get_key_policy(primary_region, key_id)
+                    .await,
+            )?
+            .ok(),
             Err(_) => None,
         };
         let mut replicas = Vec::new();
@@ -182,7 +194,7 @@ where
         let inspections = futures_util::future::join_all(
             others
                 .iter()
-                .map(|region| inspect(config, &self.guard.keys, region)),
+                .map(|region| inspect(config, &self.enforcer.keys, region)),
         )
         .await;
         for (region, inspection) in others.into_iter().zip(inspections) {
@@ -276,7 +288,7 @@ where
             )),
             Mode::Remediate => match claim {
                 ChangeClaim::Degraded(reason) => skipped(reason.clone()),
-                _ if gate => self.guard.may_remediate(change, now).await?.and_then(skipped),
+                _ if gate => self.enforcer.may_remediate(change, now).await?.and_then(skipped),
                 _ => None,
             },
         })
@@ -359,7 +371,7 @@ where
         let config = self.config();
         let key_id = &config.key_arn.key_id;
         match self
-            .guard
+            .enforcer
             .keys
             .replicate_key(&config.primary_region, key_id, region, model)
             .await
@@ -392,12 +404,12 @@ where
             }
         }
         for _ in 0..CREATING_POLLS {
-            match self.guard.keys.describe_key(region, key_id).await {
+            match self.enforcer.keys.describe_key(region, key_id).await {
                 Ok(k) if k.state != KeyState::Creating => break,
                 _ => self.pause.pause(CREATING_POLL_SECONDS).await,
             }
         }
-        let verified = match inspect(config, &self.guard.keys, region).await {
+        let verified = match inspect(config, &self.enforcer.keys, region).await {
             Ok(after) => check_region_key_ready(
                 config,
                 region,
@@ -480,10 +492,13 @@ where
             None => {
                 // The key-policy guard's logic: re-read, plan, re-read before writing,
                 // verify; it publishes its own KP-* findings with the remediation.
-                let report = self.guard.guard_region(change, region, now).await?;
+                let report = self
+                    .enforcer
+                    .guard_region(&self.delivery, change, region, now)
+                    .await?;
                 let outcome = match report.outcome {
-                    crate::guard::RegionOutcome::Remediated => RemediationOutcome::Applied,
-                    crate::guard::RegionOutcome::RemediationFailed => RemediationOutcome::Failed,
+                    RegionOutcome::Remediated => RemediationOutcome::Applied,
+                    RegionOutcome::RemediationFailed => RemediationOutcome::Failed,
                     _ => RemediationOutcome::Skipped,
                 };
                 let note = format!(
@@ -496,8 +511,7 @@ where
         let changed = report.as_ref().is_some_and(|r| {
             matches!(
                 r.outcome,
-                crate::guard::RegionOutcome::Remediated
-                    | crate::guard::RegionOutcome::RemediationFailed
+                RegionOutcome::Remediated | RegionOutcome::RemediationFailed
             )
         });
         ready.remediation = Some(Remediation {

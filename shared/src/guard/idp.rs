@@ -7,32 +7,31 @@
 
 use serde_json::Value;
 
-use crate::change::{Assessment, ChangeClaim, ChangeOutcome, InstanceChange};
 use crate::checks::idp::{
     ObservedSource, check_acs_urls, check_certificates, check_idp_source, unreadable_metadata,
 };
 use crate::checks::instance::enabled_regions;
 use crate::config::{Config, IdentitySource};
-use crate::event::CloudTrailEvent;
+use crate::domain::time::Timestamp;
 use crate::finding::Finding;
-use crate::guard::{GuardError, KeyGuard};
-use crate::instance_event::{IdentityEvent, IdentityEventKind};
-use crate::ports::{
-    ActionBudget, ClaimStore, DocumentSource, FindingBus, InstanceDirectory, KeyStore,
-};
+use crate::guard::change::{Assessment, ChangeClaim, ChangeOutcome, InstanceChange};
+use crate::guard::{Delivery, GuardError};
+use crate::intake::envelope::CloudTrailEvent;
+use crate::intake::instance::{IdentityEvent, IdentityEventKind};
+use crate::ports::{ClaimStore, DocumentSource, FindingBus, InstanceDirectory};
 use crate::saml::read_metadata;
-use crate::time::Timestamp;
 
 /// The most SAML metadata read (real documents are a few KiB; a federation aggregate is not
 /// an IdP's metadata).
 pub const METADATA_LIMIT: usize = 1024 * 1024;
 
-/// idp-guard over its ports. It uses the key guard's bus, claims and outbox; it never calls
-/// KMS.
+/// idp-guard over its ports. It never calls KMS.
 #[derive(Debug)]
-pub struct IdpGuard<K, D, B, C, A, S> {
-    /// Bus, claims and outbox (through the key guard's helpers).
-    pub guard: KeyGuard<K, B, C, A>,
+pub struct IdpGuard<D, B, C, S> {
+    /// The configuration.
+    pub config: Config,
+    /// Bus, claims and outbox.
+    pub delivery: Delivery<B, C>,
     /// sso-admin.
     pub directory: D,
     /// Where the IdP's SAML metadata is read from.
@@ -93,13 +92,11 @@ pub async fn metadata_findings<S: DocumentSource>(
     }
 }
 
-impl<K, D, B, C, A, S> IdpGuard<K, D, B, C, A, S>
+impl<D, B, C, S> IdpGuard<D, B, C, S>
 where
-    K: KeyStore,
     D: InstanceDirectory,
     B: FindingBus,
     C: ClaimStore,
-    A: ActionBudget,
     S: DocumentSource,
 {
     /// Handles one EventBridge event (or bare CloudTrail record) at time `now`.
@@ -120,7 +117,7 @@ where
         ev: &IdentityEvent,
         now: Timestamp,
     ) -> Result<ChangeOutcome, GuardError> {
-        let config = &self.guard.config;
+        let config = &self.config;
         let change = InstanceChange {
             kind: ev.kind.name(),
             change: &ev.change,
@@ -129,8 +126,8 @@ where
             // Identity-source calls happen in the primary Region only.
             delivered_in: &config.primary_region,
         };
-        self.guard
-            .handle_change(change, now, |claim| async move {
+        self.delivery
+            .handle_change(&config.instance_arn, change, now, |claim| async move {
                 let mut findings = self.assess(ev, now).await?;
                 if let ChangeClaim::Degraded(reason) = &claim {
                     // Nothing is remediated here anyway; the note says duplicates may follow.
@@ -148,7 +145,7 @@ where
     }
 
     async fn assess(&self, ev: &IdentityEvent, now: Timestamp) -> Result<Vec<Finding>, GuardError> {
-        let config = &self.guard.config;
+        let config = &self.config;
         let live = match self
             .directory
             .list_regions(&config.primary_region, &config.instance_arn)

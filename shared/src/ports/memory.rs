@@ -1,6 +1,6 @@
 //! Test doubles of the ports (feature `test-util`, never in a release binary): KMS with fault
 //! injection and a call log, the instance directory, and the in-process ports of
-//! [`crate::local`] made to fail on demand.
+//! [`crate::ports::local`] made to fail on demand.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -8,16 +8,16 @@ use std::pin::Pin;
 use std::sync::Mutex;
 use std::task::{Context, Poll};
 
+use crate::domain::live::{Grant, KeyDescription, KeyState};
+use crate::domain::time::Timestamp;
 use crate::finding::Finding;
-use crate::live::{Grant, KeyDescription, KeyState};
 use crate::ports::{
     ActionBudget, Budget, Claim, ClaimOutcome, ClaimStore, FindingBus, KeyStore, PortError,
     PortErrorKind,
 };
-use crate::time::Timestamp;
 
-pub use crate::local::NoPause;
-use crate::local::{LocalBudget, LocalBus, LocalClaims, lock};
+pub use crate::ports::local::NoPause;
+use crate::ports::local::{LocalBudget, LocalBus, LocalClaims, lock};
 
 /// Gives other tasks a turn once, like a network call would, so concurrent handlers
 /// interleave (two deliveries of one event both read before either writes).
@@ -410,9 +410,9 @@ impl ActionBudget for MemoryBudget {
 #[derive(Debug, Clone)]
 pub struct MemoryDirectory {
     /// What `DescribeInstance` returns.
-    pub instance: crate::live::InstanceDescription,
+    pub instance: crate::domain::live::InstanceDescription,
     /// What `ListRegions` returns.
-    pub regions: Vec<crate::live::InstanceRegion>,
+    pub regions: Vec<crate::domain::live::InstanceRegion>,
 }
 
 impl crate::ports::InstanceDirectory for MemoryDirectory {
@@ -420,7 +420,7 @@ impl crate::ports::InstanceDirectory for MemoryDirectory {
         &self,
         _region: &str,
         _instance_arn: &str,
-    ) -> Result<crate::live::InstanceDescription, PortError> {
+    ) -> Result<crate::domain::live::InstanceDescription, PortError> {
         Ok(self.instance.clone())
     }
 
@@ -428,7 +428,7 @@ impl crate::ports::InstanceDirectory for MemoryDirectory {
         &self,
         _region: &str,
         _instance_arn: &str,
-    ) -> Result<Vec<crate::live::InstanceRegion>, PortError> {
+    ) -> Result<Vec<crate::domain::live::InstanceRegion>, PortError> {
         Ok(self.regions.clone())
     }
 }

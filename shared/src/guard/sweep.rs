@@ -1,4 +1,4 @@
-//! The drift sweeper: the full audit ([`crate::audit`], the same code as `idc-guard audit`)
+//! The drift sweeper: the full audit ([`crate::guard::audit`], the same code as `idc-guard audit`)
 //! on a schedule, publishing a finding per failing check and one summary. It catches drift
 //! whose events were lost: CloudTrail's delivery to EventBridge is best effort.
 
@@ -6,13 +6,13 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::audit::{AuditReport, audit};
 use crate::checks::{CheckId, finding_on};
 use crate::config::Config;
+use crate::domain::time::Timestamp;
 use crate::finding::{Finding, Severity, Status, Trigger};
 use crate::guard::GuardError;
+use crate::guard::audit::{AuditReport, audit};
 use crate::ports::{DocumentSource, FindingBus, InstanceDirectory, KeyStore};
-use crate::time::Timestamp;
 
 /// The `trigger.event_name` of sweep findings.
 pub const SWEEP_EVENT_NAME: &str = "ScheduledSweep";

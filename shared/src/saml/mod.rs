@@ -20,7 +20,7 @@ use quick_xml::encoding::Decoder;
 use quick_xml::events::{BytesRef, BytesStart, Event};
 use sha2::{Digest, Sha256};
 
-use crate::time::Timestamp;
+use crate::domain::time::Timestamp;
 
 /// The largest metadata document read, in bytes (1 MiB). Real metadata is a few kilobytes;
 /// federation aggregates that are larger are not what this reader is for.
@@ -447,10 +447,10 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const OKTA: &str = include_str!("../tests/fixtures/saml/okta_idp.xml");
-    const ENTRA_ADFS: &str = include_str!("../tests/fixtures/saml/entra_adfs_entities.xml");
-    const AWS_SP: &str = include_str!("../tests/fixtures/saml/aws_sp.xml");
-    const LEGACY: &[u8] = include_bytes!("../tests/fixtures/saml/shibboleth_legacy_idp.xml");
+    const OKTA: &str = include_str!("../../tests/fixtures/saml/okta_idp.xml");
+    const ENTRA_ADFS: &str = include_str!("../../tests/fixtures/saml/entra_adfs_entities.xml");
+    const AWS_SP: &str = include_str!("../../tests/fixtures/saml/aws_sp.xml");
+    const LEGACY: &[u8] = include_bytes!("../../tests/fixtures/saml/shibboleth_legacy_idp.xml");
 
     // SHA-256 fingerprints as `openssl x509 -noout -fingerprint -sha256` printed them.
     const OKTA_SHA256: &str = "b47cc083771cf22d3f43361357c68cc792b1322dc119fabe9b09e6b2fd007779";

@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 use crate::checks::key_policy::{Cause, KeyPolicyReport, check_parsed};
 use crate::config::Config;
 use crate::finding::CheckId;
-use crate::render::{BASELINE_SIDS, model_statements};
+use crate::model::render::{BASELINE_SIDS, model_statements};
 use idc_guard_policy::document::{Effect, KeyPolicy, MAX_POLICY_BYTES, Version, parse_key_policy};
 
 /// A repaired policy and what changed.
@@ -362,7 +362,7 @@ mod tests {
     use super::*;
     use crate::checks::key_policy::check_key_policy;
     use crate::config::tests::example_with;
-    use crate::render::render_policy;
+    use crate::model::render::render_policy;
     use proptest::prelude::*;
     use serde_json::json;
 

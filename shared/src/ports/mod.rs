@@ -5,14 +5,18 @@
 //! There is deliberately no way to pass `BypassPolicyLockoutSafetyCheck` through
 //! [`KeyStore::put_key_policy`]: KMS's own lockout check always stays on.
 
+pub mod local;
+#[cfg(any(test, feature = "test-util"))]
+pub mod memory;
+
 use std::fmt;
 use std::future::Future;
 
 use serde::Serialize;
 
+use crate::domain::live::{Grant, InstanceDescription, InstanceRegion, KeyDescription};
+use crate::domain::time::Timestamp;
 use crate::finding::Finding;
-use crate::live::{Grant, InstanceDescription, InstanceRegion, KeyDescription};
-use crate::time::Timestamp;
 
 /// What went wrong talking to a service, in terms a guard can act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

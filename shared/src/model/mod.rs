@@ -10,6 +10,8 @@
 //! The spaces are drawn with exclusions written as Deny statements, so the analysis needs to
 //! know nothing about organizations or Identity Center.
 
+pub mod render;
+
 use idc_guard_policy::actions::{self, ActionSet};
 use idc_guard_policy::analysis::{Kind, Limits, Principals, Question};
 use idc_guard_policy::document::Statement;
@@ -17,8 +19,8 @@ use idc_guard_policy::document::principal::{AwsPrincipal, PrincipalSet, parse_aw
 use idc_guard_policy::request::{AwsCaller, Caller, Context};
 
 use crate::config::{Config, is_account_id};
+use crate::domain::regions::dns_suffix;
 use crate::finding::CheckId;
-use crate::regions::dns_suffix;
 
 /// Condition keys whose values depend on the Region of the request.
 pub const REGIONAL_KEYS: [&str; 3] = [

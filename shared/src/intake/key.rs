@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-use crate::event::{CloudTrailEvent, Rejection, Skip};
-use crate::time::Timestamp;
+use crate::domain::time::Timestamp;
+use crate::intake::envelope::{CloudTrailEvent, Rejection, Skip};
 
 /// The KMS calls that can weaken the key or its policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -94,13 +94,13 @@ pub struct KeyEvent {
     /// The record's `eventTime` as written.
     pub time_text: String,
     /// Who made the call.
-    pub actor: crate::event::Actor,
+    pub actor: crate::intake::envelope::Actor,
 }
 
 impl KeyEvent {
     /// The change, for findings and the guard's safety rules.
-    pub fn change(&self) -> crate::event::Change {
-        crate::event::Change {
+    pub fn change(&self) -> crate::intake::envelope::Change {
+        crate::intake::envelope::Change {
             event_id: self.event_id.clone(),
             event_name: self.kind.name().to_owned(),
             actor: self.actor.clone(),
@@ -119,7 +119,7 @@ impl KeyEvent {
     }
 }
 
-pub use crate::arn::{key_id_of_arn, region_of_arn};
+pub use crate::domain::arn::{key_id_of_arn, region_of_arn};
 
 /// Reads the caller's `keyId` parameter: a key id, a key ARN, an alias name or an alias ARN.
 fn key_ref_of_parameter(value: &str) -> KeyRef {

@@ -10,7 +10,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::time::Timestamp;
+use crate::domain::time::Timestamp;
 
 /// The `detail-type` of CloudTrail API calls on EventBridge.
 pub const CLOUDTRAIL_DETAIL_TYPE: &str = "AWS API Call via CloudTrail";

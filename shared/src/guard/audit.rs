@@ -12,11 +12,11 @@ use crate::checks::instance::{
 };
 use crate::checks::key_state::unreadable_key;
 use crate::config::Config;
+use crate::domain::time::Timestamp;
 use crate::finding::{Finding, Remediation, Status};
-use crate::guard::{Inspection, inspect};
-use crate::idp_guard::metadata_findings;
+use crate::guard::idp::metadata_findings;
+use crate::guard::key::{Inspection, inspect};
 use crate::ports::{DocumentSource, InstanceDirectory, KeyStore, PortErrorKind};
-use crate::time::Timestamp;
 
 /// The result of an audit.
 #[derive(Debug, Clone, Serialize)]

@@ -9,13 +9,12 @@ use std::future::Future;
 
 use serde::Serialize;
 
-use crate::event::{Change, Rejection, Skip};
+use crate::domain::time::Timestamp;
 use crate::finding::{Finding, fingerprint};
-use crate::guard::{GuardError, KeyGuard, RegionReport};
-use crate::ports::{
-    ActionBudget, Claim, ClaimOutcome, ClaimRecord, ClaimStore, FindingBus, KeyStore, PortError,
-};
-use crate::time::Timestamp;
+use crate::guard::key::RegionReport;
+use crate::guard::{Delivery, GuardError};
+use crate::intake::envelope::{Change, Rejection, Skip};
+use crate::ports::{Claim, ClaimOutcome, ClaimRecord, ClaimStore, FindingBus, PortError};
 
 /// What a region- or idp-guard did with one event.
 #[derive(Debug, Clone, Serialize)]
@@ -112,13 +111,14 @@ pub enum ChangeClaim {
     Degraded(String),
 }
 
-impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, C, A> {
+impl<B: FindingBus, C: ClaimStore> Delivery<B, C> {
     /// Handles `change` once: skips another instance's, publishes what an earlier attempt left
     /// in the outbox, claims the change, runs `assess` (given the claim) unless another copy
     /// was handled, stamps the trigger on every finding, publishes and settles. A failure
     /// gives the claim back for the retry.
     pub async fn handle_change<F, Fut>(
         &self,
+        instance_arn: &str,
         change: InstanceChange<'_>,
         now: Timestamp,
         assess: F,
@@ -128,13 +128,13 @@ impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, 
         Fut: Future<Output = Result<Assessment, GuardError>>,
     {
         if let Some(arn) = change.instance_arn
-            && arn != self.config.instance_arn
+            && arn != instance_arn
         {
             return Ok(Rejection::Skip(Skip::OtherInstance(arn.to_owned())).into());
         }
         let event_id = change.change.event_id.clone();
         let republished = self.publish_outbox(&event_id, now).await?;
-        let change_fp = change_fingerprint(change.kind, &self.config.instance_arn, change.subject);
+        let change_fp = change_fingerprint(change.kind, instance_arn, change.subject);
         let change_time = change.change.time.unwrap_or(now);
         let claim = self
             .claim_change(&change_fp, change.delivered_in, change_time, now)
