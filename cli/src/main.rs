@@ -14,15 +14,6 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use idc_guard_core::config::Mode;
 
-fn parse_mode(text: &str) -> Result<Mode, String> {
-    match text {
-        "dry-run" => Ok(Mode::DryRun),
-        "notify" => Ok(Mode::Notify),
-        "remediate" => Ok(Mode::Remediate),
-        other => Err(format!("\"{other}\" is not dry-run, notify or remediate")),
-    }
-}
-
 /// The output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 enum Format {
@@ -104,7 +95,7 @@ enum Command {
         /// The event file (an EventBridge event or a bare CloudTrail record), or - for stdin.
         event: String,
         /// Overrides remediation.mode: dry-run, notify or remediate.
-        #[arg(long, value_parser = parse_mode)]
+        #[arg(long, value_parser = str::parse::<Mode>)]
         mode: Option<Mode>,
         /// Endpoint for every AWS service (a local server).
         #[arg(long)]

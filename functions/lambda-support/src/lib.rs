@@ -17,7 +17,7 @@ use serde_json::Value;
 pub use idc_guard_core::finding::SettingsError;
 pub use settings::{
     ENV_BUS, ENV_CONFIG, ENV_MODE, ENV_STATE_REGION, ENV_TABLE, GuardSettings, bus_from_env,
-    config_from_env, parse_mode,
+    config_from_env,
 };
 
 /// The key guard over the AWS adapters (KMS, EventBridge, DynamoDB).

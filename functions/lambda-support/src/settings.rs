@@ -27,16 +27,6 @@ pub struct GuardSettings {
     pub state_region: Option<String>,
 }
 
-/// Reads a mode name.
-pub fn parse_mode(text: &str) -> Result<Mode, String> {
-    match text {
-        "dry-run" => Ok(Mode::DryRun),
-        "notify" => Ok(Mode::Notify),
-        "remediate" => Ok(Mode::Remediate),
-        other => Err(format!("\"{other}\" is not dry-run, notify or remediate")),
-    }
-}
-
 fn set(get: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
     get(name).filter(|v| !v.trim().is_empty())
 }
@@ -57,9 +47,9 @@ pub fn config_from_env(get: &impl Fn(&str) -> Option<String>) -> Result<Config, 
             .join("; "),
     })?;
     if let Some(mode) = set(get, ENV_MODE) {
-        let mode = parse_mode(&mode).map_err(|message| SettingsError {
+        let mode = mode.parse::<Mode>().map_err(|e| SettingsError {
             variable: ENV_MODE,
-            message,
+            message: e.to_string(),
         })?;
         config
             .remediation

@@ -16,6 +16,7 @@ use idc_guard_core::ports::{
     Claim, ClaimOutcome, ClaimRecord, ClaimStore, PortError, SecretSource,
 };
 use lambda_runtime::Diagnostic;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 mod settings;
@@ -24,7 +25,9 @@ mod webhook;
 pub use settings::{
     ENV_EVIDENCE_BUCKET, ENV_MIN_SEVERITY, ENV_SECRET_ID, ENV_TABLE, Settings, SettingsError,
 };
-pub use webhook::{PostOutcome, ReqwestWebhook, RetryPolicy, SlackWebhook, WebhookUrl};
+pub use webhook::{
+    PostOutcome, ReqwestWebhook, RetryPolicy, SlackWebhook, WebhookError, WebhookUrl,
+};
 
 pub use idc_guard_core::finding::{FINDING_DETAIL_TYPE, FINDING_SOURCE};
 /// Claims of this function are `slack:<fingerprint>`, apart from the guards' claims.
@@ -104,7 +107,7 @@ pub struct Notifier<W, C, S> {
 pub type AwsNotifier = Notifier<ReqwestWebhook, DynamoClaims, SecretsManagerSecrets>;
 
 /// Builds the notifier over AWS (endpoints from the SDK's own variables).
-pub fn aws_notifier(sdk: &SdkConfig, settings: Settings) -> Result<AwsNotifier, String> {
+pub fn aws_notifier(sdk: &SdkConfig, settings: Settings) -> Result<AwsNotifier, WebhookError> {
     Ok(Notifier::new(
         ReqwestWebhook::new(Duration::from_secs(5))?,
         DynamoClaims::new(sdk, None, &settings.table_name),
@@ -145,10 +148,24 @@ impl Outcome {
     }
 }
 
+/// Why a finding event cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    /// Not a JSON object.
+    #[error("the event is not a JSON object")]
+    NotAnObject,
+    /// No `detail`.
+    #[error("the event has no detail (the finding)")]
+    NoDetail,
+    /// A `detail` that is not a finding; serde's message names the field.
+    #[error("detail is not a finding: {0}")]
+    NotAFinding(#[from] serde_json::Error),
+}
+
 /// Reads the finding out of an EventBridge event: `Ok(None)` for events that are not findings.
-pub fn parse_event(event: &Value) -> Result<Option<Finding>, String> {
+pub fn parse_event(event: &Value) -> Result<Option<Finding>, EventError> {
     let Some(envelope) = event.as_object() else {
-        return Err("the event is not a JSON object".to_owned());
+        return Err(EventError::NotAnObject);
     };
     let field = |name: &str| envelope.get(name).and_then(Value::as_str);
     if let Some(source) = field("source")
@@ -161,12 +178,8 @@ pub fn parse_event(event: &Value) -> Result<Option<Finding>, String> {
     {
         return Ok(None);
     }
-    let detail = envelope
-        .get("detail")
-        .ok_or("the event has no detail (the finding)")?;
-    serde_json::from_value::<Finding>(detail.clone())
-        .map(Some)
-        .map_err(|e| format!("detail is not a finding: {e}"))
+    let detail = envelope.get("detail").ok_or(EventError::NoDetail)?;
+    Ok(Some(Finding::deserialize(detail)?))
 }
 
 impl<W: SlackWebhook, C: ClaimStore, S: SecretSource> Notifier<W, C, S> {
@@ -202,9 +215,9 @@ impl<W: SlackWebhook, C: ClaimStore, S: SecretSource> Notifier<W, C, S> {
                     secret_id: secret_id.clone(),
                     reason: e.to_string(),
                 })?;
-        let url = WebhookUrl::from_secret(&value).map_err(|reason| NotifyError::Secret {
+        let url = WebhookUrl::from_secret(&value).map_err(|e| NotifyError::Secret {
             secret_id: secret_id.clone(),
-            reason,
+            reason: e.to_string(),
         })?;
         *self.url.lock().unwrap_or_else(PoisonError::into_inner) = Some(url.clone());
         Ok(url)
@@ -257,7 +270,7 @@ impl<W: SlackWebhook, C: ClaimStore, S: SecretSource> Notifier<W, C, S> {
             }
             Err(error) => {
                 tracing::error!(%event_id, %error, "malformed finding event acknowledged without a post");
-                return Ok(Outcome::Rejected(error).to_json(None));
+                return Ok(Outcome::Rejected(error.to_string()).to_json(None));
             }
         };
         let fp = finding.fingerprint.as_str();
@@ -749,7 +762,7 @@ mod tests {
         assert_eq!(format!("{url:?}"), "WebhookUrl(<redacted>)");
         assert!(WebhookUrl::from_secret(&json!({"token": URL}).to_string()).is_err());
         let err = WebhookUrl::from_secret("ftp://x/SECRET").unwrap_err();
-        assert!(!err.contains("SECRET"), "{err}");
+        assert!(!err.to_string().contains("SECRET"), "{err}");
     }
 
     #[test]

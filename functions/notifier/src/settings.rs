@@ -42,9 +42,9 @@ impl Settings {
         )?;
         let table_name = required(ENV_TABLE, "the DynamoDB table for idempotency")?;
         let min_severity = match get(ENV_MIN_SEVERITY) {
-            Some(text) => MinSeverity::parse(&text).map_err(|message| SettingsError {
+            Some(text) => MinSeverity::parse(&text).map_err(|e| SettingsError {
                 variable: ENV_MIN_SEVERITY,
-                message,
+                message: e.to_string(),
             })?,
             None => MinSeverity::default(),
         };

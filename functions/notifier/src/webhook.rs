@@ -7,6 +7,20 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+/// Why the webhook cannot be used. Never carries the URL (a credential).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookError {
+    /// A JSON secret without a string `webhook_url` (or `url`).
+    #[error("the secret is a JSON object without a string \"webhook_url\"")]
+    NoUrlInSecret,
+    /// The secret is not an http(s) URL.
+    #[error("the secret is not an http(s) URL (value not shown)")]
+    NotAUrl,
+    /// The HTTP client could not be built.
+    #[error("building the HTTP client: {0}")]
+    Client(String),
+}
+
 /// The webhook URL. A credential: its `Debug` is redacted and it has no `Display`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct WebhookUrl(String);
@@ -14,7 +28,7 @@ pub struct WebhookUrl(String);
 impl WebhookUrl {
     /// Reads a secret value: the URL itself, or a JSON object with `webhook_url` (or `url`).
     /// The error never repeats the value.
-    pub fn from_secret(value: &str) -> Result<WebhookUrl, String> {
+    pub fn from_secret(value: &str) -> Result<WebhookUrl, WebhookError> {
         let value = value.trim();
         let url = match serde_json::from_str::<Value>(value) {
             Ok(Value::Object(o)) => o
@@ -22,12 +36,12 @@ impl WebhookUrl {
                 .or_else(|| o.get("url"))
                 .and_then(Value::as_str)
                 .map(str::trim)
-                .ok_or("the secret is a JSON object without a string \"webhook_url\"")?
+                .ok_or(WebhookError::NoUrlInSecret)?
                 .to_owned(),
             _ => value.to_owned(),
         };
         if !(url.starts_with("https://") || url.starts_with("http://")) {
-            return Err("the secret is not an http(s) URL (value not shown)".to_owned());
+            return Err(WebhookError::NotAUrl);
         }
         Ok(WebhookUrl(url))
     }
@@ -79,7 +93,7 @@ pub struct ReqwestWebhook {
 
 impl ReqwestWebhook {
     /// A client whose every attempt gives up after `timeout`.
-    pub fn new(timeout: Duration) -> Result<ReqwestWebhook, String> {
+    pub fn new(timeout: Duration) -> Result<ReqwestWebhook, WebhookError> {
         reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
@@ -87,7 +101,7 @@ impl ReqwestWebhook {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map(|client| ReqwestWebhook { client })
-            .map_err(|e| format!("building the HTTP client: {}", e.without_url()))
+            .map_err(|e| WebhookError::Client(e.without_url().to_string()))
     }
 }
 

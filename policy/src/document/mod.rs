@@ -110,6 +110,11 @@ pub struct Statement {
     pub key_actions: ActionSet,
 }
 
+/// A condition operator IAM does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown condition operator {0}")]
+pub struct UnknownOperator(pub String);
+
 impl Statement {
     /// A Deny of every action on every resource for `principal` when every condition holds
     /// (operator, key, values): how a question of the analysis marks requests as outside its
@@ -117,12 +122,12 @@ impl Statement {
     pub fn exclusion(
         principal: PrincipalSet,
         conditions: &[(&str, &str, Vec<String>)],
-    ) -> Result<Statement, String> {
+    ) -> Result<Statement, UnknownOperator> {
         let conditions = conditions
             .iter()
             .map(|(op, key, values)| {
-                let operator = Operator::parse(op)
-                    .ok_or_else(|| format!("unknown condition operator {op}"))?;
+                let operator =
+                    Operator::parse(op).ok_or_else(|| UnknownOperator((*op).to_owned()))?;
                 let variables = operator.takes_variables();
                 let values = values
                     .iter()
@@ -130,7 +135,7 @@ impl Statement {
                     .collect();
                 Ok(Condition::new(operator, key, values))
             })
-            .collect::<Result<Vec<_>, String>>()?;
+            .collect::<Result<Vec<_>, UnknownOperator>>()?;
         Ok(Statement {
             index: 0,
             sid: None,
@@ -678,7 +683,7 @@ impl Parser {
                                 match parse_aws_principal(&value) {
                                     Ok(p) => set.aws.push(p),
                                     Err(e) => {
-                                        self.problem(Some(r), Some(&place), e, true);
+                                        self.problem(Some(r), Some(&place), e.to_string(), true);
                                         ok = false;
                                     }
                                 }

@@ -54,8 +54,30 @@ pub struct PrincipalSet {
     pub canonical: Vec<String>,
 }
 
+/// Why a value is not an `"AWS"` principal; each carries the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PrincipalError {
+    /// A wildcard other than `"*"` on its own.
+    #[error("\"{0}\": wildcards are not allowed in a principal (only \"*\" on its own)")]
+    Wildcard(String),
+    /// Neither an account id, an ARN, a unique id nor `"*"`.
+    #[error("\"{0}\" is not an account id, principal ARN or \"*\"")]
+    NotAPrincipal(String),
+    /// Starts like an ARN but has too few parts.
+    #[error("\"{0}\" is not a valid ARN")]
+    NotAnArn(String),
+    /// An ARN without a partition or a 12-digit account, or with a Region.
+    #[error(
+        "\"{0}\" is not a principal ARN (expected arn:<partition>:iam::<12-digit account>:...)"
+    )]
+    BadAccount(String),
+    /// An ARN of something that is not a principal.
+    #[error("\"{0}\" is not a principal ARN (root, user, role, assumed-role or federated-user)")]
+    NotAPrincipalArn(String),
+}
+
 /// Parses one `"AWS"` principal value.
-pub fn parse_aws_principal(value: &str) -> Result<AwsPrincipal, String> {
+pub fn parse_aws_principal(value: &str) -> Result<AwsPrincipal, PrincipalError> {
     if value == "*" {
         return Ok(AwsPrincipal::Any);
     }
@@ -66,26 +88,20 @@ pub fn parse_aws_principal(value: &str) -> Result<AwsPrincipal, String> {
         });
     }
     if value.contains(['*', '?']) {
-        return Err(format!(
-            "\"{value}\": wildcards are not allowed in a principal (only \"*\" on its own)"
-        ));
+        return Err(PrincipalError::Wildcard(value.to_owned()));
     }
     if !value.starts_with("arn:") {
         if is_unique_id(value) {
             return Ok(AwsPrincipal::UniqueId(value.to_owned()));
         }
-        return Err(format!(
-            "\"{value}\" is not an account id, principal ARN or \"*\""
-        ));
+        return Err(PrincipalError::NotAPrincipal(value.to_owned()));
     }
     let parts: Vec<&str> = value.splitn(6, ':').collect();
     let [_, partition, service, region, account, resource] = parts.as_slice() else {
-        return Err(format!("\"{value}\" is not a valid ARN"));
+        return Err(PrincipalError::NotAnArn(value.to_owned()));
     };
     if partition.is_empty() || !region.is_empty() || !is_account_id(account) {
-        return Err(format!(
-            "\"{value}\" is not a principal ARN (expected arn:<partition>:iam::<12-digit account>:...)"
-        ));
+        return Err(PrincipalError::BadAccount(value.to_owned()));
     }
     let account = (*account).to_owned();
     let arn = value.to_owned();
@@ -110,9 +126,7 @@ pub fn parse_aws_principal(value: &str) -> Result<AwsPrincipal, String> {
             Ok(AwsPrincipal::AssumedRole { account, arn })
         }
         "sts" if named("federated-user/") => Ok(AwsPrincipal::FederatedUser { account, arn }),
-        _ => Err(format!(
-            "\"{value}\" is not a principal ARN (root, user, role, assumed-role or federated-user)"
-        )),
+        _ => Err(PrincipalError::NotAPrincipalArn(value.to_owned())),
     }
 }
 

@@ -36,6 +36,20 @@ pub enum Mode {
     Remediate,
 }
 
+impl std::str::FromStr for Mode {
+    type Err = ValueError;
+
+    /// Reads a mode name as the configuration, the CLI and `IDC_GUARD_MODE` write it.
+    fn from_str(text: &str) -> Result<Mode, ValueError> {
+        match text {
+            "dry-run" => Ok(Mode::DryRun),
+            "notify" => Ok(Mode::Notify),
+            "remediate" => Ok(Mode::Remediate),
+            other => Err(form(other, "dry-run, notify or remediate")),
+        }
+    }
+}
+
 impl fmt::Display for Mode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

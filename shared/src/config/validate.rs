@@ -298,7 +298,7 @@ fn check_policy_section(raw: &RawConfig, p: &mut Problems) {
     }
     for (i, principal) in raw.policy.key_admin_principals.iter().enumerate() {
         if let Err(e) = idc_guard_policy::document::principal::parse_aws_principal(principal) {
-            p.bad(&format!("policy.key_admin_principals[{i}]"), e);
+            p.bad(&format!("policy.key_admin_principals[{i}]"), e.to_string());
         }
     }
     for (i, id) in raw.policy.organization_account_ids.iter().enumerate() {

@@ -105,14 +105,25 @@ impl EvidenceRow {
     }
 }
 
+/// A period the evidence cannot be read for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PeriodError {
+    /// `to` is before `from`.
+    #[error("the period ends before it starts")]
+    Reversed,
+    /// Over a year (the listing is bounded).
+    #[error("the period is longer than 366 days; export it in parts")]
+    TooLong,
+}
+
 /// The key prefixes of the days from `from` to `to` (inclusive, at most 366 days), in order.
-pub fn day_prefixes(from: Timestamp, to: Timestamp) -> Result<Vec<String>, String> {
+pub fn day_prefixes(from: Timestamp, to: Timestamp) -> Result<Vec<String>, PeriodError> {
     let (first, last) = (from.0.div_euclid(86_400), to.0.div_euclid(86_400));
     if last < first {
-        return Err("the period ends before it starts".to_owned());
+        return Err(PeriodError::Reversed);
     }
     if last - first > 365 {
-        return Err("the period is longer than 366 days; export it in parts".to_owned());
+        return Err(PeriodError::TooLong);
     }
     Ok((first..=last)
         .map(|day| {
@@ -307,8 +318,14 @@ mod tests {
             day_prefixes(d("2026-11-30"), d("2026-12-01T23:00:00Z")).unwrap(),
             ["evidence/2026/11/30/", "evidence/2026/12/01/"]
         );
-        assert!(day_prefixes(d("2026-12-02"), d("2026-12-01")).is_err());
-        assert!(day_prefixes(d("2025-01-01"), d("2026-12-01")).is_err());
+        assert_eq!(
+            day_prefixes(d("2026-12-02"), d("2026-12-01")),
+            Err(PeriodError::Reversed)
+        );
+        assert_eq!(
+            day_prefixes(d("2025-01-01"), d("2026-12-01")),
+            Err(PeriodError::TooLong)
+        );
     }
 
     #[test]

@@ -15,7 +15,9 @@ pub mod render;
 use idc_guard_policy::actions::{self, ActionSet};
 use idc_guard_policy::analysis::{Kind, Limits, Principals, Question};
 use idc_guard_policy::document::Statement;
-use idc_guard_policy::document::principal::{AwsPrincipal, PrincipalSet, parse_aws_principal};
+use idc_guard_policy::document::principal::{
+    AwsPrincipal, PrincipalError, PrincipalSet, parse_aws_principal,
+};
 use idc_guard_policy::request::{AwsCaller, Caller, Context};
 
 use crate::config::{Config, is_account_id};
@@ -661,10 +663,43 @@ pub fn caller_context_from(base: &Context, config: &Config, caller: &Caller) -> 
     ctx
 }
 
+/// Why a caller cannot be simulated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallerError {
+    /// Not a principal at all.
+    #[error(transparent)]
+    Principal(#[from] PrincipalError),
+    /// An `sts` ARN that is not a role session.
+    #[error("\"{0}\" is not an assumed-role ARN")]
+    NotASession(String),
+    /// A unique id names a principal only to IAM; its ARN is needed.
+    #[error("\"{0}\" is a unique id; give the principal's ARN")]
+    UniqueId(String),
+    /// `--role-arn` names another role than the session's.
+    #[error(
+        "the role ARN \"{role}\" is not the role of session {session} (same account, same role name)"
+    )]
+    OtherRole {
+        /// The role ARN given.
+        role: String,
+        /// The session ARN given.
+        session: String,
+    },
+    /// `--role-arn` without a role session.
+    #[error(
+        "a role ARN goes with a role session's ARN (arn:...:sts::<account>:assumed-role/<role>/<session>)"
+    )]
+    RoleWithoutSession,
+}
+
 /// Parses a caller as `simulate` takes it: an account id, a principal ARN, a service
 /// principal (`sso.amazonaws.com`) or `anonymous` / `*`. A role session's ARN carries no role
 /// path: give the role's ARN as `role_arn` when the role has one.
-pub fn parse_caller(text: &str, partition: &str, role_arn: Option<&str>) -> Result<Caller, String> {
+pub fn parse_caller(
+    text: &str,
+    partition: &str,
+    role_arn: Option<&str>,
+) -> Result<Caller, CallerError> {
     let t = text.trim();
     if t == "anonymous" || t == "*" {
         return Ok(Caller::Anonymous);
@@ -687,7 +722,7 @@ pub fn parse_caller(text: &str, partition: &str, role_arn: Option<&str>) -> Resu
         }
         AwsPrincipal::AssumedRole { account, arn } => {
             caller_for_arn(&arn, &account, arn.split(':').nth(1).unwrap_or(partition))
-                .ok_or_else(|| format!("\"{t}\" is not an assumed-role ARN"))?
+                .ok_or_else(|| CallerError::NotASession(t.to_owned()))?
         }
         AwsPrincipal::User { account, arn } | AwsPrincipal::FederatedUser { account, arn } => {
             Caller::Aws(AwsCaller {
@@ -698,7 +733,7 @@ pub fn parse_caller(text: &str, partition: &str, role_arn: Option<&str>) -> Resu
         }
         AwsPrincipal::Any => Caller::Anonymous,
         AwsPrincipal::UniqueId(id) => {
-            return Err(format!("\"{id}\" is a unique id; give the principal's ARN"));
+            return Err(CallerError::UniqueId(id));
         }
     };
     match (role_arn, caller) {
@@ -715,18 +750,15 @@ pub fn parse_caller(text: &str, partition: &str, role_arn: Option<&str>) -> Resu
             let ok = role.contains(&expected)
                 && (role.ends_with(&format!("/{name}")) || role.ends_with(&format!("role/{name}")));
             if !ok {
-                return Err(format!(
-                    "the role ARN \"{role}\" is not the role of session {} (same account, same role name)",
-                    a.session_arn.unwrap_or_default()
-                ));
+                return Err(CallerError::OtherRole {
+                    role: role.to_owned(),
+                    session: a.session_arn.unwrap_or_default(),
+                });
             }
             a.arn = role.to_owned();
             Ok(Caller::Aws(a))
         }
-        (Some(_), _) => Err(
-            "a role ARN goes with a role session's ARN (arn:...:sts::<account>:assumed-role/<role>/<session>)"
-                .to_owned(),
-        ),
+        (Some(_), _) => Err(CallerError::RoleWithoutSession),
     }
 }
 

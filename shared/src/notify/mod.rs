@@ -39,20 +39,21 @@ impl Default for MinSeverity {
     }
 }
 
+/// A severity name that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("\"{0}\" is not critical, high, medium, low or info")]
+pub struct UnknownSeverity(pub String);
+
 impl MinSeverity {
     /// Reads `critical` | `high` | `medium` | `low` | `info` (any case, spaces trimmed).
-    pub fn parse(text: &str) -> Result<MinSeverity, String> {
+    pub fn parse(text: &str) -> Result<MinSeverity, UnknownSeverity> {
         let severity = match text.trim().to_ascii_lowercase().as_str() {
             "critical" => Severity::Critical,
             "high" => Severity::High,
             "medium" => Severity::Medium,
             "low" => Severity::Low,
             "info" => Severity::Info,
-            _ => {
-                return Err(format!(
-                    "\"{text}\" is not critical, high, medium, low or info"
-                ));
-            }
+            _ => return Err(UnknownSeverity(text.to_owned())),
         };
         Ok(MinSeverity(severity))
     }
@@ -512,7 +513,7 @@ mod tests {
         assert!(!MinSeverity::default().admits(Severity::Info));
         assert!(MinSeverity::parse("info").unwrap().admits(Severity::Info));
         let err = MinSeverity::parse("urgent").unwrap_err();
-        assert!(err.contains("\"urgent\""), "{err}");
+        assert!(err.to_string().contains("\"urgent\""), "{err}");
     }
 
     #[test]

@@ -65,10 +65,62 @@ struct RawDocument<'a> {
     statement: &'a RawValue,
 }
 
+/// Why no safe repair exists: the finding says "manual action required" with this reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoRepair {
+    /// The live policy does not parse, so its statements cannot be kept.
+    #[error(
+        "the live policy cannot be read ({0}), so its statements cannot be kept; restore it from the evidence or render-policy"
+    )]
+    Unreadable(String),
+    /// Only problems no statement change fixes (non-fatal KP-INVALID).
+    #[error("the policy's only problems are ones no statement change by idc-guard fixes: {0}")]
+    NoStatementCause(String),
+    /// The top level does not read as raw JSON.
+    #[error("the live policy's top level cannot be read: {0}")]
+    TopLevel(String),
+    /// The parsed statements and their raw text do not line up.
+    #[error("the live policy's statements could not be matched to their text")]
+    Unmatched,
+    /// A Deny blocks required access; a Deny is never removed.
+    #[error(
+        "statement {statement} is a Deny that blocks access {check} requires; idc-guard never removes a Deny, because that widens access beyond what it can verify"
+    )]
+    DenyBlocks {
+        /// The statement, by Sid and index.
+        statement: String,
+        /// The check it fails.
+        check: CheckId,
+    },
+    /// Removing the causes and adding the model does not pass.
+    #[error(
+        "removing the statements named as causes and adding the model's statements cannot make the policy pass {checks} in {region} (key {key})"
+    )]
+    Stuck {
+        /// The checks still failing, comma-separated.
+        checks: String,
+        /// The Region.
+        region: String,
+        /// The key's ARN there.
+        key: String,
+    },
+    /// The rounds ran out.
+    #[error("no repair passes every check after several rounds")]
+    NoConvergence,
+    /// Raising the Version would turn a literal `${` into a variable.
+    #[error(
+        "the policy's Version is not 2012-10-17 and statement {0} contains \"${{\": raising the Version (which the model statements need) would change its meaning"
+    )]
+    VariablesUnderOldVersion(String),
+    /// Over KMS's size limit.
+    #[error("the repaired policy would be {0} bytes, over KMS's limit of {MAX_POLICY_BYTES}")]
+    TooLarge(usize),
+}
+
 impl<'a> RawDocument<'a> {
-    fn read(text: &'a str) -> Result<(RawDocument<'a>, Vec<&'a RawValue>), String> {
-        let doc: RawDocument<'a> = serde_json::from_str(text)
-            .map_err(|e| format!("the live policy's top level cannot be read: {e}"))?;
+    fn read(text: &'a str) -> Result<(RawDocument<'a>, Vec<&'a RawValue>), NoRepair> {
+        let doc: RawDocument<'a> =
+            serde_json::from_str(text).map_err(|e| NoRepair::TopLevel(e.to_string()))?;
         // "Statement" is an array of statements, or one statement object.
         let statements = match serde_json::from_str::<Vec<&'a RawValue>>(doc.statement.get()) {
             Ok(list) => list,
@@ -84,7 +136,7 @@ pub fn repair_policy(
     region: &str,
     live_text: &str,
     report: &KeyPolicyReport,
-) -> Result<Option<RepairedPolicy>, String> {
+) -> Result<Option<RepairedPolicy>, NoRepair> {
     if !report.problems().any(|f| f.region == region) {
         return Ok(None);
     }
@@ -95,9 +147,7 @@ pub fn repair_policy(
             .first()
             .map(|p| p.to_string())
             .unwrap_or_else(|| "unreadable".to_owned());
-        return Err(format!(
-            "the live policy cannot be read ({why}), so its statements cannot be kept; restore it from the evidence or render-policy"
-        ));
+        return Err(NoRepair::Unreadable(why));
     };
     let region_causes: Vec<&Cause> = report
         .causes
@@ -111,14 +161,11 @@ pub fn repair_policy(
             .filter(|f| f.region == region)
             .map(|f| f.message.as_str())
             .collect();
-        return Err(format!(
-            "the policy's only problems are ones no statement change by idc-guard fixes: {}",
-            problems.join(" ")
-        ));
+        return Err(NoRepair::NoStatementCause(problems.join(" ")));
     }
     let (raw, raw_statements) = RawDocument::read(live_text)?;
     if raw_statements.len() != live.statements.len() {
-        return Err("the live policy's statements could not be matched to their text".to_owned());
+        return Err(NoRepair::Unmatched);
     }
     let model = model_statements(config);
     // Candidate statement i comes from origins[i]; the live policy's statement i is Live(i).
@@ -145,10 +192,10 @@ pub fn repair_policy(
                             .get(i)
                             .is_some_and(|st| st.effect == Effect::Deny)
                     {
-                        return Err(format!(
-                            "statement {s} is a Deny that blocks access {} requires; idc-guard never removes a Deny, because that widens access beyond what it can verify",
-                            cause.check
-                        ));
+                        return Err(NoRepair::DenyBlocks {
+                            statement: s.to_string(),
+                            check: cause.check,
+                        });
                     }
                     remove.push(origin);
                 }
@@ -195,21 +242,21 @@ pub fn repair_policy(
         }
         causes = check.causes;
     }
-    Err("no repair passes every check after several rounds".to_owned())
+    Err(NoRepair::NoConvergence)
 }
 
-fn stuck_reason(config: &Config, region: &str, causes: &[Cause]) -> String {
+fn stuck_reason(config: &Config, region: &str, causes: &[Cause]) -> NoRepair {
     let failing: std::collections::BTreeSet<&str> = causes
         .iter()
         .filter(|c| c.region == region)
         .map(|c| c.check.id())
         .collect();
     let failing: Vec<&str> = failing.into_iter().collect();
-    format!(
-        "removing the statements named as causes and adding the model's statements cannot make the policy pass {} in {region} (key {})",
-        failing.join(", "),
-        config.key_arn_in(region)
-    )
+    NoRepair::Stuck {
+        checks: failing.join(", "),
+        region: region.to_owned(),
+        key: config.key_arn_in(region),
+    }
 }
 
 /// A candidate document.
@@ -227,7 +274,7 @@ fn build(
     raw_statements: &[&RawValue],
     model: &[Value],
     origins: &[Origin],
-) -> Result<Candidate, String> {
+) -> Result<Candidate, NoRepair> {
     let kept = |i: usize| origins.contains(&Origin::Live(i));
     // A live statement as written (the raw list and the parsed one line up: checked above).
     let raw_value = |i: usize| -> Value {
@@ -294,9 +341,8 @@ fn build(
                 && raw.to_string().contains("${")
                 && !model.iter().any(|m| same_but_sid(&raw, m))
         }) {
-            return Err(format!(
-                "the policy's Version is not 2012-10-17 and statement {} contains \"${{\": raising the Version (which the model statements need) would change its meaning",
-                s.reference()
+            return Err(NoRepair::VariablesUnderOldVersion(
+                s.reference().to_string(),
             ));
         }
     }
@@ -319,10 +365,7 @@ fn build(
     text.push_str(&parts.join(","));
     text.push_str("]}");
     if text.len() > MAX_POLICY_BYTES {
-        return Err(format!(
-            "the repaired policy would be {} bytes, over KMS's limit of {MAX_POLICY_BYTES}",
-            text.len()
-        ));
+        return Err(NoRepair::TooLarge(text.len()));
     }
     Ok(Candidate {
         text,
@@ -382,7 +425,7 @@ mod tests {
         }
     }
 
-    fn repair(c: &Config, region: &str, doc: &Value) -> Result<Option<RepairedPolicy>, String> {
+    fn repair(c: &Config, region: &str, doc: &Value) -> Result<Option<RepairedPolicy>, NoRepair> {
         let text = doc.to_string();
         let report = check_key_policy(c, &text);
         repair_policy(c, region, &text, &report)
@@ -486,7 +529,7 @@ mod tests {
             .unwrap()
             .push(json!({"Sid": "Freeze",
             "Effect": "Deny", "Principal": "*", "Action": "kms:PutKeyPolicy", "Resource": "*"}));
-        let err = repair(&c, "us-east-1", &doc).unwrap_err();
+        let err = repair(&c, "us-east-1", &doc).unwrap_err().to_string();
         assert!(err.contains("Freeze (index 5) is a Deny"), "{err}");
         assert!(err.contains("KP-ADMIN"), "{err}");
     }
@@ -527,7 +570,7 @@ mod tests {
             .push(json!({"Sid": "Lit", "Effect": "Allow",
             "Principal": {"AWS": "arn:aws:iam::111122223333:role/App"}, "Action": "kms:DescribeKey",
             "Resource": "*", "Condition": {"StringEquals": {"aws:PrincipalTag/x": "${literal}"}}}));
-        let err = repair(&c, "us-east-1", &doc).unwrap_err();
+        let err = repair(&c, "us-east-1", &doc).unwrap_err().to_string();
         assert!(err.contains("Lit (index 5)"), "{err}");
     }
 
@@ -554,7 +597,7 @@ mod tests {
             .push(json!({"Sid": "Big", "Effect": "Allow",
             "Principal": {"AWS": "arn:aws:iam::111122223333:role/App"}, "Action": "kms:DescribeKey",
             "Resource": "*", "Condition": {"StringEquals": {"aws:PrincipalTag/team": tags}}}));
-        let err = repair(&c, "us-east-1", &doc).unwrap_err();
+        let err = repair(&c, "us-east-1", &doc).unwrap_err().to_string();
         assert!(
             err.contains("no statement change") && err.contains("bytes"),
             "{err}"
@@ -565,7 +608,9 @@ mod tests {
     fn an_unreadable_policy_is_manual() {
         let c = config();
         let report = check_key_policy(&c, "{not json");
-        let err = repair_policy(&c, "us-east-1", "{not json", &report).unwrap_err();
+        let err = repair_policy(&c, "us-east-1", "{not json", &report)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("cannot be read"), "{err}");
     }
 
@@ -622,7 +667,7 @@ mod tests {
                 // excepted: KMS cannot store one, so there is nothing to keep).
                 Err(reason) => prop_assert!(
                     list.is_empty()
-                        || (reason.contains("is a Deny") && list.iter().any(|s| s["Effect"] == "Deny")),
+                        || (matches!(reason, NoRepair::DenyBlocks { .. }) && list.iter().any(|s| s["Effect"] == "Deny")),
                     "no repair: {reason}"
                 ),
             }

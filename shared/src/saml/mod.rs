@@ -138,7 +138,8 @@ pub fn read_metadata(xml: &[u8]) -> Result<SamlMetadata, SamlError> {
             }
             Event::GeneralRef(r) => {
                 if state.in_cert() {
-                    let c = resolve_reference(&r).map_err(|m| error(state.place(), m))?;
+                    let c =
+                        resolve_reference(&r).map_err(|e| error(state.place(), e.to_string()))?;
                     state.push_cert_text(c.encode_utf8(&mut [0; 4]));
                 }
             }
@@ -399,14 +400,28 @@ fn required_attribute(
     }
 }
 
+/// Why a reference in certificate text cannot be read.
+#[derive(Debug, thiserror::Error)]
+enum ReferenceError {
+    #[error("reference is not UTF-8: {0}")]
+    NotUtf8(String),
+    #[error("bad character reference &{name};: {reason}")]
+    BadCharacter { name: String, reason: String },
+    #[error("undefined entity &{0}; (entities are not expanded)")]
+    Undefined(String),
+}
+
 /// A character or predefined entity reference inside certificate text (`&#13;` is common).
-fn resolve_reference(r: &BytesRef<'_>) -> Result<char, String> {
+fn resolve_reference(r: &BytesRef<'_>) -> Result<char, ReferenceError> {
     let name = r
         .decode()
-        .map_err(|e| format!("reference is not UTF-8: {e}"))?;
+        .map_err(|e| ReferenceError::NotUtf8(e.to_string()))?;
     if let Some(c) = r
         .resolve_char_ref()
-        .map_err(|e| format!("bad character reference &{name};: {e}"))?
+        .map_err(|e| ReferenceError::BadCharacter {
+            name: name.to_string(),
+            reason: e.to_string(),
+        })?
     {
         return Ok(c);
     }
@@ -416,9 +431,7 @@ fn resolve_reference(r: &BytesRef<'_>) -> Result<char, String> {
         "gt" => Ok('>'),
         "quot" => Ok('"'),
         "apos" => Ok('\''),
-        _ => Err(format!(
-            "undefined entity &{name}; (entities are not expanded)"
-        )),
+        _ => Err(ReferenceError::Undefined(name.to_string())),
     }
 }
 
