@@ -53,11 +53,14 @@ bench-lambda:
 	bash scripts/local-aws.sh run $(CARGO) bench --locked -p idc-guard-tests --bench lambda
 
 # The README's first command: the whole guardrail locally (moto, the Identity Center emulator,
-# a Slack receiver, every Lambda's release binary behind a local Runtime API, infra/'s event
-# patterns), playing drift scenarios; exit 0 only if every scenario ends as expected.
+# a Slack receiver, every Lambda behind a local Runtime API, infra/'s event patterns), playing
+# drift scenarios; exit 0 only if every scenario ends as expected. Built in the dev profile
+# with every test target, so `make test` afterwards reuses the build (DEMO_FLAGS=--release for
+# the release binaries).
 MODE ?= remediate
+DEMO_FLAGS ?=
 demo:
-	bash scripts/demo.sh --mode $(MODE)
+	bash scripts/demo.sh --mode $(MODE) $(DEMO_FLAGS)
 
 # The policy engine alone on the bundled example (no servers).
 demo-offline:

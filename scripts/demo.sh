@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
 # `make demo`: the whole guardrail running locally from a fresh clone, no AWS account.
-#   scripts/demo.sh [--mode remediate|notify|dry-run] [--debug]
-# Installs moto into .venv, builds the Lambda binaries (release unless --debug) and the demo
-# driver, reads infra/'s EventBridge patterns, then runs idc-demo: moto, the Identity Center
+#   scripts/demo.sh [--mode remediate|notify|dry-run] [--release]
+# Installs moto into .venv, builds the Lambda binaries and the demo driver, reads infra/'s
+# EventBridge patterns, then runs idc-demo: moto, the Identity Center
 # emulator, a Slack receiver and every function behind a local Runtime API, all on loopback
 # (free ports), all stopped at the end, on failure and on Ctrl-C.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 mode=remediate
-profile=release
+profile=debug
 while [ "$#" -gt 0 ]; do
   case "$1" in
     --mode) mode="${2:-}"; shift 2 ;;
     --mode=*) mode="${1#--mode=}"; shift ;;
+    --release) profile=release; shift ;;
+    # The default; kept so older invocations still work.
     --debug) profile=debug; shift ;;
-    *) echo "usage: $0 [--mode remediate|notify|dry-run] [--debug]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--mode remediate|notify|dry-run] [--release]" >&2; exit 2 ;;
   esac
 done
 case "$mode" in dry-run|notify|remediate) ;; *) echo "demo: --mode $mode is not dry-run, notify or remediate" >&2; exit 2 ;; esac
@@ -24,11 +26,15 @@ bash scripts/local-aws.sh install
 functions=(key-policy-guard region-guard idp-guard drift-sweeper notifier evidence-collector)
 packages=()
 for f in "${functions[@]}"; do packages+=(-p "$f"); done
-flags=(--locked)
-[ "$profile" = release ] && flags+=(--release)
-echo "== building the Lambda binaries ($profile) and the demo driver" >&2
-# One build for the functions and the driver, so their shared dependencies build once.
-cargo build "${flags[@]}" "${packages[@]}" -p idc-guard-tests --bins
+if [ "$profile" = release ]; then
+  echo "== building the Lambda binaries and the demo driver (release, LTO): on 2 cores this takes over 10 minutes from a fresh clone" >&2
+  cargo build --locked --release "${packages[@]}" -p idc-guard-tests --bins
+else
+  # The same build as `make test` (the dev profile, every binary and test target, one feature
+  # resolution), so the README's second command finds everything built.
+  echo "== building every binary and test once, shared with 'make test' (dev profile; the first build on 2 cores takes several minutes, later ones seconds)" >&2
+  cargo build --locked --workspace --bins --tests
+fi
 
 mkdir -p target/demo
 # The same routing as the deployed stack: the patterns are read from infra/*.yaml.
