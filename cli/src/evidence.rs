@@ -247,15 +247,17 @@ pub fn report_command(args: &ReportArgs<'_>) -> Result<Outcome, UsageError> {
                     ))
                 })?;
                 let intact = verify(&object) == Verdict::Intact;
-                let record: serde_json::Value =
-                    serde_json::from_slice(&object.body).unwrap_or_default();
-                // Objects that are not evidence records are left out, not guessed at.
-                rows.extend(EvidenceRow::from_record(&key, &record, intact));
+                // An object that is not an evidence record is listed as such, never left out.
+                rows.push(EvidenceRow::from_body(&key, &object.body, intact));
             }
         }
         Ok(rows)
     })?;
-    let code = if rows.iter().all(|r| r.intact) { 0 } else { 1 };
+    let code = if rows.iter().all(EvidenceRow::verified) {
+        0
+    } else {
+        1
+    };
     let period = format!(
         "{} to {}",
         from.to_string().get(..10).unwrap_or_default(),

@@ -480,14 +480,10 @@ pub fn parse_date(s: &str) -> Option<f64> {
     let year = num(d.next()?)?;
     let month = d.next().map_or(Some(1), num)?;
     let day = d.next().map_or(Some(1), num)?;
-    if d.next().is_some()
-        || !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in_month(year, month)
-    {
+    if d.next().is_some() {
         return None;
     }
-    let mut seconds = days_from_civil(year, month, day) as f64 * 86_400.0;
+    let mut seconds = days_since_epoch(year, month, day)? as f64 * 86_400.0;
     if let Some(t) = time {
         let (clock, offset) = split_offset(t)?;
         let mut c = clock.split(':');
@@ -511,16 +507,6 @@ pub fn parse_date(s: &str) -> Option<f64> {
     Some(seconds)
 }
 
-fn days_in_month(year: i64, month: i64) -> i64 {
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    match month {
-        2 if leap => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
 fn split_offset(t: &str) -> Option<(&str, i64)> {
     if let Some(c) = t.strip_suffix(['Z', 'z']) {
         return Some((c, 0));
@@ -542,16 +528,18 @@ fn split_offset(t: &str) -> Option<(&str, i64)> {
     }
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+/// Days since 1970-01-01 of a proleptic Gregorian date, or `None` for a date that does not
+/// exist (`2026-02-31`) or is outside years -9999 to 9999.
+pub fn days_since_epoch(year: i64, month: i64, day: i64) -> Option<i64> {
+    let month = time::Month::try_from(u8::try_from(month).ok()?).ok()?;
+    let date =
+        time::Date::from_calendar_date(i32::try_from(year).ok()?, month, u8::try_from(day).ok()?)
+            .ok()?;
+    Some(i64::from(date.to_julian_day() - UNIX_EPOCH_JULIAN_DAY))
 }
+
+/// The Julian day number of 1970-01-01.
+const UNIX_EPOCH_JULIAN_DAY: i32 = 2_440_588;
 
 #[cfg(test)]
 mod tests {

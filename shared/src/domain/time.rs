@@ -35,32 +35,23 @@ impl Timestamp {
 }
 
 impl fmt::Display for Timestamp {
+    /// RFC 3339 in UTC. An instant outside years -9999 to 9999 (none that `parse` reads from a
+    /// date) is written as its epoch seconds, which `parse` reads back.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let days = self.0.div_euclid(86_400);
-        let secs = self.0.rem_euclid(86_400);
-        let (y, m, d) = civil_from_days(days);
+        let Ok(t) = time::OffsetDateTime::from_unix_timestamp(self.0) else {
+            return write!(f, "{}", self.0);
+        };
         write!(
             f,
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-            secs / 3600,
-            secs % 3600 / 60,
-            secs % 60
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
         )
     }
-}
-
-/// Howard Hinnant's `civil_from_days`: days since 1970-01-01 to (year, month, day).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]
@@ -83,11 +74,41 @@ mod tests {
         assert_eq!(Timestamp::parse("yesterday"), None);
     }
 
+    #[test]
+    fn impossible_dates_are_refused_and_leap_days_kept() {
+        assert_eq!(Timestamp::parse("2026-02-31T00:00:00Z"), None);
+        assert_eq!(Timestamp::parse("2023-02-29T00:00:00Z"), None);
+        assert_eq!(Timestamp::parse("2026-04-31"), None);
+        assert_eq!(
+            Timestamp::parse("2024-02-29T12:00:00Z").map(|t| t.to_string()),
+            Some("2024-02-29T12:00:00Z".to_owned())
+        );
+        assert_eq!(
+            Timestamp::parse("2000-02-29").map(|t| t.0),
+            Some(951_782_400)
+        );
+    }
+
+    #[test]
+    fn instants_past_the_calendar_are_written_as_seconds() {
+        let far = Timestamp(900_000_000_000);
+        assert_eq!(far.to_string(), "900000000000");
+        assert_eq!(Timestamp::parse(&far.to_string()), Some(far));
+    }
+
     proptest! {
         #[test]
         fn display_round_trips(s in -62_135_596_800i64..253_402_300_799) {
             let t = Timestamp(s);
             prop_assert_eq!(Timestamp::parse(&t.to_string()), Some(t));
+        }
+
+        #[test]
+        fn display_writes_the_days_in_order(s in -62_135_596_800i64..253_402_214_399) {
+            // A day later is a later date string, of the same shape.
+            let (a, b) = (Timestamp(s).to_string(), Timestamp(s + 86_400).to_string());
+            prop_assert_eq!(a.len(), 20);
+            prop_assert!(a < b, "{} then {}", a, b);
         }
     }
 }

@@ -7,9 +7,14 @@
 
 #[cfg(any(test, feature = "test-util"))]
 pub mod memory;
+pub mod ocsf;
 pub mod report;
 
-use serde_json::{Map, Value, json};
+pub use ocsf::ComplianceFinding;
+use ocsf::{
+    Account, Cloud, Compliance, FindingInfo, Metadata, Product, RemediationRecord, Resource,
+    SourceEvent, Unmapped,
+};
 use sha2::{Digest, Sha256};
 
 use crate::domain::time::Timestamp;
@@ -145,7 +150,7 @@ fn resource_type(arn: &str) -> &'static str {
 /// `time` and `finding_info.created_time` are epoch milliseconds of [`finding_time`];
 /// `metadata.uid` is [`evidence_id`]. The remediation (mode, actions, outcome and the policy it
 /// replaced) has no OCSF attribute for what was *done* and goes under `unmapped.remediation`.
-pub fn ocsf_record(finding: &Finding, ctx: &EvidenceContext) -> Value {
+pub fn ocsf_record(finding: &Finding, ctx: &EvidenceContext) -> ComplianceFinding {
     let time_ms = finding_time(finding, ctx.event_time).0.saturating_mul(1000);
     let (severity_id, severity) = severity_id(finding.severity);
     let (compliance_id, compliance) = compliance_status(finding.status);
@@ -154,91 +159,81 @@ pub fn ocsf_record(finding: &Finding, ctx: &EvidenceContext) -> Value {
         .account
         .clone()
         .or_else(|| account_from_arn(&finding.resource));
-
-    let mut cloud = Map::new();
-    cloud.insert("provider".into(), json!("AWS"));
-    cloud.insert("region".into(), json!(finding.region));
-    if let Some(account) = &account {
-        cloud.insert(
-            "account".into(),
-            json!({"uid": account, "type": "AWS Account", "type_id": 10}),
-        );
-    }
-
-    let mut unmapped = Map::new();
-    unmapped.insert("check".into(), json!(finding.check));
-    unmapped.insert("status".into(), json!(finding.status));
-    unmapped.insert("severity".into(), json!(finding.severity));
-    if let Some(statement) = &finding.statement {
-        unmapped.insert("statement".into(), json!(statement));
-    }
-    if let Some(trigger) = &finding.trigger {
-        unmapped.insert("trigger".into(), json!(trigger));
-    }
-    if let Some(r) = &finding.remediation {
-        let mut rem = Map::new();
-        rem.insert("mode".into(), json!(r.mode));
-        rem.insert("actions".into(), json!(r.actions));
-        rem.insert("outcome".into(), json!(r.outcome));
-        // Kept as the exact text KMS returned: the evidence of what was replaced.
-        rem.insert("previous_policy".into(), json!(r.previous_policy));
-        unmapped.insert("remediation".into(), Value::Object(rem));
-    }
-    unmapped.insert(
-        "source_event".into(),
-        json!({"id": ctx.event_id, "time": ctx.event_time.to_string()}),
-    );
-
-    json!({
-        "class_uid": CLASS_UID,
-        "class_name": "Compliance Finding",
-        "category_uid": CATEGORY_UID,
-        "category_name": "Findings",
-        "activity_id": ACTIVITY_CREATE,
-        "activity_name": "Create",
-        "type_uid": CLASS_UID * 100 + ACTIVITY_CREATE,
-        "type_name": "Compliance Finding: Create",
-        "time": time_ms,
-        "severity_id": severity_id,
-        "severity": severity,
-        "status_id": status_id,
-        "status": status,
-        "message": finding.message,
-        "compliance": {
-            "control": finding.check,
-            "requirements": [finding.check.title()],
-            "standards": [PRODUCT_NAME],
-            "status_id": compliance_id,
-            "status": compliance,
+    ComplianceFinding {
+        class_uid: CLASS_UID,
+        class_name: "Compliance Finding".to_owned(),
+        category_uid: CATEGORY_UID,
+        category_name: "Findings".to_owned(),
+        activity_id: ACTIVITY_CREATE,
+        activity_name: "Create".to_owned(),
+        type_uid: CLASS_UID * 100 + ACTIVITY_CREATE,
+        type_name: "Compliance Finding: Create".to_owned(),
+        time: time_ms,
+        severity_id,
+        severity: severity.to_owned(),
+        status_id,
+        status: status.to_owned(),
+        message: finding.message.clone(),
+        compliance: Compliance {
+            control: finding.check.id().to_owned(),
+            requirements: vec![finding.check.title().to_owned()],
+            standards: vec![PRODUCT_NAME.to_owned()],
+            status_id: compliance_id,
+            status: compliance.to_owned(),
         },
-        "finding_info": {
-            "uid": finding.fingerprint,
-            "title": format!("{} {} in {}", finding.check, compliance, finding.region),
-            "desc": finding.message,
-            "created_time": time_ms,
+        finding_info: FindingInfo {
+            uid: finding.fingerprint.clone(),
+            title: format!("{} {} in {}", finding.check, compliance, finding.region),
+            desc: finding.message.clone(),
+            created_time: time_ms,
         },
-        "resources": [{
-            "uid": finding.resource,
-            "type": resource_type(&finding.resource),
-            "region": finding.region,
+        resources: vec![Resource {
+            uid: finding.resource.clone(),
+            kind: resource_type(&finding.resource).to_owned(),
+            region: finding.region.clone(),
         }],
-        "cloud": Value::Object(cloud),
-        "metadata": {
-            "version": OCSF_VERSION,
-            "uid": evidence_id(finding, &ctx.event_id),
-            "product": {
-                "name": PRODUCT_NAME,
-                "vendor_name": ctx.vendor_name,
-                "version": ctx.product_version,
+        cloud: Cloud {
+            provider: "AWS".to_owned(),
+            region: finding.region.clone(),
+            account: account.map(|uid| Account {
+                uid,
+                kind: "AWS Account".to_owned(),
+                type_id: 10,
+            }),
+        },
+        metadata: Metadata {
+            version: OCSF_VERSION.to_owned(),
+            uid: evidence_id(finding, &ctx.event_id),
+            product: Product {
+                name: PRODUCT_NAME.to_owned(),
+                vendor_name: ctx.vendor_name.clone(),
+                version: ctx.product_version.clone(),
             },
         },
-        "unmapped": Value::Object(unmapped),
-    })
+        unmapped: Unmapped {
+            check: finding.check.id().to_owned(),
+            status: finding.status.as_str().to_owned(),
+            severity: finding.severity.as_str().to_owned(),
+            statement: finding.statement.clone(),
+            trigger: finding.trigger.clone(),
+            remediation: finding.remediation.as_ref().map(|r| RemediationRecord {
+                mode: r.mode.to_string(),
+                actions: r.actions.clone(),
+                outcome: r.outcome.as_str().to_owned(),
+                // Kept as the exact text KMS returned: the evidence of what was replaced.
+                previous_policy: r.previous_policy.clone(),
+            }),
+            source_event: SourceEvent {
+                id: ctx.event_id.clone(),
+                time: ctx.event_time.to_string(),
+            },
+        },
+    }
 }
 
-/// The stored body of a record: pretty JSON with a final newline (keys in a fixed order, so
+/// The stored body of a record: pretty JSON with a final newline (fields in a fixed order, so
 /// the same finding and context always give the same bytes and checksum).
-pub fn record_body(record: &Value) -> Vec<u8> {
+pub fn record_body(record: &ComplianceFinding) -> Vec<u8> {
     let mut body = serde_json::to_vec_pretty(record).unwrap_or_default();
     body.push(b'\n');
     body
@@ -296,6 +291,10 @@ mod tests {
     use super::*;
     use crate::finding::{Remediation, Trigger};
 
+    fn as_json(record: &ComplianceFinding) -> serde_json::Value {
+        serde_json::to_value(record).unwrap()
+    }
+
     fn finding() -> Finding {
         Finding {
             check: crate::finding::CheckId::KpOrgViaService,
@@ -338,8 +337,24 @@ mod tests {
     }
 
     #[test]
+    fn a_stored_body_reads_back_as_the_record_written() {
+        for remediation in [true, false] {
+            let mut f = finding();
+            if !remediation {
+                f.remediation = None;
+                f.trigger = None;
+            }
+            let record = ocsf_record(&f, &ctx());
+            let body = record_body(&record);
+            let read: ComplianceFinding = serde_json::from_slice(&body).unwrap();
+            assert_eq!(read, record);
+            assert_eq!(record_body(&read), body, "same record, same bytes");
+        }
+    }
+
+    #[test]
     fn ocsf_core_attributes() {
-        let r = ocsf_record(&finding(), &ctx());
+        let r = as_json(&ocsf_record(&finding(), &ctx()));
         assert_eq!(r["class_uid"], 2003);
         assert_eq!(r["category_uid"], 2);
         assert_eq!(r["type_uid"], 200_301);
@@ -368,7 +383,10 @@ mod tests {
             (Status::Error, 99),
         ] {
             f.status = status;
-            assert_eq!(ocsf_record(&f, &ctx())["compliance"]["status_id"], id);
+            assert_eq!(
+                as_json(&ocsf_record(&f, &ctx()))["compliance"]["status_id"],
+                id
+            );
         }
         for (severity, id) in [
             (Severity::Info, 1),
@@ -378,7 +396,7 @@ mod tests {
             (Severity::Critical, 5),
         ] {
             f.severity = severity;
-            assert_eq!(ocsf_record(&f, &ctx())["severity_id"], id);
+            assert_eq!(as_json(&ocsf_record(&f, &ctx()))["severity_id"], id);
         }
     }
 
@@ -389,7 +407,7 @@ mod tests {
         f.remediation = None;
         let mut c = ctx();
         c.account = None;
-        let r = ocsf_record(&f, &c);
+        let r = as_json(&ocsf_record(&f, &c));
         assert_eq!(r["time"], 1_795_824_005_000i64);
         // The account comes from the resource ARN when the event has none.
         assert_eq!(r["cloud"]["account"]["uid"], "111122223333");

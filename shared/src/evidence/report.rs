@@ -3,11 +3,12 @@
 //! opens offline.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::ComplianceFinding;
 use crate::domain::time::Timestamp;
 
 /// One evidence record, flattened for listing.
@@ -43,65 +44,90 @@ pub struct EvidenceRow {
     pub intact: bool,
 }
 
-fn text(v: &Value, path: &[&str]) -> String {
-    path.iter()
-        .try_fold(v, |v, p| v.get(p))
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
-}
+/// The status of a row whose object is not an evidence record.
+pub const UNREADABLE: &str = "unreadable";
 
 impl EvidenceRow {
-    /// Reads a record written by the evidence collector. `None` when `record` is not one.
-    pub fn from_record(key: &str, record: &Value, intact: bool) -> Option<EvidenceRow> {
-        if record.get("class_uid").and_then(Value::as_u64) != Some(u64::from(super::CLASS_UID)) {
-            return None;
+    /// Reads a stored body. An object that is not a record the collector writes still gives a
+    /// row (status [`UNREADABLE`], the reason as its message): a listing never drops one.
+    pub fn from_body(key: &str, body: &[u8], intact: bool) -> EvidenceRow {
+        match serde_json::from_slice::<ComplianceFinding>(body) {
+            Ok(record) if record.class_uid == super::CLASS_UID => {
+                EvidenceRow::from_record(key, &record, intact)
+            }
+            Ok(record) => EvidenceRow::unreadable(
+                key,
+                format!(
+                    "not an idc-guard evidence record: class_uid {} is not {}",
+                    record.class_uid,
+                    super::CLASS_UID
+                ),
+                intact,
+            ),
+            Err(e) => EvidenceRow::unreadable(
+                key,
+                format!("not an idc-guard evidence record: {e}"),
+                intact,
+            ),
         }
-        let u = record.get("unmapped").unwrap_or(&Value::Null);
-        let time = record
-            .get("time")
-            .and_then(Value::as_i64)
-            .map(|ms| Timestamp(ms.div_euclid(1000)).to_string())
-            .unwrap_or_default();
-        let trigger_name = text(u, &["trigger", "event_name"]);
-        let trigger_id = text(u, &["trigger", "event_id"]);
-        let remediation = u.get("remediation").unwrap_or(&Value::Null);
-        Some(EvidenceRow {
+    }
+
+    /// A record written by the evidence collector, flattened.
+    pub fn from_record(key: &str, record: &ComplianceFinding, intact: bool) -> EvidenceRow {
+        let u = &record.unmapped;
+        let remediation = u.remediation.as_ref();
+        EvidenceRow {
             key: key.to_owned(),
-            time,
-            check: text(record, &["compliance", "control"]),
-            status: text(u, &["status"]),
-            severity: text(u, &["severity"]),
-            region: text(record, &["cloud", "region"]),
+            time: Timestamp(record.time.div_euclid(1000)).to_string(),
+            check: record.compliance.control.clone(),
+            status: u.status.clone(),
+            severity: u.severity.clone(),
+            region: record.cloud.region.clone(),
             resource: record
-                .get("resources")
-                .and_then(|r| r.get(0))
-                .map(|r| text(r, &["uid"]))
+                .resources
+                .first()
+                .map(|r| r.uid.clone())
                 .unwrap_or_default(),
-            event: if trigger_name.is_empty() {
-                String::new()
-            } else {
-                format!("{trigger_name} {trigger_id}")
-            },
-            actor: text(u, &["trigger", "actor"]),
-            message: text(record, &["message"]),
-            outcome: text(remediation, &["outcome"]),
-            actions: remediation
-                .get("actions")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect()
-                })
+            event: u
+                .trigger
+                .as_ref()
+                .map(|t| format!("{} {}", t.event_name, t.event_id))
                 .unwrap_or_default(),
-            previous_policy: remediation
-                .get("previous_policy")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
+            actor: u
+                .trigger
+                .as_ref()
+                .map(|t| t.actor.clone())
+                .unwrap_or_default(),
+            message: record.message.clone(),
+            outcome: remediation.map(|r| r.outcome.clone()).unwrap_or_default(),
+            actions: remediation.map(|r| r.actions.clone()).unwrap_or_default(),
+            previous_policy: remediation.and_then(|r| r.previous_policy.clone()),
             intact,
-        })
+        }
+    }
+
+    fn unreadable(key: &str, reason: String, intact: bool) -> EvidenceRow {
+        EvidenceRow {
+            key: key.to_owned(),
+            time: String::new(),
+            check: String::new(),
+            status: UNREADABLE.to_owned(),
+            severity: String::new(),
+            region: String::new(),
+            resource: String::new(),
+            event: String::new(),
+            actor: String::new(),
+            message: reason,
+            outcome: String::new(),
+            actions: Vec::new(),
+            previous_policy: None,
+            intact,
+        }
+    }
+
+    /// Whether the row is a readable record whose checksum matched.
+    pub fn verified(&self) -> bool {
+        self.intact && self.status != UNREADABLE
     }
 }
 
@@ -177,23 +203,11 @@ pub fn to_csv(rows: &[EvidenceRow]) -> String {
     out
 }
 
-fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+const STYLE: &str = "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #999;padding:4px 8px;text-align:left;vertical-align:top}.fail,.error,.unreadable{color:#a00}.warn{color:#a60}.pass{color:#060}pre{white-space:pre-wrap;background:#f4f4f4;padding:8px}";
 
 /// One self-contained HTML report: a summary by check and Region, the timeline, and each
-/// finding with its remediation and the policy it replaced.
+/// finding with its remediation and the policy it replaced. Every value is escaped by the
+/// template (maud), never by hand.
 pub fn to_html(rows: &[EvidenceRow], title: &str) -> String {
     let mut sorted: Vec<&EvidenceRow> = rows.iter().collect();
     sorted.sort_by(|a, b| (&a.time, &a.key).cmp(&(&b.time, &b.key)));
@@ -206,109 +220,162 @@ pub fn to_html(rows: &[EvidenceRow], title: &str) -> String {
             .or_default() += 1;
     }
     let altered = rows.iter().filter(|r| !r.intact).count();
-    let mut h = String::new();
-    let _ = write!(
-        h,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\n<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #999;padding:4px 8px;text-align:left;vertical-align:top}}.fail,.error{{color:#a00}}.warn{{color:#a60}}.pass{{color:#060}}pre{{white-space:pre-wrap;background:#f4f4f4;padding:8px}}</style></head><body>\n<h1>{t}</h1>\n<p>{n} record(s); {altered} with a checksum that does not match.</p>\n",
-        t = html_escape(title),
-        n = rows.len()
-    );
-    h.push_str("<h2>Summary by check and Region</h2>\n<table><tr><th>Check</th><th>Region</th><th>Results</th></tr>\n");
-    for ((check, region), counts) in &summary {
-        let results: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
-        let _ = writeln!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            html_escape(check),
-            html_escape(region),
-            html_escape(&results.join(", "))
-        );
-    }
-    h.push_str("</table>\n<h2>Timeline</h2>\n<table><tr><th>Time</th><th>Check</th><th>Status</th><th>Region</th><th>Event</th><th>Outcome</th></tr>\n");
-    for (i, r) in sorted.iter().enumerate() {
-        let _ = writeln!(
-            h,
-            "<tr><td>{}</td><td><a href=\"#f{i}\">{}</a></td><td class=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            html_escape(&r.time),
-            html_escape(&r.check),
-            html_escape(&r.status),
-            html_escape(&r.status),
-            html_escape(&r.region),
-            html_escape(&r.event),
-            html_escape(&r.outcome)
-        );
-    }
-    h.push_str("</table>\n<h2>Findings</h2>\n");
-    for (i, r) in sorted.iter().enumerate() {
-        let _ = write!(
-            h,
-            "<h3 id=\"f{i}\">{} <span class=\"{}\">{}</span> in {}, {}</h3>\n<p>{}</p>\n<p>Resource: {}<br>Event: {}<br>Actor: {}<br>Object: {} ({})</p>\n",
-            html_escape(&r.check),
-            html_escape(&r.status),
-            html_escape(&r.status),
-            html_escape(&r.region),
-            html_escape(&r.time),
-            html_escape(&r.message),
-            html_escape(&r.resource),
-            html_escape(&r.event),
-            html_escape(&r.actor),
-            html_escape(&r.key),
-            if r.intact {
-                "checksum verified"
-            } else {
-                "CHECKSUM DOES NOT MATCH"
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { (title) }
+                style { (PreEscaped(STYLE)) }
             }
-        );
-        if !r.actions.is_empty() || !r.outcome.is_empty() {
-            let _ = writeln!(h, "<p>Remediation: {}</p><ul>", html_escape(&r.outcome));
-            for a in &r.actions {
-                let _ = writeln!(h, "<li>{}</li>", html_escape(a));
+            body {
+                h1 { (title) }
+                p { (rows.len()) " record(s); " (altered) " with a checksum that does not match." }
+                h2 { "Summary by check and Region" }
+                table {
+                    tr { th { "Check" } th { "Region" } th { "Results" } }
+                    @for ((check, region), counts) in &summary {
+                        tr {
+                            td { (check) }
+                            td { (region) }
+                            td { (counts.iter().map(|(s, n)| format!("{n} {s}")).collect::<Vec<_>>().join(", ")) }
+                        }
+                    }
+                }
+                h2 { "Timeline" }
+                table {
+                    tr { th { "Time" } th { "Check" } th { "Status" } th { "Region" } th { "Event" } th { "Outcome" } }
+                    @for (i, r) in sorted.iter().enumerate() {
+                        tr {
+                            td { (r.time) }
+                            td { a href={ "#f" (i) } { (r.check) } }
+                            td class=(r.status) { (r.status) }
+                            td { (r.region) }
+                            td { (r.event) }
+                            td { (r.outcome) }
+                        }
+                    }
+                }
+                h2 { "Findings" }
+                @for (i, r) in sorted.iter().enumerate() {
+                    (finding_section(i, r))
+                }
             }
-            h.push_str("</ul>\n");
         }
-        if let Some(before) = &r.previous_policy {
-            let pretty = serde_json::from_str::<Value>(before)
-                .ok()
-                .and_then(|v| serde_json::to_string_pretty(&v).ok())
-                .unwrap_or_else(|| before.clone());
-            let _ = writeln!(
-                h,
-                "<p>Policy before the remediation (after: the live policy, which the finding verified):</p><pre>{}</pre>",
-                html_escape(&pretty)
-            );
+    };
+    let mut out = page.into_string();
+    out.push('\n');
+    out
+}
+
+/// One finding's section: what, where, why, and what was done.
+fn finding_section(i: usize, r: &EvidenceRow) -> Markup {
+    let before = r.previous_policy.as_ref().map(|before| {
+        serde_json::from_str::<Value>(before)
+            .ok()
+            .and_then(|v| serde_json::to_string_pretty(&v).ok())
+            .unwrap_or_else(|| before.clone())
+    });
+    html! {
+        h3 id={ "f" (i) } {
+            (r.check) " " span class=(r.status) { (r.status) } " in " (r.region) ", " (r.time)
+        }
+        p { (r.message) }
+        p {
+            "Resource: " (r.resource) br;
+            "Event: " (r.event) br;
+            "Actor: " (r.actor) br;
+            "Object: " (r.key) " ("
+            @if r.intact { "checksum verified" } @else { "CHECKSUM DOES NOT MATCH" }
+            ")"
+        }
+        @if !r.actions.is_empty() || !r.outcome.is_empty() {
+            p { "Remediation: " (r.outcome) }
+            ul { @for a in &r.actions { li { (a) } } }
+        }
+        @if let Some(before) = before {
+            p { "Policy before the remediation (after: the live policy, which the finding verified):" }
+            pre { (before) }
         }
     }
-    h.push_str("</body></html>\n");
-    h
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::config::Mode;
+    use crate::evidence::{EvidenceContext, ocsf_record, record_body};
+    use crate::finding::{
+        CheckId, Finding, Remediation, RemediationOutcome, Severity, Status, Trigger,
+    };
 
-    fn record(status: &str, time_ms: i64, message: &str) -> Value {
-        json!({"class_uid": 2003, "time": time_ms, "message": message,
-            "compliance": {"control": "KP-ADMIN"}, "cloud": {"region": "eu-west-1"},
-            "resources": [{"uid": "arn:aws:kms:eu-west-1:111122223333:key/mrk-1"}],
-            "unmapped": {"status": status, "severity": "critical",
-                "trigger": {"event_name": "PutKeyPolicy", "event_id": "e1", "actor": "arn:aws:iam::1:role/A"},
-                "remediation": {"outcome": "applied", "actions": ["kms:PutKeyPolicy in eu-west-1"],
-                    "previous_policy": "{\"Statement\":[]}"}}})
+    /// The body the collector stores for a KP-ADMIN finding at `time` (seconds).
+    fn record(status: Status, time: i64, message: &str) -> Vec<u8> {
+        let finding = Finding {
+            check: CheckId::KpAdmin,
+            status,
+            severity: Severity::Critical,
+            region: "eu-west-1".into(),
+            resource: "arn:aws:kms:eu-west-1:111122223333:key/mrk-1".into(),
+            message: message.into(),
+            statement: None,
+            fingerprint: "fp".into(),
+            trigger: Some(Trigger {
+                event_id: "e1".into(),
+                event_name: "PutKeyPolicy".into(),
+                actor: "arn:aws:iam::1:role/A".into(),
+                time: Timestamp(time).to_string(),
+            }),
+            remediation: Some(Remediation {
+                mode: Mode::Remediate,
+                actions: vec!["kms:PutKeyPolicy in eu-west-1".into()],
+                outcome: RemediationOutcome::Applied,
+                previous_policy: Some("{\"Statement\":[]}".into()),
+            }),
+        };
+        let ctx = EvidenceContext {
+            event_id: "eb-1".into(),
+            event_time: Timestamp(time),
+            account: None,
+            vendor_name: "Example Corp".into(),
+            product_version: "0.1.0".into(),
+        };
+        record_body(&ocsf_record(&finding, &ctx))
     }
 
     #[test]
     fn rows_from_records() {
-        let r =
-            EvidenceRow::from_record("k", &record("fail", 1_795_774_530_000, "m"), true).unwrap();
+        let r = EvidenceRow::from_body("k", &record(Status::Fail, 1_795_774_530, "m"), true);
         assert_eq!(r.time, "2026-11-27T10:15:30Z");
         assert_eq!((r.check.as_str(), r.status.as_str()), ("KP-ADMIN", "fail"));
         assert_eq!(r.event, "PutKeyPolicy e1");
+        assert_eq!(r.actor, "arn:aws:iam::1:role/A");
         assert_eq!(r.previous_policy.as_deref(), Some("{\"Statement\":[]}"));
-        assert_eq!(
-            EvidenceRow::from_record("k", &json!({"class_uid": 1}), true),
-            None
-        );
+        assert!(r.verified());
+    }
+
+    #[test]
+    fn an_object_that_is_not_a_record_is_a_row_that_says_so() {
+        for (body, why) in [
+            (&b"{\"class_uid\": 1}"[..], "missing field"),
+            (b"not json", "expected"),
+            (b"", "EOF"),
+        ] {
+            let r = EvidenceRow::from_body("k", body, true);
+            assert_eq!((r.key.as_str(), r.status.as_str()), ("k", UNREADABLE));
+            assert!(
+                r.message.starts_with("not an idc-guard evidence record")
+                    && r.message.contains(why),
+                "{}",
+                r.message
+            );
+            assert!(!r.verified());
+        }
+        let mut other: Value = serde_json::from_slice(&record(Status::Pass, 0, "m")).unwrap();
+        other["class_uid"] = 2004.into();
+        let r = EvidenceRow::from_body("k", other.to_string().as_bytes(), true);
+        assert_eq!(r.status, UNREADABLE);
+        assert!(r.message.contains("class_uid 2004"), "{}", r.message);
     }
 
     #[test]
@@ -330,8 +397,7 @@ mod tests {
 
     #[test]
     fn csv_quotes_and_defuses_formulas() {
-        let mut r =
-            EvidenceRow::from_record("k", &record("fail", 0, "a, \"b\"\nc"), false).unwrap();
+        let mut r = EvidenceRow::from_body("k", &record(Status::Fail, 0, "a, \"b\"\nc"), false);
         r.actor = "=HYPERLINK(\"x\")".into();
         let csv = to_csv(&[r]);
         let line = csv.lines().nth(1).unwrap();
@@ -351,13 +417,12 @@ mod tests {
     #[test]
     fn html_is_escaped_and_self_contained() {
         let rows = [
-            EvidenceRow::from_record(
+            EvidenceRow::from_body(
                 "k1",
-                &record("fail", 2_000, "<script>alert(1)</script>"),
+                &record(Status::Fail, 2, "<script>alert(1)</script>"),
                 true,
-            )
-            .unwrap(),
-            EvidenceRow::from_record("k2", &record("pass", 1_000, "ok"), false).unwrap(),
+            ),
+            EvidenceRow::from_body("k2", &record(Status::Pass, 1, "ok"), false),
         ];
         let html = to_html(&rows, "Evidence & report");
         assert!(!html.contains("<script>"));

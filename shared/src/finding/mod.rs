@@ -36,6 +36,18 @@ pub enum Status {
     Error,
 }
 
+impl Status {
+    /// The word as serialized (`pass`, `fail`, `warn`, `error`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+            Status::Warn => "warn",
+            Status::Error => "error",
+        }
+    }
+}
+
 /// How bad a failure is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
@@ -50,6 +62,19 @@ pub enum Severity {
     Low,
     /// For information.
     Info,
+}
+
+impl Severity {
+    /// The word as serialized (`critical` .. `info`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::High => "high",
+            Severity::Medium => "medium",
+            Severity::Low => "low",
+            Severity::Info => "info",
+        }
+    }
 }
 
 /// The event that caused a check to run.
