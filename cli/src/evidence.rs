@@ -140,45 +140,54 @@ pub fn verify_command(args: &VerifyArgs<'_>) -> Result<Outcome, UsageError> {
             }))
             .unwrap_or_default()
         ),
-        Format::Text => {
-            let mut out = String::new();
-            for r in &bad {
-                let _ = match &r.verdict {
-                    Checked::Verdict(Verdict::Altered { actual, mismatches }) => {
-                        let stored: Vec<String> = mismatches
-                            .iter()
-                            .map(|(what, value)| format!("{what} {value}"))
-                            .collect();
-                        writeln!(
-                            out,
-                            "ALTERED {}: body sha256 {actual}, stored {}",
-                            r.key,
-                            stored.join(", ")
-                        )
-                    }
-                    Checked::Verdict(Verdict::MissingChecksum { actual }) => writeln!(
-                        out,
-                        "NO-CHECKSUM {}: body sha256 {actual}, nothing stored to compare with",
-                        r.key
-                    ),
-                    Checked::Missing { error, .. } => {
-                        writeln!(out, "MISSING {}: {error}", r.key)
-                    }
-                    Checked::Verdict(Verdict::Intact) => Ok(()),
-                };
-            }
-            let _ = writeln!(
-                out,
-                "{}: {} object(s) under s3://{}/{prefix}: {intact} intact, {} with problems",
-                if bad.is_empty() { "OK" } else { "NOT OK" },
-                results.len(),
-                args.bucket,
-                bad.len()
-            );
-            out
-        }
+        Format::Text => verify_text(&results, &bad, args.bucket, prefix),
     };
     Ok(Outcome { stdout, code })
+}
+
+/// `evidence verify` in text: a line per object with a problem, then the verdict.
+fn verify_text(
+    results: &[ObjectResult],
+    bad: &[&ObjectResult],
+    bucket: &str,
+    prefix: &str,
+) -> String {
+    let intact = results.len() - bad.len();
+    let mut out = String::new();
+    for r in bad {
+        let _ = match &r.verdict {
+            Checked::Verdict(Verdict::Altered { actual, mismatches }) => {
+                let stored: Vec<String> = mismatches
+                    .iter()
+                    .map(|(what, value)| format!("{what} {value}"))
+                    .collect();
+                writeln!(
+                    out,
+                    "ALTERED {}: body sha256 {actual}, stored {}",
+                    r.key,
+                    stored.join(", ")
+                )
+            }
+            Checked::Verdict(Verdict::MissingChecksum { actual }) => writeln!(
+                out,
+                "NO-CHECKSUM {}: body sha256 {actual}, nothing stored to compare with",
+                r.key
+            ),
+            Checked::Missing { error, .. } => {
+                writeln!(out, "MISSING {}: {error}", r.key)
+            }
+            Checked::Verdict(Verdict::Intact) => Ok(()),
+        };
+    }
+    let _ = writeln!(
+        out,
+        "{}: {} object(s) under s3://{}/{prefix}: {intact} intact, {} with problems",
+        if bad.is_empty() { "OK" } else { "NOT OK" },
+        results.len(),
+        bucket,
+        bad.len()
+    );
+    out
 }
 
 /// What `evidence list` and `evidence export` print.

@@ -170,6 +170,20 @@ fn now() -> Timestamp {
     Timestamp::from_system_time(std::time::SystemTime::now())
 }
 
+/// The event file (`-`: standard input) as JSON, and its name for messages.
+fn read_event(path: &str) -> Result<(&str, serde_json::Value), UsageError> {
+    let text = read_text(path, "event")?;
+    let name = if path == "-" { "<stdin>" } else { path };
+    let event: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        UsageError(format!(
+            "{name}: line {}, column {}: the event is not JSON: {e}",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    Ok((name, event))
+}
+
 /// `replay`
 pub fn replay(args: &ReplayArgs<'_>) -> Result<Outcome, UsageError> {
     let mut config = read_config(args.config)?;
@@ -186,19 +200,7 @@ pub fn replay(args: &ReplayArgs<'_>) -> Result<Outcome, UsageError> {
             "--mode remediate needs --state-table (the guards' DynamoDB table): idempotency and the circuit breaker must be shared with the Lambda".to_owned(),
         ));
     }
-    let text = read_text(args.event, "event")?;
-    let name = if args.event == "-" {
-        "<stdin>"
-    } else {
-        args.event
-    };
-    let event: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        UsageError(format!(
-            "{name}: line {}, column {}: the event is not JSON: {e}",
-            e.line(),
-            e.column()
-        ))
-    })?;
+    let (name, event) = read_event(args.event)?;
     runtime()?.block_on(async {
         let sdk = sdk_for(&config).await;
         let endpoints = args.connection.endpoints();

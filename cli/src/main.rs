@@ -222,7 +222,31 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    let result = match cli.command {
+    let result = run(cli.command);
+    match result {
+        Ok(outcome) => {
+            let mut out = std::io::stdout().lock();
+            // A closed pipe (idc-guard ... | head) is not an error worth a message.
+            let _ = out
+                .write_all(outcome.stdout.as_bytes())
+                .and_then(|()| out.flush());
+            ExitCode::from(outcome.code)
+        }
+        Err(UsageError(message)) => {
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "idc-guard: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs one command: the subcommand's arguments handed to the module that implements it.
+#[expect(
+    clippy::too_many_lines,
+    reason = "one arm per subcommand, each only moving clap's fields into that command's arguments"
+)]
+fn run(command: Command) -> Result<Outcome, UsageError> {
+    match command {
         Command::RenderPolicy { config } => commands::render(&config),
         Command::CheckPolicy {
             config,
@@ -323,20 +347,5 @@ fn main() -> ExitCode {
             },
             format,
         ),
-    };
-    match result {
-        Ok(outcome) => {
-            let mut out = std::io::stdout().lock();
-            // A closed pipe (idc-guard ... | head) is not an error worth a message.
-            let _ = out
-                .write_all(outcome.stdout.as_bytes())
-                .and_then(|()| out.flush());
-            ExitCode::from(outcome.code)
-        }
-        Err(UsageError(message)) => {
-            let mut err = std::io::stderr().lock();
-            let _ = writeln!(err, "idc-guard: {message}");
-            ExitCode::from(2)
-        }
     }
 }

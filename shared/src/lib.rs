@@ -16,6 +16,9 @@
 //! one-shot CLI runs are [`ports::local`]; test doubles with fault injection are
 //! `ports::memory` (feature `test-util`, absent from release binaries).
 
+// A test may be a long table of cases.
+#![cfg_attr(test, allow(clippy::too_many_lines))]
+
 pub mod domain;
 
 pub mod config;

@@ -19,6 +19,8 @@
     clippy::indexing_slicing,
     clippy::panic
 )]
+// A test may be a long table of cases.
+#![allow(clippy::too_many_lines)]
 
 use idc_guard_core::config::Config;
 use idc_guard_core::model::{ModelQuestion, RegionModel};

@@ -4,6 +4,8 @@
     clippy::indexing_slicing,
     clippy::panic
 )]
+// A test may be a long table of cases.
+#![allow(clippy::too_many_lines)]
 //! The Identity Center emulator driven through the real `aws_sdk_ssoadmin::Client` over HTTP
 //! (plus raw HTTP for what the SDK cannot send: malformed bodies, unknown targets, unsigned
 //! requests, and the control endpoints).

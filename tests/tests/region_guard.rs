@@ -7,6 +7,8 @@
     clippy::indexing_slicing,
     clippy::panic
 )]
+// A test may be a long table of cases.
+#![allow(clippy::too_many_lines)]
 
 use std::time::Duration;
 

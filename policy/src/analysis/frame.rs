@@ -709,6 +709,10 @@ impl<'a> Frame<'a> {
     // ---------------------------------------------------------------------------------------
     // Relations between variables.
 
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one block per relation between condition keys (the encryption context and its keys list, organization ids and paths, principal and account, ...), each a few lines over the shared variable table: the list of ties reads best as one list"
+    )]
     fn build_ties(&mut self) {
         // Each encryption-context value is present exactly when the keys list names its key.
         if let Some((eck, keys_var)) =

@@ -379,6 +379,10 @@ fn action_groups(statements: &[&Statement], q: &Question<'_>) -> Vec<ActionSet> 
     groups.into_iter().map(|(_, s)| s).collect()
 }
 
+#[expect(
+    clippy::too_many_lines,
+    reason = "the backtracking search: one loop over its stack, with the budgets and early exits that make it complete; split, its invariants would spread over helpers that each see part of the state"
+)]
 fn search(policy: &KeyPolicy, q: &Question<'_>, direction: Direction, session: &Session) -> Answer {
     let all: Vec<&Statement> = policy
         .statements
@@ -831,6 +835,10 @@ fn pick_many(var: &frame::Var, dom: &Dom) -> Vec<String> {
 }
 
 /// The concrete request a solved state stands for.
+#[expect(
+    clippy::too_many_lines,
+    reason = "one assignment per field of the request (principal, action, each context key) from the solved state: a flat list read top to bottom"
+)]
 fn materialize(frame: &Frame<'_>, state: &State, q: &Question<'_>) -> AccessRequest {
     let value = |name: &VarName| -> Option<String> {
         let i = frame.index_of(name)?;

@@ -350,6 +350,10 @@ impl Parser {
         }
     }
 
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one check per top-level element (size, Version, Id, Statement, unknown elements), each reporting with its place"
+    )]
     fn document(&mut self, json: &Json, size_bytes: usize) -> Option<KeyPolicy> {
         let Json::Object(members) = json else {
             self.problem(
@@ -451,118 +455,11 @@ impl Parser {
         };
         let r = StatementRef { index, sid };
         let before = self.problems.len();
-        const ELEMENTS: [&str; 9] = [
-            "Sid",
-            "Effect",
-            "Principal",
-            "NotPrincipal",
-            "Action",
-            "NotAction",
-            "Resource",
-            "NotResource",
-            "Condition",
-        ];
-        for (name, value) in members {
-            if !ELEMENTS.contains(&name.as_str()) {
-                self.problem(Some(&r), Some(name), unknown_element(name, &ELEMENTS), true);
-            }
-            if name == "Sid" && !matches!(value, Json::String(_)) {
-                self.problem(
-                    Some(&r),
-                    Some("Sid"),
-                    format!("must be a string, not {}", value.type_name()),
-                    true,
-                );
-            }
-        }
-        let effect = match json.get("Effect") {
-            Some(Json::String(e)) if e == "Allow" => Some(Effect::Allow),
-            Some(Json::String(e)) if e == "Deny" => Some(Effect::Deny),
-            Some(other) => {
-                self.problem(
-                    Some(&r),
-                    Some("Effect"),
-                    format!("must be \"Allow\" or \"Deny\", not {}", describe(other)),
-                    true,
-                );
-                None
-            }
-            None => {
-                self.problem(Some(&r), Some("Effect"), "is missing".to_owned(), true);
-                None
-            }
-        };
-        let principal = match self.pair(
-            &r,
-            json,
-            "Principal",
-            "NotPrincipal",
-            "a key policy statement needs a Principal",
-        ) {
-            Some((negated, v)) => self
-                .principal_set(&r, if negated { "NotPrincipal" } else { "Principal" }, v)
-                .map(|set| {
-                    if negated {
-                        PrincipalClause::NotPrincipal(set)
-                    } else {
-                        PrincipalClause::Principal(set)
-                    }
-                }),
-            None => None,
-        };
-        if matches!(
-            (&principal, effect),
-            (Some(PrincipalClause::NotPrincipal(_)), Some(Effect::Allow))
-        ) {
-            self.problem(
-                Some(&r),
-                Some("NotPrincipal"),
-                "NotPrincipal with \"Effect\": \"Allow\" is not supported by IAM; it would grant to every principal not listed (evaluated that way here)".to_owned(),
-                false,
-            );
-        }
-        let action = match self.pair(
-            &r,
-            json,
-            "Action",
-            "NotAction",
-            "every statement needs an Action or NotAction",
-        ) {
-            Some((negated, v)) => {
-                let element = if negated { "NotAction" } else { "Action" };
-                self.actions(&r, element, v).map(|a| {
-                    if negated {
-                        ActionClause::NotAction(a)
-                    } else {
-                        ActionClause::Action(a)
-                    }
-                })
-            }
-            None => None,
-        };
-        let resource = match self.pair(
-            &r,
-            json,
-            "Resource",
-            "NotResource",
-            "every statement needs a Resource or NotResource",
-        ) {
-            Some((negated, v)) => {
-                let element = if negated { "NotResource" } else { "Resource" };
-                self.strings(&r, element, v).map(|vals| {
-                    let t = vals
-                        .iter()
-                        .map(|s| self.template(&r, element, s, version))
-                        .collect();
-                    if negated {
-                        ResourceClause::NotResource(t)
-                    } else {
-                        ResourceClause::Resource(t)
-                    }
-                })
-            }
-            None => None,
-        };
+        self.check_elements(&r, members);
+        let effect = self.effect(&r, json);
+        let principal = self.principal_clause(&r, json, effect);
+        let action = self.action_clause(&r, json);
+        let resource = self.resource_clause(&r, json, version);
         let conditions = match json.get("Condition") {
             None => Some(Vec::new()),
             Some(c) => self.conditions(&r, c, version),
@@ -591,6 +488,149 @@ impl Parser {
                 })
             }
             _ => None,
+        }
+    }
+
+    /// Unknown elements and a `Sid` that is not a string, each named.
+    fn check_elements(&mut self, r: &StatementRef, members: &[(String, Json)]) {
+        const ELEMENTS: [&str; 9] = [
+            "Sid",
+            "Effect",
+            "Principal",
+            "NotPrincipal",
+            "Action",
+            "NotAction",
+            "Resource",
+            "NotResource",
+            "Condition",
+        ];
+        for (name, value) in members {
+            if !ELEMENTS.contains(&name.as_str()) {
+                self.problem(Some(r), Some(name), unknown_element(name, &ELEMENTS), true);
+            }
+            if name == "Sid" && !matches!(value, Json::String(_)) {
+                self.problem(
+                    Some(r),
+                    Some("Sid"),
+                    format!("must be a string, not {}", value.type_name()),
+                    true,
+                );
+            }
+        }
+    }
+
+    /// `Effect`: `Allow` or `Deny`.
+    fn effect(&mut self, r: &StatementRef, json: &Json) -> Option<Effect> {
+        match json.get("Effect") {
+            Some(Json::String(e)) if e == "Allow" => Some(Effect::Allow),
+            Some(Json::String(e)) if e == "Deny" => Some(Effect::Deny),
+            Some(other) => {
+                self.problem(
+                    Some(r),
+                    Some("Effect"),
+                    format!("must be \"Allow\" or \"Deny\", not {}", describe(other)),
+                    true,
+                );
+                None
+            }
+            None => {
+                self.problem(Some(r), Some("Effect"), "is missing".to_owned(), true);
+                None
+            }
+        }
+    }
+
+    /// `Principal` or `NotPrincipal` (exactly one); `NotPrincipal` with `Allow` is reported.
+    fn principal_clause(
+        &mut self,
+        r: &StatementRef,
+        json: &Json,
+        effect: Option<Effect>,
+    ) -> Option<PrincipalClause> {
+        let principal = match self.pair(
+            r,
+            json,
+            "Principal",
+            "NotPrincipal",
+            "a key policy statement needs a Principal",
+        ) {
+            Some((negated, v)) => self
+                .principal_set(r, if negated { "NotPrincipal" } else { "Principal" }, v)
+                .map(|set| {
+                    if negated {
+                        PrincipalClause::NotPrincipal(set)
+                    } else {
+                        PrincipalClause::Principal(set)
+                    }
+                }),
+            None => None,
+        };
+        if matches!(
+            (&principal, effect),
+            (Some(PrincipalClause::NotPrincipal(_)), Some(Effect::Allow))
+        ) {
+            self.problem(
+                Some(r),
+                Some("NotPrincipal"),
+                "NotPrincipal with \"Effect\": \"Allow\" is not supported by IAM; it would grant to every principal not listed (evaluated that way here)".to_owned(),
+                false,
+            );
+        }
+        principal
+    }
+
+    /// `Action` or `NotAction` (exactly one).
+    fn action_clause(&mut self, r: &StatementRef, json: &Json) -> Option<ActionClause> {
+        match self.pair(
+            r,
+            json,
+            "Action",
+            "NotAction",
+            "every statement needs an Action or NotAction",
+        ) {
+            Some((negated, v)) => {
+                let element = if negated { "NotAction" } else { "Action" };
+                self.actions(r, element, v).map(|a| {
+                    if negated {
+                        ActionClause::NotAction(a)
+                    } else {
+                        ActionClause::Action(a)
+                    }
+                })
+            }
+            None => None,
+        }
+    }
+
+    /// `Resource` or `NotResource` (exactly one), with policy variables per `version`.
+    fn resource_clause(
+        &mut self,
+        r: &StatementRef,
+        json: &Json,
+        version: Version,
+    ) -> Option<ResourceClause> {
+        match self.pair(
+            r,
+            json,
+            "Resource",
+            "NotResource",
+            "every statement needs a Resource or NotResource",
+        ) {
+            Some((negated, v)) => {
+                let element = if negated { "NotResource" } else { "Resource" };
+                self.strings(r, element, v).map(|vals| {
+                    let t = vals
+                        .iter()
+                        .map(|s| self.template(r, element, s, version))
+                        .collect();
+                    if negated {
+                        ResourceClause::NotResource(t)
+                    } else {
+                        ResourceClause::Resource(t)
+                    }
+                })
+            }
+            None => None,
         }
     }
 
@@ -792,6 +832,10 @@ impl Parser {
         Template::parse(value, version.substitutes_variables())
     }
 
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one check per level of a Condition block (operator, key, values), each naming its own place in the error"
+    )]
     fn conditions(
         &mut self,
         r: &StatementRef,

@@ -16,7 +16,7 @@ use crate::domain::time::Timestamp;
 use crate::finding::{Finding, Remediation, Status};
 use crate::guard::idp::metadata_findings;
 use crate::guard::key::{Inspection, inspect};
-use crate::ports::{DocumentSource, InstanceDirectory, KeyStore, PortErrorKind};
+use crate::ports::{DocumentSource, InstanceDirectory, KeyStore, PortError, PortErrorKind};
 
 /// The result of an audit.
 #[derive(Debug, Clone, Serialize)]
@@ -79,6 +79,60 @@ async fn regions_to_sweep<D: InstanceDirectory>(
     regions
 }
 
+/// The key's checks in one Region: KEY-MULTI-REGION on the primary (whose policy it keeps for
+/// the replicas), REGION-KEY-READY and KEY-REPLICA-POLICY on a replica, then the key's own.
+fn region_findings(
+    config: &Config,
+    region: &str,
+    inspection: Result<Inspection, PortError>,
+    regions: &[String],
+    primary_policy: &mut Option<String>,
+) -> Vec<Finding> {
+    let replica = region != config.primary_region;
+    let mut findings = Vec::new();
+    match inspection {
+        Ok(inspection) => {
+            if replica {
+                findings.push(check_region_key_ready(
+                    config,
+                    region,
+                    Readiness::Checked {
+                        key: &inspection.snapshot.key,
+                        findings: &inspection.findings,
+                    },
+                ));
+                findings.push(check_replica_policy(
+                    config,
+                    region,
+                    &inspection.snapshot.policy,
+                    &inspection.findings,
+                    primary_policy.as_deref(),
+                ));
+            } else {
+                findings.push(check_multi_region(
+                    config,
+                    &inspection.snapshot.key,
+                    regions,
+                ));
+                *primary_policy = Some(inspection.snapshot.policy.clone());
+            }
+            findings.extend(planned(inspection));
+        }
+        Err(e) => {
+            if replica {
+                let readiness = if e.kind == PortErrorKind::NotFound {
+                    Readiness::Missing
+                } else {
+                    Readiness::Unreadable(&e)
+                };
+                findings.push(check_region_key_ready(config, region, readiness));
+            }
+            findings.push(unreadable_key(config, region, &e));
+        }
+    }
+    findings
+}
+
 /// Sweeps the instance and every Region with every check (the drift sweeper runs the same
 /// code). Read-only. `documents` reads the IdP's SAML metadata when the configuration names
 /// it; `now` dates the certificate check.
@@ -118,47 +172,13 @@ pub async fn audit<K: KeyStore, D: InstanceDirectory, S: DocumentSource>(
         futures_util::future::join_all(regions.iter().map(|r| inspect(config, keys, r))).await;
     let mut primary_policy = None;
     for (region, inspection) in regions.iter().zip(inspections) {
-        let replica = *region != config.primary_region;
-        match inspection {
-            Ok(inspection) => {
-                if replica {
-                    findings.push(check_region_key_ready(
-                        config,
-                        region,
-                        Readiness::Checked {
-                            key: &inspection.snapshot.key,
-                            findings: &inspection.findings,
-                        },
-                    ));
-                    findings.push(check_replica_policy(
-                        config,
-                        region,
-                        &inspection.snapshot.policy,
-                        &inspection.findings,
-                        primary_policy.as_deref(),
-                    ));
-                } else {
-                    findings.push(check_multi_region(
-                        config,
-                        &inspection.snapshot.key,
-                        &regions,
-                    ));
-                    primary_policy = Some(inspection.snapshot.policy.clone());
-                }
-                findings.extend(planned(inspection));
-            }
-            Err(e) => {
-                if replica {
-                    let readiness = if e.kind == PortErrorKind::NotFound {
-                        Readiness::Missing
-                    } else {
-                        Readiness::Unreadable(&e)
-                    };
-                    findings.push(check_region_key_ready(config, region, readiness));
-                }
-                findings.push(unreadable_key(config, region, &e));
-            }
-        }
+        findings.extend(region_findings(
+            config,
+            region,
+            inspection,
+            &regions,
+            &mut primary_policy,
+        ));
     }
     findings.push(check_idp_source(config, &ObservedSource::Configured));
     match metadata_findings(config, documents, now).await {

@@ -185,6 +185,31 @@ where
             .ok(),
             Err(_) => None,
         };
+        let mut assessment = self
+            .replicas(ev, &focus, primary_policy.as_deref(), claim, now)
+            .await?;
+        findings.append(&mut assessment.findings);
+        if ev.kind == InstanceEventKind::AddRegion {
+            findings.extend(check_acs_urls(config, &focus, None));
+        }
+        assessment.findings = findings;
+        Ok(assessment)
+    }
+
+    /// The replicas of the `focus` Regions other than the primary: read at once, then each
+    /// checked and (per mode) created or repaired in turn. An interrupted write stops the
+    /// loop: the retry handles the rest after re-reading.
+    async fn replicas(
+        &self,
+        ev: &InstanceEvent,
+        focus: &[String],
+        primary_policy: Option<&str>,
+        claim: &ChangeClaim,
+        now: Timestamp,
+    ) -> Result<Assessment, GuardError> {
+        let config = self.config();
+        let primary_region = &config.primary_region;
+        let mut findings = Vec::new();
         let mut replicas = Vec::new();
         let mut changed = false;
         let mut interrupted = None;
@@ -199,14 +224,7 @@ where
         .await;
         for (region, inspection) in others.into_iter().zip(inspections) {
             let result = self
-                .replica(
-                    &ev.change,
-                    region,
-                    inspection,
-                    primary_policy.as_deref(),
-                    claim,
-                    now,
-                )
+                .replica(&ev.change, region, inspection, primary_policy, claim, now)
                 .await?;
             findings.extend(result.findings);
             replicas.extend(result.report);
@@ -216,9 +234,6 @@ where
                 interrupted = result.interrupted;
                 break;
             }
-        }
-        if ev.kind == InstanceEventKind::AddRegion {
-            findings.extend(check_acs_urls(config, &focus, None));
         }
         Ok(Assessment {
             findings,

@@ -140,29 +140,7 @@ pub fn repair_policy(
     if !report.problems().any(|f| f.region == region) {
         return Ok(None);
     }
-    let parsed = parse_key_policy(live_text);
-    let Some(live) = parsed.policy else {
-        let why = parsed
-            .problems
-            .first()
-            .map(|p| p.to_string())
-            .unwrap_or_else(|| "unreadable".to_owned());
-        return Err(NoRepair::Unreadable(why));
-    };
-    let region_causes: Vec<&Cause> = report
-        .causes
-        .iter()
-        .filter(|c| c.region == region)
-        .collect();
-    if region_causes.is_empty() {
-        // Only non-fatal KP-INVALID problems: no statement is a cause to remove.
-        let problems: Vec<&str> = report
-            .problems()
-            .filter(|f| f.region == region)
-            .map(|f| f.message.as_str())
-            .collect();
-        return Err(NoRepair::NoStatementCause(problems.join(" ")));
-    }
+    let (live, region_causes) = live_and_causes(region, live_text, report)?;
     let (raw, raw_statements) = RawDocument::read(live_text)?;
     if raw_statements.len() != live.statements.len() {
         return Err(NoRepair::Unmatched);
@@ -174,7 +152,7 @@ pub fn repair_policy(
         .iter()
         .map(|s| Origin::Live(s.index))
         .collect();
-    let mut causes: Vec<Cause> = region_causes.into_iter().cloned().collect();
+    let mut causes = region_causes;
     for _ in 0..MAX_ROUNDS {
         // Causes name statements by their index in the document that was checked, which is
         // the position in `origins` when that document was built.
@@ -245,6 +223,41 @@ pub fn repair_policy(
     Err(NoRepair::NoConvergence)
 }
 
+/// The live policy, parsed, and the causes the check named in `region`: what a repair starts
+/// from. A policy that does not parse, or fails only in ways no statement change fixes, has
+/// no repair.
+fn live_and_causes(
+    region: &str,
+    live_text: &str,
+    report: &KeyPolicyReport,
+) -> Result<(KeyPolicy, Vec<Cause>), NoRepair> {
+    let parsed = parse_key_policy(live_text);
+    let Some(live) = parsed.policy else {
+        let why = parsed
+            .problems
+            .first()
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "unreadable".to_owned());
+        return Err(NoRepair::Unreadable(why));
+    };
+    let region_causes: Vec<Cause> = report
+        .causes
+        .iter()
+        .filter(|c| c.region == region)
+        .cloned()
+        .collect();
+    if region_causes.is_empty() {
+        // Only non-fatal KP-INVALID problems: no statement is a cause to remove.
+        let problems: Vec<&str> = report
+            .problems()
+            .filter(|f| f.region == region)
+            .map(|f| f.message.as_str())
+            .collect();
+        return Err(NoRepair::NoStatementCause(problems.join(" ")));
+    }
+    Ok((live, region_causes))
+}
+
 fn stuck_reason(config: &Config, region: &str, causes: &[Cause]) -> NoRepair {
     let failing: std::collections::BTreeSet<&str> = causes
         .iter()
@@ -268,6 +281,10 @@ struct Candidate {
 
 /// Builds the candidate: `Version` (raised to 2012-10-17 when model statements, which use
 /// policy variables, are added), `Id`, then the chosen statements, kept ones as written.
+#[expect(
+    clippy::too_many_lines,
+    reason = "the candidate document in order (Version, Id, statements) with the version check that guards it; split, the kept statements' raw text would travel through every piece"
+)]
 fn build(
     live: &KeyPolicy,
     raw: &RawDocument<'_>,

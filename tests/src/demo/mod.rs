@@ -153,6 +153,10 @@ fn summarize(function: &str, answer: &Value) -> String {
 }
 
 /// Runs every scenario; prints the timeline as it goes, returns the table's rows.
+#[expect(
+    clippy::too_many_lines,
+    reason = "the demo's script: start the servers and functions, play each scenario in order, print as it goes; read top to bottom like the timeline it prints"
+)]
 pub async fn run(options: &Options, out: &mut dyn FnMut(&str)) -> Result<Vec<Row>, String> {
     out(&format!(
         "seeding the organization on local servers (mode {})",

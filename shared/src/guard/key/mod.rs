@@ -10,6 +10,8 @@
 mod inspect;
 mod remediate;
 
+use remediate::Act;
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -244,30 +246,7 @@ impl<K: KeyStore, A: ActionBudget> KeyEnforcer<K, A> {
         };
         let mut findings = claimed.granted.clone();
         findings.extend(claimed.degraded);
-        let mut previous_policy = act.remediation.previous_policy.clone();
-        for f in &mut findings {
-            f.trigger = Some(trigger.clone());
-            if f.check == CheckId::KeyGrants.id() {
-                // Grants are never changed by the guard: their record says so, whatever
-                // happened to the rest of the key.
-                f.remediation = Some(Remediation {
-                    mode: act.remediation.mode,
-                    actions: inspection.plan.grants.iter().cloned().collect(),
-                    outcome: RemediationOutcome::Skipped,
-                    previous_policy: None,
-                });
-                continue;
-            }
-            // The replaced policy travels once per remediation, on the first finding: the
-            // evidence needs it once, and it would weigh on every event otherwise.
-            let mut remediation = act.remediation.clone();
-            remediation.previous_policy = previous_policy.take();
-            f.remediation = Some(remediation);
-            if let Some(note) = &act.note {
-                f.message.push(' ');
-                f.message.push_str(note);
-            }
-        }
+        record_act(&mut findings, &act, &inspection.plan, &trigger);
         if let Some(failure) = act.interrupted {
             // The retry must re-check, and remediate again if the write did not land.
             let release = delivery.release_all(&claimed.granted);
@@ -332,6 +311,34 @@ impl<K: KeyStore, A: ActionBudget> KeyEnforcer<K, A> {
             findings,
             plan: None,
         })
+    }
+}
+
+/// Stamps the trigger and what was done on each finding of a Region.
+fn record_act(findings: &mut [Finding], act: &Act, plan: &KeyPlan, trigger: &Trigger) {
+    let mut previous_policy = act.remediation.previous_policy.clone();
+    for f in findings {
+        f.trigger = Some(trigger.clone());
+        if f.check == CheckId::KeyGrants.id() {
+            // Grants are never changed by the guard: their record says so, whatever
+            // happened to the rest of the key.
+            f.remediation = Some(Remediation {
+                mode: act.remediation.mode,
+                actions: plan.grants.iter().cloned().collect(),
+                outcome: RemediationOutcome::Skipped,
+                previous_policy: None,
+            });
+            continue;
+        }
+        // The replaced policy travels once per remediation, on the first finding: the
+        // evidence needs it once, and it would weigh on every event otherwise.
+        let mut remediation = act.remediation.clone();
+        remediation.previous_policy = previous_policy.take();
+        f.remediation = Some(remediation);
+        if let Some(note) = &act.note {
+            f.message.push(' ');
+            f.message.push_str(note);
+        }
     }
 }
 
