@@ -11,6 +11,7 @@ use idc_guard_policy::eval::{Decision, Outcome as EvalOutcome, Reading, evaluate
 use idc_guard_policy::request::AccessRequest;
 use serde_json::json;
 
+use crate::findings_text::findings_text;
 use crate::input::{read_config, read_policy};
 use crate::{Format, Outcome, UsageError};
 
@@ -24,7 +25,12 @@ pub fn render(config: &str) -> Result<Outcome, UsageError> {
 }
 
 /// `check-policy`
-pub fn check(config_path: &str, policy: &str, format: Format) -> Result<Outcome, UsageError> {
+pub fn check(
+    config_path: &str,
+    policy: &str,
+    format: Format,
+    verbose: bool,
+) -> Result<Outcome, UsageError> {
     let config = read_config(config_path)?;
     let text = read_policy(policy)?;
     let mut report = check_parsed(&config, &parse_key_policy(&text), &config.regions);
@@ -37,7 +43,7 @@ pub fn check(config_path: &str, policy: &str, format: Format) -> Result<Outcome,
     let code = if report.compliant() { 0 } else { 1 };
     let stdout = match format {
         Format::Json => json_report(&report),
-        Format::Text => text_report(&report, config.regions.len()),
+        Format::Text => text_report(&report, config.regions.len(), verbose),
     };
     Ok(Outcome { stdout, code })
 }
@@ -51,47 +57,22 @@ fn json_report(report: &KeyPolicyReport) -> String {
     )
 }
 
-fn text_report(report: &KeyPolicyReport, regions: usize) -> String {
-    let mut out = String::new();
+fn text_report(report: &KeyPolicyReport, regions: usize, verbose: bool) -> String {
     let problems: Vec<_> = report.problems().collect();
-    for f in &problems {
-        let _ = writeln!(
-            out,
-            "{} [{}] {}",
-            status_word(f),
-            severity_word(f),
-            f.message
-        );
-        if let Some(s) = &f.statement {
-            let _ = writeln!(out, "    statement: {s}");
-        }
-    }
+    let mut out = findings_text(&problems, verbose);
     let passed = report.findings.len() - problems.len();
     let _ = writeln!(
         out,
-        "{}: {} finding(s), {passed} check(s) passed across {regions} Region(s)",
+        "{}: {} finding(s) as {} problem(s), {passed} check(s) passed across {regions} Region(s)",
         if report.compliant() {
             "COMPLIANT"
         } else {
             "NOT COMPLIANT"
         },
-        problems.len()
+        problems.len(),
+        out.lines().filter(|l| !l.starts_with(' ')).count()
     );
     out
-}
-
-fn status_word(f: &idc_guard_core::finding::Finding) -> String {
-    serde_json::to_value(f.status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_uppercase))
-        .unwrap_or_default()
-}
-
-fn severity_word(f: &idc_guard_core::finding::Finding) -> String {
-    serde_json::to_value(f.severity)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }
 
 /// Arguments of `simulate`.

@@ -5,6 +5,7 @@
 
 mod commands;
 mod evidence;
+mod findings_text;
 mod input;
 mod live;
 
@@ -52,6 +53,9 @@ enum Command {
         /// The policy file, or - for standard input: a JSON document, or a JSON string that
         /// contains one (as CloudTrail carries it).
         policy: String,
+        /// Text: print each finding's cause in full, not cut to a summary.
+        #[arg(long)]
+        verbose: bool,
     },
     /// Evaluate one request against a key policy and print the decision and the deciding statements.
     Simulate {
@@ -252,7 +256,8 @@ fn run(command: Command) -> Result<Outcome, UsageError> {
             config,
             format,
             policy,
-        } => commands::check(&config, &policy, format),
+            verbose,
+        } => commands::check(&config, &policy, format, verbose),
         Command::Simulate {
             config,
             policy,

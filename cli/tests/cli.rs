@@ -452,3 +452,50 @@ fn every_reproduce_line_reproduces_its_finding() {
     }
     assert!(reproduced >= 100, "only {reproduced} reproduce lines");
 }
+
+/// The text of `check-policy` on the bundled examples, as a person reads it: one paragraph per
+/// problem whatever the number of Regions it is in, each naming its Regions.
+#[test]
+fn check_policy_text_groups_regions_snapshot() {
+    let examples = examples();
+    let empty = tmp(
+        "empty-statements.json",
+        r#"{"Version":"2012-10-17","Statement":[]}"#,
+    );
+    let mut text = String::new();
+    for (policy, verbose) in [
+        ("drifted-policy.json", false),
+        ("public-decrypt-policy.json", false),
+        ("public-decrypt-policy.json", true),
+    ] {
+        let path = format!("examples/{policy}");
+        let mut args = vec!["check-policy", "--config", "examples/config.toml", &path];
+        if verbose {
+            args.push("--verbose");
+        }
+        // From the repository's root, so the reproduce lines name the files as a user would.
+        let out = bin()
+            .args(&args)
+            .current_dir(examples.parent().unwrap())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        text.push_str(&format!(
+            "$ idc-guard {}\n{}\n",
+            args.join(" "),
+            stdout(&out)
+        ));
+    }
+    let out = run(&["check-policy", "--config", &config(), &empty]);
+    text.push_str(&format!(
+        "$ idc-guard check-policy --config examples/config.toml empty-statements.json\n{}",
+        stdout(&out)
+    ));
+    for line in text.lines().filter(|l| l.starts_with("FAIL")) {
+        assert!(
+            line.contains(" in "),
+            "every line names its Regions: {line}"
+        );
+    }
+    insta::assert_snapshot!(text);
+}
