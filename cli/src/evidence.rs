@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use idc_guard_core::aws::load_sdk_config_system_roots;
 use idc_guard_core::aws::s3::S3EvidenceStore;
 use idc_guard_core::domain::time::Timestamp;
-use idc_guard_core::evidence::report::{EvidenceRow, day_prefixes, to_csv, to_html};
+use idc_guard_core::evidence::report::{EvidenceRow, Integrity, day_prefixes, to_csv, to_html};
 use idc_guard_core::evidence::{KEY_PREFIX, Verdict, verify};
 use idc_guard_core::ports::{EvidenceStore, PortErrorKind};
 use serde_json::json;
@@ -238,7 +238,7 @@ pub fn report_command(args: &ReportArgs<'_>) -> Result<Outcome, UsageError> {
         None => to.plus(-30 * 86_400),
     };
     let prefixes = day_prefixes(from, to).map_err(|e| UsageError(format!("--from/--to: {e}")))?;
-    let rows = runtime()?.block_on(async {
+    let mut rows = runtime()?.block_on(async {
         let store = open_store(args.bucket, args.endpoint_url).await?;
         let mut rows = Vec::new();
         for prefix in &prefixes {
@@ -255,13 +255,15 @@ pub fn report_command(args: &ReportArgs<'_>) -> Result<Outcome, UsageError> {
                         args.bucket
                     ))
                 })?;
-                let intact = verify(&object) == Verdict::Intact;
+                let integrity = Integrity::of(&verify(&object));
                 // An object that is not an evidence record is listed as such, never left out.
-                rows.push(EvidenceRow::from_body(&key, &object.body, intact));
+                rows.push(EvidenceRow::from_body(&key, &object.body, integrity));
             }
         }
         Ok(rows)
     })?;
+    // In time order everywhere, as the timeline reads (keys order by fingerprint within a day).
+    rows.sort_by(|a, b| (&a.time, &a.key).cmp(&(&b.time, &b.key)));
     let code = if rows.iter().all(EvidenceRow::verified) {
         0
     } else {
@@ -297,7 +299,10 @@ pub fn report_command(args: &ReportArgs<'_>) -> Result<Outcome, UsageError> {
                     r.region,
                     r.outcome,
                     r.key,
-                    if r.intact { "" } else { "  CHECKSUM MISMATCH" }
+                    match r.integrity {
+                        Integrity::Verified => String::new(),
+                        other => format!("  {}", other.label()),
+                    }
                 );
             }
             let _ = writeln!(out, "{} record(s), {period}", rows.len());

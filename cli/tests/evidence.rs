@@ -82,7 +82,10 @@ async fn bucket_with_records(moto: &Moto) -> (String, Vec<String>) {
         let f = finding(fingerprint);
         let ctx = EvidenceContext {
             event_id: format!("eb-{i}"),
-            event_time: Timestamp::parse("2026-11-27T10:00:00Z").unwrap(),
+            // The first key (by fingerprint) is the later record: listings go by time.
+            event_time: Timestamp::parse("2026-11-27T10:00:00Z")
+                .unwrap()
+                .plus(if i == 0 { 30 } else { 0 }),
             account: None,
             vendor_name: "Example".into(),
             product_version: "0.1.0".into(),
@@ -147,6 +150,14 @@ async fn list_and_export_a_period() {
     let doc: Value = serde_json::from_slice(&list.stdout).unwrap();
     assert_eq!(doc["records"].as_array().unwrap().len(), 2);
     assert_eq!(doc["records"][0]["intact"], true);
+    assert_eq!(doc["records"][0]["integrity"], "verified");
+    let records = doc["records"].as_array().unwrap();
+    assert!(
+        records
+            .windows(2)
+            .all(|w| w[0]["time"].as_str() <= w[1]["time"].as_str()),
+        "in time order: {records:?}"
+    );
     let bad = idc_guard(&[
         "evidence",
         "list",

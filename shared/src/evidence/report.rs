@@ -40,8 +40,43 @@ pub struct EvidenceRow {
     pub actions: Vec<String>,
     /// The policy the remediation replaced, when it wrote one.
     pub previous_policy: Option<String>,
-    /// Whether the object's checksum matched when it was read.
+    /// Whether the object's stored checksums matched its body when it was read (`integrity`
+    /// is `verified`).
     pub intact: bool,
+    /// What verifying the object found.
+    pub integrity: Integrity,
+}
+
+/// What verifying a stored object found, as a report shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Integrity {
+    /// Every stored checksum matches the body.
+    Verified,
+    /// A stored checksum differs from the body's.
+    Altered,
+    /// Nothing stored to compare the body with.
+    NoChecksum,
+}
+
+impl Integrity {
+    /// From a verification's verdict.
+    pub fn of(verdict: &super::Verdict) -> Integrity {
+        match verdict {
+            super::Verdict::Intact => Integrity::Verified,
+            super::Verdict::Altered { .. } => Integrity::Altered,
+            super::Verdict::MissingChecksum { .. } => Integrity::NoChecksum,
+        }
+    }
+
+    /// As the reports label it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Integrity::Verified => "checksum verified",
+            Integrity::Altered => "CHECKSUM DOES NOT MATCH",
+            Integrity::NoChecksum => "NO CHECKSUM STORED",
+        }
+    }
 }
 
 /// The status of a row whose object is not an evidence record.
@@ -50,10 +85,10 @@ pub const UNREADABLE: &str = "unreadable";
 impl EvidenceRow {
     /// Reads a stored body. An object that is not a record the collector writes still gives a
     /// row (status [`UNREADABLE`], the reason as its message): a listing never drops one.
-    pub fn from_body(key: &str, body: &[u8], intact: bool) -> EvidenceRow {
+    pub fn from_body(key: &str, body: &[u8], integrity: Integrity) -> EvidenceRow {
         match serde_json::from_slice::<ComplianceFinding>(body) {
             Ok(record) if record.class_uid == super::CLASS_UID => {
-                EvidenceRow::from_record(key, &record, intact)
+                EvidenceRow::from_record(key, &record, integrity)
             }
             Ok(record) => EvidenceRow::unreadable(
                 key,
@@ -62,18 +97,18 @@ impl EvidenceRow {
                     record.class_uid,
                     super::CLASS_UID
                 ),
-                intact,
+                integrity,
             ),
             Err(e) => EvidenceRow::unreadable(
                 key,
                 format!("not an idc-guard evidence record: {e}"),
-                intact,
+                integrity,
             ),
         }
     }
 
     /// A record written by the evidence collector, flattened.
-    pub fn from_record(key: &str, record: &ComplianceFinding, intact: bool) -> EvidenceRow {
+    pub fn from_record(key: &str, record: &ComplianceFinding, integrity: Integrity) -> EvidenceRow {
         let u = &record.unmapped;
         let remediation = u.remediation.as_ref();
         EvidenceRow {
@@ -102,11 +137,12 @@ impl EvidenceRow {
             outcome: remediation.map(|r| r.outcome.clone()).unwrap_or_default(),
             actions: remediation.map(|r| r.actions.clone()).unwrap_or_default(),
             previous_policy: remediation.and_then(|r| r.previous_policy.clone()),
-            intact,
+            intact: integrity == Integrity::Verified,
+            integrity,
         }
     }
 
-    fn unreadable(key: &str, reason: String, intact: bool) -> EvidenceRow {
+    fn unreadable(key: &str, reason: String, integrity: Integrity) -> EvidenceRow {
         EvidenceRow {
             key: key.to_owned(),
             time: String::new(),
@@ -121,7 +157,8 @@ impl EvidenceRow {
             outcome: String::new(),
             actions: Vec::new(),
             previous_policy: None,
-            intact,
+            intact: integrity == Integrity::Verified,
+            integrity,
         }
     }
 
@@ -219,7 +256,14 @@ pub fn to_html(rows: &[EvidenceRow], title: &str) -> String {
             .entry(&r.status)
             .or_default() += 1;
     }
-    let altered = rows.iter().filter(|r| !r.intact).count();
+    let altered = rows
+        .iter()
+        .filter(|r| r.integrity == Integrity::Altered)
+        .count();
+    let unchecked = rows
+        .iter()
+        .filter(|r| r.integrity == Integrity::NoChecksum)
+        .count();
     let page = html! {
         (DOCTYPE)
         html lang="en" {
@@ -230,7 +274,10 @@ pub fn to_html(rows: &[EvidenceRow], title: &str) -> String {
             }
             body {
                 h1 { (title) }
-                p { (rows.len()) " record(s); " (altered) " with a checksum that does not match." }
+                p {
+                    (rows.len()) " record(s); " (altered) " with a checksum that does not match; "
+                    (unchecked) " with no checksum stored."
+                }
                 h2 { "Summary by check and Region" }
                 table {
                     tr { th { "Check" } th { "Region" } th { "Results" } }
@@ -286,7 +333,7 @@ fn finding_section(i: usize, r: &EvidenceRow) -> Markup {
             "Event: " (r.event) br;
             "Actor: " (r.actor) br;
             "Object: " (r.key) " ("
-            @if r.intact { "checksum verified" } @else { "CHECKSUM DOES NOT MATCH" }
+            (r.integrity.label())
             ")"
         }
         @if !r.actions.is_empty() || !r.outcome.is_empty() {
@@ -345,7 +392,11 @@ mod tests {
 
     #[test]
     fn rows_from_records() {
-        let r = EvidenceRow::from_body("k", &record(Status::Fail, 1_795_774_530, "m"), true);
+        let r = EvidenceRow::from_body(
+            "k",
+            &record(Status::Fail, 1_795_774_530, "m"),
+            Integrity::Verified,
+        );
         assert_eq!(r.time, "2026-11-27T10:15:30Z");
         assert_eq!((r.check.as_str(), r.status.as_str()), ("KP-ADMIN", "fail"));
         assert_eq!(r.event, "PutKeyPolicy e1");
@@ -361,7 +412,7 @@ mod tests {
             (b"not json", "expected"),
             (b"", "EOF"),
         ] {
-            let r = EvidenceRow::from_body("k", body, true);
+            let r = EvidenceRow::from_body("k", body, Integrity::Verified);
             assert_eq!((r.key.as_str(), r.status.as_str()), ("k", UNREADABLE));
             assert!(
                 r.message.starts_with("not an idc-guard evidence record")
@@ -373,7 +424,7 @@ mod tests {
         }
         let mut other: Value = serde_json::from_slice(&record(Status::Pass, 0, "m")).unwrap();
         other["class_uid"] = 2004.into();
-        let r = EvidenceRow::from_body("k", other.to_string().as_bytes(), true);
+        let r = EvidenceRow::from_body("k", other.to_string().as_bytes(), Integrity::Verified);
         assert_eq!(r.status, UNREADABLE);
         assert!(r.message.contains("class_uid 2004"), "{}", r.message);
     }
@@ -397,7 +448,11 @@ mod tests {
 
     #[test]
     fn csv_quotes_and_defuses_formulas() {
-        let mut r = EvidenceRow::from_body("k", &record(Status::Fail, 0, "a, \"b\"\nc"), false);
+        let mut r = EvidenceRow::from_body(
+            "k",
+            &record(Status::Fail, 0, "a, \"b\"\nc"),
+            Integrity::Altered,
+        );
         r.actor = "=HYPERLINK(\"x\")".into();
         let csv = to_csv(&[r]);
         let line = csv.lines().nth(1).unwrap();
@@ -420,9 +475,9 @@ mod tests {
             EvidenceRow::from_body(
                 "k1",
                 &record(Status::Fail, 2, "<script>alert(1)</script>"),
-                true,
+                Integrity::Verified,
             ),
-            EvidenceRow::from_body("k2", &record(Status::Pass, 1, "ok"), false),
+            EvidenceRow::from_body("k2", &record(Status::Pass, 1, "ok"), Integrity::Altered),
         ];
         let html = to_html(&rows, "Evidence & report");
         assert!(!html.contains("<script>"));
@@ -432,7 +487,7 @@ mod tests {
             html.contains("1 fail, 1 pass"),
             "summary by check and Region"
         );
-        assert!(html.contains("1 with a checksum that does not match"));
+        assert!(html.contains("1 with a checksum that does not match; 0 with no checksum stored"));
         assert!(!html.contains("http://") && !html.contains("https://") && !html.contains("src="));
         // The timeline is in time order: the pass (t=1 s) before the fail (t=2 s).
         let (pass, fail) = (
@@ -440,5 +495,20 @@ mod tests {
             html.find("class=\"fail\">fail").unwrap(),
         );
         assert!(pass < fail);
+    }
+}
+
+#[cfg(test)]
+mod integrity {
+    use super::*;
+
+    #[test]
+    fn a_record_without_a_checksum_is_not_called_altered() {
+        let row = EvidenceRow::from_body("k", b"{}", Integrity::NoChecksum);
+        assert!(!row.intact && !row.verified());
+        let html = to_html(&[row], "t");
+        assert!(html.contains("NO CHECKSUM STORED"), "{html}");
+        assert!(!html.contains("CHECKSUM DOES NOT MATCH"), "{html}");
+        assert!(html.contains("0 with a checksum that does not match; 1 with no checksum stored"));
     }
 }
