@@ -9,7 +9,9 @@ use std::fmt::Write as _;
 use idc_guard_core::aws::load_sdk_config_system_roots;
 use idc_guard_core::aws::s3::S3EvidenceStore;
 use idc_guard_core::domain::time::Timestamp;
-use idc_guard_core::evidence::report::{EvidenceRow, Integrity, day_prefixes, to_csv, to_html};
+use idc_guard_core::evidence::report::{
+    EvidenceRow, Integrity, ReportHeader, day_prefixes, to_csv, to_html,
+};
 use idc_guard_core::evidence::{KEY_PREFIX, Verdict, verify};
 use idc_guard_core::ports::{EvidenceStore, PortErrorKind};
 use serde_json::json;
@@ -229,9 +231,10 @@ fn day(flag: &str, text: &str) -> Result<Timestamp, UsageError> {
 /// checksum verified. Exit 0, or 1 when any record's checksum does not match.
 pub fn report_command(args: &ReportArgs<'_>) -> Result<Outcome, UsageError> {
     check_bucket(args.bucket)?;
+    let now = Timestamp::from_system_time(std::time::SystemTime::now());
     let to = match args.to {
         Some(t) => day("--to", t)?,
-        None => Timestamp::from_system_time(std::time::SystemTime::now()),
+        None => now,
     };
     let from = match args.from {
         Some(f) => day("--from", f)?,
@@ -274,11 +277,27 @@ pub fn report_command(args: &ReportArgs<'_>) -> Result<Outcome, UsageError> {
         from.to_string().get(..10).unwrap_or_default(),
         to.to_string().get(..10).unwrap_or_default()
     );
-    let stdout = match args.format {
-        ReportFormat::Csv => to_csv(&rows),
+    let stdout = report_output(&rows, args, &period, now);
+    Ok(Outcome { stdout, code })
+}
+
+/// The rows in the format asked for.
+fn report_output(
+    rows: &[EvidenceRow],
+    args: &ReportArgs<'_>,
+    period: &str,
+    now: Timestamp,
+) -> String {
+    match args.format {
+        ReportFormat::Csv => to_csv(rows),
         ReportFormat::Html => to_html(
-            &rows,
-            &format!("idc-guard evidence, s3://{}, {period}", args.bucket),
+            rows,
+            &ReportHeader {
+                title: format!("idc-guard evidence, s3://{}, {period}", args.bucket),
+                scope: format!("s3://{}, evidence/ keys of the days {period}", args.bucket),
+                generated: now,
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+            },
         ),
         ReportFormat::Json => format!(
             "{}\n",
@@ -289,7 +308,7 @@ pub fn report_command(args: &ReportArgs<'_>) -> Result<Outcome, UsageError> {
         ),
         ReportFormat::Text => {
             let mut out = String::new();
-            for r in &rows {
+            for r in rows {
                 let _ = writeln!(
                     out,
                     "{} {:<6} {:<22} {:<15} {:<8} {}{}",
@@ -308,8 +327,7 @@ pub fn report_command(args: &ReportArgs<'_>) -> Result<Outcome, UsageError> {
             let _ = writeln!(out, "{} record(s), {period}", rows.len());
             out
         }
-    };
-    Ok(Outcome { stdout, code })
+    }
 }
 
 #[cfg(test)]

@@ -34,6 +34,12 @@ pub struct EvidenceRow {
     pub actor: String,
     /// The finding's message.
     pub message: String,
+    /// The statement the finding names (`Sid (index N)`), if any.
+    pub statement: String,
+    /// The account the finding is about.
+    pub account: String,
+    /// The guard's mode when it acted (dry-run, notify, remediate), if it did.
+    pub mode: String,
     /// The remediation outcome (applied, planned, skipped, failed), if any.
     pub outcome: String,
     /// The remediation's actions, in words.
@@ -134,6 +140,14 @@ impl EvidenceRow {
                 .map(|t| t.actor.clone())
                 .unwrap_or_default(),
             message: record.message.clone(),
+            statement: u.statement.clone().unwrap_or_default(),
+            account: record
+                .cloud
+                .account
+                .as_ref()
+                .map(|a| a.uid.clone())
+                .unwrap_or_default(),
+            mode: remediation.map(|r| r.mode.clone()).unwrap_or_default(),
             outcome: remediation.map(|r| r.outcome.clone()).unwrap_or_default(),
             actions: remediation.map(|r| r.actions.clone()).unwrap_or_default(),
             previous_policy: remediation.and_then(|r| r.previous_policy.clone()),
@@ -154,6 +168,9 @@ impl EvidenceRow {
             event: String::new(),
             actor: String::new(),
             message: reason,
+            statement: String::new(),
+            account: String::new(),
+            mode: String::new(),
             outcome: String::new(),
             actions: Vec::new(),
             previous_policy: None,
@@ -242,10 +259,24 @@ pub fn to_csv(rows: &[EvidenceRow]) -> String {
 
 const STYLE: &str = "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #999;padding:4px 8px;text-align:left;vertical-align:top}.fail,.error,.unreadable{color:#a00}.warn{color:#a60}.pass{color:#060}pre{white-space:pre-wrap;background:#f4f4f4;padding:8px}";
 
+/// What a report says about itself: what it covers, when and by what it was made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportHeader {
+    /// The title (the bucket and the period).
+    pub title: String,
+    /// The period and filters, in words.
+    pub scope: String,
+    /// When the report was generated.
+    pub generated: Timestamp,
+    /// The idc-guard version that generated it.
+    pub version: String,
+}
+
 /// One self-contained HTML report: a summary by check and Region, the timeline, and each
 /// finding with its remediation and the policy it replaced. Every value is escaped by the
 /// template (maud), never by hand.
-pub fn to_html(rows: &[EvidenceRow], title: &str) -> String {
+pub fn to_html(rows: &[EvidenceRow], header: &ReportHeader) -> String {
+    let title = header.title.as_str();
     let mut sorted: Vec<&EvidenceRow> = rows.iter().collect();
     sorted.sort_by(|a, b| (&a.time, &a.key).cmp(&(&b.time, &b.key)));
     let mut summary: BTreeMap<(&str, &str), BTreeMap<&str, usize>> = BTreeMap::new();
@@ -274,6 +305,10 @@ pub fn to_html(rows: &[EvidenceRow], title: &str) -> String {
             }
             body {
                 h1 { (title) }
+                p {
+                    "Scope: " (header.scope) ". Generated " (header.generated)
+                    " by idc-guard " (header.version) "."
+                }
                 p {
                     (rows.len()) " record(s); " (altered) " with a checksum that does not match; "
                     (unchecked) " with no checksum stored."
@@ -329,15 +364,22 @@ fn finding_section(i: usize, r: &EvidenceRow) -> Markup {
         }
         p { (r.message) }
         p {
-            "Resource: " (r.resource) br;
-            "Event: " (r.event) br;
-            "Actor: " (r.actor) br;
+            "Severity: " (r.severity) br;
+            "Resource: " (r.resource)
+            @if !r.account.is_empty() { " (account " (r.account) ")" }
+            br;
+            @if !r.statement.is_empty() { "Statement: " (r.statement) br; }
+            @if !r.event.is_empty() { "Event: " (r.event) br; }
+            @if !r.actor.is_empty() { "Actor: " (r.actor) br; }
             "Object: " (r.key) " ("
             (r.integrity.label())
             ")"
         }
         @if !r.actions.is_empty() || !r.outcome.is_empty() {
-            p { "Remediation: " (r.outcome) }
+            p {
+                "Remediation: " (r.outcome)
+                @if !r.mode.is_empty() { " (mode " (r.mode) ")" }
+            }
             ul { @for a in &r.actions { li { (a) } } }
         }
         @if let Some(before) = before {
@@ -479,7 +521,7 @@ mod tests {
             ),
             EvidenceRow::from_body("k2", &record(Status::Pass, 1, "ok"), Integrity::Altered),
         ];
-        let html = to_html(&rows, "Evidence & report");
+        let html = to_html(&rows, &header("Evidence & report"));
         assert!(!html.contains("<script>"));
         assert!(html.contains("&lt;script&gt;"));
         assert!(html.contains("<title>Evidence &amp; report</title>"));
@@ -496,19 +538,47 @@ mod tests {
         );
         assert!(pass < fail);
     }
-}
-
-#[cfg(test)]
-mod integrity {
-    use super::*;
 
     #[test]
     fn a_record_without_a_checksum_is_not_called_altered() {
         let row = EvidenceRow::from_body("k", b"{}", Integrity::NoChecksum);
         assert!(!row.intact && !row.verified());
-        let html = to_html(&[row], "t");
+        let html = to_html(&[row], &header("t"));
         assert!(html.contains("NO CHECKSUM STORED"), "{html}");
         assert!(!html.contains("CHECKSUM DOES NOT MATCH"), "{html}");
         assert!(html.contains("0 with a checksum that does not match; 1 with no checksum stored"));
+    }
+
+    fn header(title: &str) -> ReportHeader {
+        ReportHeader {
+            title: title.to_owned(),
+            scope: "2026-11-27 to 2026-11-28".to_owned(),
+            generated: Timestamp(1_795_824_000),
+            version: "0.1.0".to_owned(),
+        }
+    }
+
+    #[test]
+    fn the_report_says_what_it_is_and_each_record_its_context() {
+        let rows = [
+            EvidenceRow::from_body("k1", &record(Status::Fail, 2, "m"), Integrity::Verified),
+            EvidenceRow::from_body("k2", b"{}", Integrity::Verified),
+        ];
+        let html = to_html(&rows, &header("t"));
+        assert!(
+            html.contains(
+                "Scope: 2026-11-27 to 2026-11-28. Generated 2026-11-28T00:00:00Z by idc-guard 0.1.0."
+            ),
+            "{html}"
+        );
+        assert!(html.contains("Severity: critical"), "{html}");
+        assert!(
+            html.contains("Remediation: applied (mode remediate)"),
+            "{html}"
+        );
+        assert!(html.contains("Event: PutKeyPolicy e1"), "{html}");
+        // The unreadable row has no event or actor: no empty lines for them.
+        assert_eq!(html.matches("Event: ").count(), 1, "{html}");
+        assert_eq!(html.matches("Actor: ").count(), 1, "{html}");
     }
 }
