@@ -59,7 +59,7 @@ fn json_report(report: &KeyPolicyReport) -> String {
 
 fn text_report(report: &KeyPolicyReport, regions: usize, verbose: bool) -> String {
     let problems: Vec<_> = report.problems().collect();
-    let mut out = findings_text(&problems, verbose);
+    let (mut out, distinct) = findings_text(&problems, verbose);
     let passed = report.findings.len() - problems.len();
     let _ = writeln!(
         out,
@@ -70,7 +70,7 @@ fn text_report(report: &KeyPolicyReport, regions: usize, verbose: bool) -> Strin
             "NOT COMPLIANT"
         },
         problems.len(),
-        out.lines().filter(|l| !l.starts_with(' ')).count()
+        distinct
     );
     out
 }

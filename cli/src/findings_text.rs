@@ -81,10 +81,13 @@ fn summary(text: &str) -> String {
     format!("{at_word} … (--verbose for the whole cause)")
 }
 
-/// The problems of `findings` (passes are skipped), one paragraph per distinct problem.
-pub fn findings_text(findings: &[&Finding], verbose: bool) -> String {
+/// The problems of `findings` (passes are skipped), one paragraph per distinct problem, and
+/// how many distinct problems there are.
+pub fn findings_text(findings: &[&Finding], verbose: bool) -> (String, usize) {
     let mut out = String::new();
-    for g in group(findings) {
+    let groups = group(findings);
+    let problems = groups.len();
+    for g in groups {
         let f = g.first;
         let (cause, reproduce) = parts(f);
         let regions = if g.regions.len() > 1 {
@@ -111,7 +114,7 @@ pub fn findings_text(findings: &[&Finding], verbose: bool) -> String {
             let _ = writeln!(out, "    reproduce ({}): {command}", f.region);
         }
     }
-    out
+    (out, problems)
 }
 
 #[cfg(test)]
@@ -146,7 +149,7 @@ mod tests {
     #[test]
     fn the_same_problem_in_several_regions_is_one_line_naming_them() {
         let (a, b) = (org("eu-west-1"), org("ap-southeast-2"));
-        let text = findings_text(&[&a, &b], false);
+        let text = findings_text(&[&a, &b], false).0;
         assert_eq!(
             text,
             "FAIL [high] KP-ORG-VIA-SERVICE in 2 Regions (eu-west-1, ap-southeast-2): apps cannot use it. a role cannot kms:Decrypt via sso.eu-west-1.amazonaws.com (denied by statement S (index 1)).\n    statement: S (index 1)\n    reproduce (eu-west-1): idc-guard simulate --region eu-west-1\n"
@@ -162,7 +165,7 @@ mod tests {
             "us-east-1",
             "KP-INVALID: document, Statement: is an empty array",
         );
-        let text = findings_text(&[&a, &b, &c], false);
+        let text = findings_text(&[&a, &b, &c], false).0;
         let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with(' ')).collect();
         assert_eq!(lines.len(), 3, "{text}");
         assert!(lines[0].contains(" in eu-west-1: "), "{text}");
@@ -180,13 +183,13 @@ mod tests {
             "eu-west-1",
             &format!("KP-ORG-VIA-SERVICE fails in eu-west-1: {cause}"),
         );
-        let short = findings_text(&[&f], false);
+        let short = findings_text(&[&f], false).0;
         assert!(
             short.contains("word … (--verbose for the whole cause)"),
             "{short}"
         );
         assert!(short.lines().next().unwrap().chars().count() < SUMMARY_CHARS + 120);
-        let long = findings_text(&[&f], true);
+        let long = findings_text(&[&f], true).0;
         assert!(long.contains(cause.trim_end()), "{long}");
         assert!(!long.contains("--verbose"));
     }

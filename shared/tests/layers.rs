@@ -54,24 +54,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// The `crate::<module>` names a source uses outside its test module.
 fn uses(text: &str) -> BTreeSet<String> {
-    let code = text.split("#[cfg(test)]").next().unwrap_or_default();
-    let mut found = BTreeSet::new();
-    for (i, _) in code.match_indices("crate::") {
-        let rest = &code[i + "crate::".len()..];
-        let name: String = rest
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .collect();
-        // `idc_guard_core::...` and `$crate::` are not this crate's paths.
-        let before = &code[..i];
-        if before.ends_with("_core::") || before.ends_with('$') || before.ends_with("idc_guard_") {
-            continue;
-        }
-        if !name.is_empty() {
-            found.insert(name);
-        }
-    }
-    found
+    module_uses(text, &BTreeSet::new())
 }
 
 #[test]
@@ -150,7 +133,7 @@ fn module_of(relative: &Path) -> String {
 }
 
 /// The two-level modules a source uses (`crate::guard::key::X` is `guard::key` when
-/// `guard/key` is a module, else `guard`), outside its test module.
+/// `guard/key` is one of `modules`, else `guard`), outside its test module.
 fn module_uses(text: &str, modules: &BTreeSet<String>) -> BTreeSet<String> {
     let code = text.split("#[cfg(test)]").next().unwrap_or_default();
     let mut found = BTreeSet::new();

@@ -33,18 +33,27 @@ pub fn aws_delivery(
     settings: &GuardSettings,
     endpoints: &Endpoints,
 ) -> AwsDelivery {
-    Delivery {
-        bus: EventBridgeBus::new(sdk, endpoints.events.clone(), &settings.bus_name),
-        claims: state_table(sdk, settings, endpoints),
+    delivery_with(sdk, &state_sdk(sdk, settings), settings, endpoints)
+}
+
+/// The SDK configuration for the state table: `settings.state_region`, else the function's.
+fn state_sdk(sdk: &SdkConfig, settings: &GuardSettings) -> SdkConfig {
+    match &settings.state_region {
+        Some(region) => sdk.to_builder().region(Region::new(region.clone())).build(),
+        None => sdk.clone(),
     }
 }
 
-fn state_table(sdk: &SdkConfig, settings: &GuardSettings, endpoints: &Endpoints) -> DynamoClaims {
-    let state_sdk = match &settings.state_region {
-        Some(region) => sdk.to_builder().region(Region::new(region.clone())).build(),
-        None => sdk.clone(),
-    };
-    DynamoClaims::new(&state_sdk, endpoints.dynamodb.clone(), &settings.table_name)
+fn delivery_with(
+    sdk: &SdkConfig,
+    state_sdk: &SdkConfig,
+    settings: &GuardSettings,
+    endpoints: &Endpoints,
+) -> AwsDelivery {
+    Delivery {
+        bus: EventBridgeBus::new(sdk, endpoints.events.clone(), &settings.bus_name),
+        claims: DynamoClaims::new(state_sdk, endpoints.dynamodb.clone(), &settings.table_name),
+    }
 }
 
 /// Builds the key guard over AWS: KMS, the delivery, and the circuit breaker in the state
@@ -54,13 +63,14 @@ pub fn aws_key_guard(
     settings: GuardSettings,
     endpoints: &Endpoints,
 ) -> AwsKeyGuard {
-    let delivery = aws_delivery(sdk, &settings, endpoints);
-    let budget = state_table(sdk, &settings, endpoints);
+    let state = state_sdk(sdk, &settings);
+    let Delivery { bus, claims } = delivery_with(sdk, &state, &settings, endpoints);
+    let budget = DynamoClaims::new(&state, endpoints.dynamodb.clone(), &settings.table_name);
     KeyGuard::new(
         settings.config,
         KmsKeyStore::new(sdk, endpoints.kms.clone()),
-        delivery.bus,
-        delivery.claims,
+        bus,
+        claims,
         budget,
     )
 }

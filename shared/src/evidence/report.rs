@@ -46,16 +46,14 @@ pub struct EvidenceRow {
     pub actions: Vec<String>,
     /// The policy the remediation replaced, when it wrote one.
     pub previous_policy: Option<String>,
-    /// Whether the object's stored checksums matched its body when it was read (`integrity`
-    /// is `verified`).
-    pub intact: bool,
-    /// What verifying the object found.
+    /// What verifying the object found; in JSON `integrity`, with `intact` beside it (true
+    /// only when verified) for the scripts that read that.
+    #[serde(flatten)]
     pub integrity: Integrity,
 }
 
 /// What verifying a stored object found, as a report shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Integrity {
     /// Every stored checksum matches the body.
     Verified,
@@ -75,6 +73,15 @@ impl Integrity {
         }
     }
 
+    /// The word in JSON.
+    pub fn word(self) -> &'static str {
+        match self {
+            Integrity::Verified => "verified",
+            Integrity::Altered => "altered",
+            Integrity::NoChecksum => "no-checksum",
+        }
+    }
+
     /// As the reports label it.
     pub fn label(self) -> &'static str {
         match self {
@@ -82,6 +89,16 @@ impl Integrity {
             Integrity::Altered => "CHECKSUM DOES NOT MATCH",
             Integrity::NoChecksum => "NO CHECKSUM STORED",
         }
+    }
+}
+
+impl Serialize for Integrity {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut fields = serializer.serialize_struct("Integrity", 2)?;
+        fields.serialize_field("intact", &(*self == Integrity::Verified))?;
+        fields.serialize_field("integrity", self.word())?;
+        fields.end()
     }
 }
 
@@ -151,7 +168,6 @@ impl EvidenceRow {
             outcome: remediation.map(|r| r.outcome.clone()).unwrap_or_default(),
             actions: remediation.map(|r| r.actions.clone()).unwrap_or_default(),
             previous_policy: remediation.and_then(|r| r.previous_policy.clone()),
-            intact: integrity == Integrity::Verified,
             integrity,
         }
     }
@@ -174,14 +190,18 @@ impl EvidenceRow {
             outcome: String::new(),
             actions: Vec::new(),
             previous_policy: None,
-            intact: integrity == Integrity::Verified,
             integrity,
         }
     }
 
+    /// Whether the object's stored checksums matched its body when it was read.
+    pub fn intact(&self) -> bool {
+        self.integrity == Integrity::Verified
+    }
+
     /// Whether the row is a readable record whose checksum matched.
     pub fn verified(&self) -> bool {
-        self.intact && self.status != UNREADABLE
+        self.intact() && self.status != UNREADABLE
     }
 }
 
@@ -246,7 +266,7 @@ pub fn to_csv(rows: &[EvidenceRow]) -> String {
             &r.actor,
             &r.outcome,
             &r.actions.join("; "),
-            if r.intact { "yes" } else { "NO" },
+            if r.intact() { "yes" } else { "NO" },
             &r.key,
             &r.message,
         ];
@@ -542,7 +562,12 @@ mod tests {
     #[test]
     fn a_record_without_a_checksum_is_not_called_altered() {
         let row = EvidenceRow::from_body("k", b"{}", Integrity::NoChecksum);
-        assert!(!row.intact && !row.verified());
+        assert!(!row.intact() && !row.verified());
+        let json = serde_json::to_value(&row).unwrap();
+        assert_eq!(
+            (&json["intact"], &json["integrity"]),
+            (&Value::Bool(false), &Value::from("no-checksum"))
+        );
         let html = to_html(&[row], &header("t"));
         assert!(html.contains("NO CHECKSUM STORED"), "{html}");
         assert!(!html.contains("CHECKSUM DOES NOT MATCH"), "{html}");

@@ -66,18 +66,7 @@ mod tests {
 
     /// The Okta-style fixture's signing certificate.
     fn okta_der() -> Vec<u8> {
-        let xml = include_str!("../../tests/fixtures/saml/okta_idp.xml");
-        let start = xml.find("X509Certificate>").unwrap() + "X509Certificate>".len();
-        let end = start + xml[start..].find('<').unwrap();
-        let text: String = xml[start..end]
-            .replace("&#13;", "")
-            .chars()
-            .filter(|c| !c.is_ascii_whitespace())
-            .collect();
-        use base64::Engine;
-        base64::engine::general_purpose::STANDARD
-            .decode(text)
-            .unwrap()
+        crate::saml::tests::cert_der(crate::saml::tests::OKTA, 0)
     }
 
     #[test]

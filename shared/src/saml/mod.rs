@@ -463,7 +463,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const OKTA: &str = include_str!("../../tests/fixtures/saml/okta_idp.xml");
+    pub(super) const OKTA: &str = include_str!("../../tests/fixtures/saml/okta_idp.xml");
     const ENTRA_ADFS: &str = include_str!("../../tests/fixtures/saml/entra_adfs_entities.xml");
     const AWS_SP: &str = include_str!("../../tests/fixtures/saml/aws_sp.xml");
     const LEGACY: &[u8] = include_bytes!("../../tests/fixtures/saml/shibboleth_legacy_idp.xml");
@@ -496,7 +496,7 @@ mod tests {
     }
 
     /// The DER of the `n`th certificate in `xml`.
-    fn cert_der(xml: &str, n: usize) -> Vec<u8> {
+    pub(super) fn cert_der(xml: &str, n: usize) -> Vec<u8> {
         let text: String = xml[cert_range(xml, n)]
             .replace("&#13;", "")
             .chars()

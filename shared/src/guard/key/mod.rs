@@ -120,11 +120,6 @@ impl<K, B, C, A> KeyGuard<K, B, C, A> {
             delivery: Delivery { bus, claims },
         }
     }
-
-    /// The configuration.
-    pub fn config(&self) -> &Config {
-        &self.enforcer.config
-    }
 }
 
 impl<K: KeyStore, B: FindingBus, C: ClaimStore, A: ActionBudget> KeyGuard<K, B, C, A> {
