@@ -440,12 +440,15 @@ fn format_number(n: f64) -> String {
 pub fn format_date(secs: f64) -> String {
     let whole = secs.floor();
     let frac = secs - whole;
-    // Dates far outside the calendar's range are clamped; the candidates stay ordered.
+    // Dates far outside the calendar's range (years 1 to 9999) are clamped; the candidates
+    // stay ordered.
     let whole = whole.clamp(-62_135_596_800.0, 253_402_300_799.0) as i64;
-    let days = whole.div_euclid(86_400);
-    let rem = whole.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    let (h, mi, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(whole) else {
+        // Not reached: the clamp keeps `whole` inside the calendar. Epoch seconds read back.
+        return format!("{whole}");
+    };
+    let (y, m, d) = (t.year(), u8::from(t.month()), t.day());
+    let (h, mi, s) = (t.hour(), t.minute(), t.second());
     if frac > 0.0 {
         let f = format!("{frac:.6}");
         let f = f.trim_start_matches('0').trim_end_matches('0');
@@ -453,20 +456,6 @@ pub fn format_date(secs: f64) -> String {
     } else {
         format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
     }
-}
-
-/// The calendar date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 #[cfg(test)]
@@ -482,10 +471,16 @@ mod tests {
             1_795_780_800.5,
             4_102_444_799.0,
             -86_400.0,
+            // The calendar's ends.
+            -62_135_596_800.0,
+            253_402_300_799.0,
         ] {
             let text = format_date(secs);
             assert_eq!(parse_date(&text), Some(secs), "{text}");
         }
+        // Beyond the calendar: clamped to its ends, and still read back.
+        assert_eq!(format_date(1e13), "9999-12-31T23:59:59Z");
+        assert_eq!(format_date(-1e13), "0001-01-01T00:00:00Z");
     }
 
     #[test]
