@@ -8,6 +8,7 @@ mod evidence;
 mod findings_text;
 mod input;
 mod live;
+mod replay;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -90,13 +91,15 @@ enum Command {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
-    /// Run the key-policy guard's logic on one event file against live AWS (or local
-    /// servers), in any mode: re-read, check, plan, and report or remediate.
+    /// Run every record of an event file through the guard that owns it (key-policy-guard,
+    /// region-guard, idp-guard) against live AWS (or local servers), in any mode: re-read,
+    /// check, plan, and report or remediate.
     Replay {
         /// The idc-guard configuration (TOML).
         #[arg(long)]
         config: String,
-        /// The event file (an EventBridge event or a bare CloudTrail record), or - for stdin.
+        /// An EventBridge event, a bare CloudTrail record, a CloudTrail log file (.json or
+        /// .json.gz) or `aws cloudtrail lookup-events` output; - for stdin.
         event: String,
         /// Overrides remediation.mode: dry-run, notify or remediate.
         #[arg(long, value_parser = str::parse::<Mode>)]
@@ -104,6 +107,9 @@ enum Command {
         /// Endpoint for every AWS service (a local server).
         #[arg(long)]
         endpoint_url: Option<String>,
+        /// Endpoint for IAM Identity Center (sso-admin) only, e.g. the local emulator.
+        #[arg(long)]
+        sso_endpoint_url: Option<String>,
         /// DynamoDB table for idempotency and the circuit breaker (default: in-process).
         #[arg(long)]
         state_table: Option<String>,
@@ -324,16 +330,17 @@ fn run(command: Command) -> Result<Outcome, UsageError> {
             event,
             mode,
             endpoint_url,
+            sso_endpoint_url,
             state_table,
             bus,
             format,
-        } => live::replay(&live::ReplayArgs {
+        } => replay::replay(&replay::ReplayArgs {
             config: &config,
             event: &event,
             mode,
             connection: live::Connection {
                 endpoint_url,
-                sso_endpoint_url: None,
+                sso_endpoint_url,
             },
             state_table: state_table.as_deref(),
             bus: bus.as_deref(),

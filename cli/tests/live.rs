@@ -148,9 +148,17 @@ async fn replay_reports_in_notify_and_repairs_in_remediate() {
         stdout(&out),
         stderr(&out)
     );
-    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    // One object per record, then the total.
+    let lines: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{}", stdout(&out));
+    let doc = &lines[0]["outcome"];
+    assert_eq!(lines[0]["guard"], "key-policy-guard");
     assert_eq!(doc["result"], "handled");
     assert_eq!(doc["regions"][0]["outcome"], "remediated");
+    assert_eq!(lines[1]["total"]["handled"], 1);
     let live = f.policy(REPLICA).await.unwrap();
     assert_ne!(live, drifted);
     let report = idc_guard_core::checks::key_policy::check_parsed(
@@ -199,6 +207,187 @@ async fn replay_refuses_a_malformed_event_naming_the_file_and_field() {
         "{}",
         stderr(&out)
     );
+}
+
+/// A bare CloudTrail record of an Identity Center call, as a log file holds it.
+fn sso_record(source: &str, name: &str, id: &str, request: &Value) -> Value {
+    serde_json::json!({
+        "eventVersion": "1.10", "eventTime": "2026-11-27T11:00:00Z", "eventSource": source,
+        "eventName": name, "awsRegion": PRIMARY, "eventID": id,
+        "userIdentity": {"type": "AssumedRole", "accountId": MOTO_ACCOUNT,
+            "arn": format!("arn:aws:sts::{MOTO_ACCOUNT}:assumed-role/Admin/alice")},
+        "requestParameters": request, "responseElements": null,
+        "eventType": "AwsApiCall", "recipientAccountId": MOTO_ACCOUNT
+    })
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(bytes).unwrap();
+    gz.finish().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_dispatches_every_record_of_a_gzipped_log_file_to_its_guard() {
+    let (moto, f, files, config) = fixture("notify").await;
+    let emulator = start(EmulatorOptions::default()).await.unwrap();
+    emulator
+        .emulator()
+        .try_seed(&SeedInstance {
+            instance_arn: f.config.instance_arn.clone(),
+            owner_account_id: MOTO_ACCOUNT.into(),
+            identity_store_id: f.config.identity_store_id.clone(),
+            primary_region: PRIMARY.into(),
+            regions: vec![PRIMARY.into(), REPLICA.into()],
+            kms_key_arn: Some(f.config.key_arn.to_string()),
+        })
+        .unwrap();
+    f.edit_policy(REPLICA, |doc| {
+        doc["Statement"].as_array_mut().unwrap().remove(2);
+    })
+    .await
+    .unwrap();
+    let put = f.event(
+        "PutKeyPolicy",
+        REPLICA,
+        "Admin",
+        "2026-11-27T10:00:00Z",
+        "ct-put",
+    )["detail"]
+        .clone();
+    let mut failed = f.event(
+        "DisableKey",
+        PRIMARY,
+        "Admin",
+        "2026-11-27T10:01:00Z",
+        "ct-failed",
+    )["detail"]
+        .clone();
+    failed["errorCode"] = "AccessDenied".into();
+    let instance = serde_json::json!({"instanceArn": f.config.instance_arn});
+    let add = sso_record(
+        "sso.amazonaws.com",
+        "AddRegion",
+        "ct-add",
+        &serde_json::json!({"instanceArn": f.config.instance_arn, "regionName": REPLICA}),
+    );
+    let idp = sso_record(
+        "sso-directory.amazonaws.com",
+        "UpdateExternalIdPConfigurationForDirectory",
+        "ct-idp",
+        &instance,
+    );
+    let login = sso_record(
+        "signin.amazonaws.com",
+        "ConsoleLogin",
+        "ct-login",
+        &Value::Null,
+    );
+    // A KMS record without its id and Region: no guard can work with it.
+    let broken =
+        serde_json::json!({"eventSource": "kms.amazonaws.com", "eventName": "PutKeyPolicy"});
+    let log = serde_json::json!({"Records": [put, add, login, broken, failed, idp]});
+    let path = files
+        .dir
+        .join("111122223333_CloudTrail_us-east-1_20261127T1100Z_x.json.gz");
+    std::fs::write(&path, gzip(log.to_string().as_bytes())).unwrap();
+    let path = path.to_string_lossy().into_owned();
+
+    let out = idc_guard(&[
+        "replay",
+        "--config",
+        &config,
+        &path,
+        "--endpoint-url",
+        &moto.url,
+        "--sso-endpoint-url",
+        &emulator.url,
+        "--format",
+        "json",
+    ]);
+    // A malformed record makes the input bad (2); every other record is still handled.
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("record 3:"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("eventID"), "{}", stderr(&out));
+    let lines: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let by_record: Vec<(Value, Value, Value)> = lines[..6]
+        .iter()
+        .map(|l| {
+            (
+                l["record"].clone(),
+                l["guard"].clone(),
+                l["outcome"]["result"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        by_record,
+        [
+            (0.into(), "key-policy-guard".into(), "handled".into()),
+            (1.into(), "region-guard".into(), "handled".into()),
+            (2.into(), Value::Null, "skipped".into()),
+            (3.into(), Value::Null, "rejected".into()),
+            (4.into(), "key-policy-guard".into(), "skipped".into()),
+            (5.into(), "idp-guard".into(), "handled".into()),
+        ],
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        lines[0]["settled"], false,
+        "the drifted replica is reported"
+    );
+    assert_eq!(lines[0]["outcome"]["regions"][0]["outcome"], "reported");
+    assert!(
+        lines[4]["outcome"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("AccessDenied")
+    );
+    let total = &lines[6]["total"];
+    assert_eq!(
+        (
+            total["records"].clone(),
+            total["handled"].clone(),
+            total["skipped"].clone(),
+            total["malformed"].clone()
+        ),
+        (6.into(), 3.into(), 2.into(), 1.into())
+    );
+
+    // Cut short: the records before the cut are replayed, then the fault is named.
+    let whole = std::fs::read(&path).unwrap();
+    let cut = files.write("cut.json", "");
+    std::fs::write(&cut, &whole[..whole.len() / 2]).unwrap();
+    let out = idc_guard(&[
+        "replay",
+        "--config",
+        &config,
+        &cut,
+        "--endpoint-url",
+        &moto.url,
+        "--sso-endpoint-url",
+        &emulator.url,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("cut.json: line"), "{}", stderr(&out));
+    assert!(stdout(&out).contains(" record(s): "), "{}", stdout(&out));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

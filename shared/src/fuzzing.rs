@@ -188,27 +188,69 @@ pub fn cloudtrail_event(data: &[u8]) {
     let Ok(value) = serde_json::from_slice::<Value>(data) else {
         return;
     };
-    match CloudTrailEvent::try_from(&value) {
+    one_record(&value);
+}
+
+/// One record through the envelope, the dispatcher and every guard's intake: a malformed
+/// record names its place, and the dispatcher picks a guard exactly when that guard's intake
+/// knows the call (the others skip it as not theirs).
+fn one_record(value: &Value) {
+    use crate::intake::Owner;
+    use crate::intake::envelope::{Rejection, Skip};
+    match CloudTrailEvent::try_from(value) {
         Ok(event) => {
-            for place in [
-                KeyEvent::try_from(&event).err().and_then(rejection_place),
-                InstanceEvent::try_from(&event)
-                    .err()
-                    .and_then(rejection_place),
-                IdentityEvent::try_from(&event)
-                    .err()
-                    .and_then(rejection_place),
-            ]
-            .into_iter()
-            .flatten()
-            {
-                assert!(!place.is_empty(), "a malformed event names no place");
+            let owner = Owner::of(&event);
+            let results = [
+                (Owner::KeyPolicy, KeyEvent::try_from(&event).map(|_| ())),
+                (Owner::Region, InstanceEvent::try_from(&event).map(|_| ())),
+                (Owner::Idp, IdentityEvent::try_from(&event).map(|_| ())),
+            ];
+            for (guard, result) in results {
+                let unknown = matches!(result, Err(Rejection::Skip(Skip::UnhandledEvent(_))));
+                assert_eq!(
+                    owner == Some(guard),
+                    !unknown,
+                    "the dispatcher and {guard}'s intake disagree on {}",
+                    event.event_name
+                );
+                if let Some(place) = result.err().and_then(rejection_place) {
+                    assert!(!place.is_empty(), "a malformed event names no place");
+                }
             }
         }
-        Err(crate::intake::envelope::Rejection::Malformed(e)) => {
+        Err(Rejection::Malformed(e)) => {
             assert!(!e.place.is_empty(), "a malformed event names no place: {e}");
         }
-        Err(crate::intake::envelope::Rejection::Skip(_)) => {}
+        Err(Rejection::Skip(_)) => {}
+    }
+}
+
+/// A file of records (an event, a CloudTrail log file, lookup-events output), streamed:
+/// entries arrive numbered in file order, a fault counts what came before it, and every
+/// record goes through [`one_record`].
+pub fn cloudtrail_records(data: &[u8]) {
+    use crate::intake::records::{Entry, read_records};
+    let mut count = 0usize;
+    let result = read_records(data, |entry| {
+        let index = match &entry {
+            Entry::Record { index, record } => {
+                one_record(record);
+                *index
+            }
+            Entry::Unreadable { index, error } => {
+                assert!(!error.is_empty(), "an unreadable entry says nothing");
+                *index
+            }
+        };
+        assert_eq!(index, count, "entries out of order");
+        count += 1;
+        std::ops::ControlFlow::Continue(())
+    });
+    if let Err(e) = result {
+        assert_eq!(
+            e.delivered, count,
+            "the fault miscounts the records before it"
+        );
     }
 }
 

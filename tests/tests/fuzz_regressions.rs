@@ -1,6 +1,7 @@
 //! Replays the fuzz targets' inputs on every test run, without libFuzzer: every input a
 //! target ever crashed on (`fuzz/regressions/<target>/`, kept once fixed) and the seeds
-//! (`fuzz/seeds/<target>/`, the key-policy fixtures, the SAML fixtures, the example config).
+//! (`fuzz/seeds/<target>/`, the key-policy fixtures, the SAML fixtures, the example config,
+//! the event corpus).
 //! Each target asserts its own invariants; here a panic fails the test and names the file.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -70,6 +71,17 @@ fn cloudtrail_event_inputs() {
         "fuzz/regressions/cloudtrail_event",
     ]);
     assert!(replay(fuzzing::cloudtrail_event, &inputs) >= 10);
+}
+
+#[test]
+fn cloudtrail_records_inputs() {
+    let inputs = read_all(&[
+        "fuzz/seeds/cloudtrail_records",
+        "fuzz/seeds/cloudtrail_event",
+        "tests/fixtures/events",
+        "fuzz/regressions/cloudtrail_records",
+    ]);
+    assert!(replay(fuzzing::cloudtrail_records, &inputs) >= 40);
 }
 
 #[test]

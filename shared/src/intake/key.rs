@@ -5,6 +5,9 @@ use std::fmt;
 use crate::domain::time::Timestamp;
 use crate::intake::envelope::{CloudTrailEvent, Rejection, Skip};
 
+/// The `eventSource` of KMS calls.
+pub const KMS_EVENT_SOURCE: &str = "kms.amazonaws.com";
+
 /// The KMS calls that can weaken the key or its policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KeyEventKind {
@@ -26,11 +29,14 @@ pub enum KeyEventKind {
     UpdatePrimaryRegion,
     /// A grant was created.
     CreateGrant,
+    /// The waiting period ended and KMS deleted the key: a service event (`AWS Service Event
+    /// via CloudTrail`, `invokedBy: AWS Internal`), with the key in `resources`.
+    DeleteKey,
 }
 
 impl KeyEventKind {
     /// Every kind, for event patterns.
-    pub const ALL: [KeyEventKind; 9] = [
+    pub const ALL: [KeyEventKind; 10] = [
         KeyEventKind::PutKeyPolicy,
         KeyEventKind::CreateKey,
         KeyEventKind::ReplicateKey,
@@ -40,6 +46,7 @@ impl KeyEventKind {
         KeyEventKind::EnableKey,
         KeyEventKind::UpdatePrimaryRegion,
         KeyEventKind::CreateGrant,
+        KeyEventKind::DeleteKey,
     ];
 
     /// The CloudTrail `eventName`.
@@ -54,6 +61,7 @@ impl KeyEventKind {
             KeyEventKind::EnableKey => "EnableKey",
             KeyEventKind::UpdatePrimaryRegion => "UpdatePrimaryRegion",
             KeyEventKind::CreateGrant => "CreateGrant",
+            KeyEventKind::DeleteKey => "DeleteKey",
         }
     }
 
@@ -138,7 +146,7 @@ impl TryFrom<&CloudTrailEvent> for KeyEvent {
 
     fn try_from(e: &CloudTrailEvent) -> Result<KeyEvent, Rejection> {
         let kind = KeyEventKind::from_name(&e.event_name)
-            .filter(|_| e.event_source.is_empty() || e.event_source == "kms.amazonaws.com")
+            .filter(|_| e.event_source.is_empty() || e.event_source == KMS_EVENT_SOURCE)
             .ok_or_else(|| Rejection::Skip(Skip::UnhandledEvent(e.event_name.clone())))?;
         if let Some(code) = &e.error_code {
             return Err(Rejection::Skip(Skip::FailedCall(code.clone())));
@@ -254,6 +262,22 @@ mod tests {
         )
         .unwrap();
         assert_eq!(e.regions, ["us-east-1", "us-west-2"]);
+    }
+
+    #[test]
+    fn a_deleted_key_is_a_service_event_naming_the_key_in_resources_only() {
+        let arn = format!("arn:aws:kms:us-west-2:111122223333:key/{KEY}");
+        let envelope = json!({"id": "ev", "detail-type": "AWS Service Event via CloudTrail",
+            "detail": {"eventName": "DeleteKey", "eventSource": "kms.amazonaws.com",
+                "eventID": "ct-del", "awsRegion": "us-west-2", "eventTime": "2026-11-27T10:00:00Z",
+                "userIdentity": {"accountId": "111122223333", "invokedBy": "AWS Internal"},
+                "requestParameters": null, "responseElements": null,
+                "resources": [{"ARN": arn}], "eventType": "AwsServiceEvent"}});
+        let e = KeyEvent::try_from(&CloudTrailEvent::try_from(&envelope).unwrap()).unwrap();
+        assert_eq!(e.kind, KeyEventKind::DeleteKey);
+        assert_eq!(e.key, KeyRef::Id(KEY.into()));
+        assert_eq!(e.regions, ["us-west-2"]);
+        assert_eq!(e.actor.label(), "AWS Internal");
     }
 
     #[test]

@@ -152,6 +152,12 @@ pub trait FindingBus: Send + Sync {
     fn publish(&self, findings: &[Finding]) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
+impl<T: FindingBus> FindingBus for &T {
+    fn publish(&self, findings: &[Finding]) -> impl Future<Output = Result<(), PortError>> + Send {
+        (**self).publish(findings)
+    }
+}
+
 /// A request to handle a finding once: the fingerprint and the time of the change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claim {
