@@ -134,6 +134,7 @@ mod tests {
             fingerprint: region.into(),
             trigger: None,
             remediation: None,
+            resolves: None,
         }
     }
 

@@ -24,7 +24,7 @@ use idc_guard_core::intake::envelope::{CloudTrailEvent, Rejection};
 use idc_guard_core::intake::records::{Entry, FileShape, RecordsError, read_records};
 use idc_guard_core::ports::local::{LocalBudget, LocalBus, LocalClaims};
 use idc_guard_core::ports::{
-    ActionBudget, Budget, Claim, ClaimOutcome, ClaimStore, FindingBus, Pause, PortError,
+    ActionBudget, Budget, Claim, ClaimOutcome, ClaimStore, FindingBus, Ledger, Pause, PortError,
 };
 use serde_json::{Value, json};
 
@@ -95,6 +95,25 @@ impl ClaimStore for Claims {
         match self {
             Claims::Table(t) => t.take_stashed(event_id).await,
             Claims::Local(c, _) => c.take_stashed(event_id).await,
+        }
+    }
+
+    async fn open_failures(&self, scope: &str) -> Result<Ledger, PortError> {
+        match self {
+            Claims::Table(t) => t.open_failures(scope).await,
+            Claims::Local(c, _) => c.open_failures(scope).await,
+        }
+    }
+
+    async fn write_failures(
+        &self,
+        scope: &str,
+        ledger: &Ledger,
+        expires: Timestamp,
+    ) -> Result<bool, PortError> {
+        match self {
+            Claims::Table(t) => t.write_failures(scope, ledger, expires).await,
+            Claims::Local(c, _) => c.write_failures(scope, ledger, expires).await,
         }
     }
 }

@@ -62,6 +62,7 @@ fn finding(fingerprint: &str) -> Finding {
         fingerprint: fingerprint.into(),
         trigger: None,
         remediation: None,
+        resolves: None,
     }
 }
 

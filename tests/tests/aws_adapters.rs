@@ -170,6 +170,43 @@ fn claim(fingerprint: &str, change: i64, now: i64) -> Claim {
 }
 
 #[tokio::test]
+async fn the_open_failure_ledger_is_versioned_and_removed_when_empty() {
+    use idc_guard_core::finding::Severity;
+    use idc_guard_core::ports::{Ledger, OpenFailure};
+    let moto = Moto::start().unwrap();
+    let f = KeyFixture::new(&moto, &[PRIMARY], "notify").await.unwrap();
+    let store = DynamoClaims::new(&f.sdk, Some(moto.url.clone()), &f.table);
+    let scope = "arn:aws:kms:us-east-1:111122223333:key/mrk-1#us-east-1";
+    assert_eq!(store.open_failures(scope).await.unwrap(), Ledger::default());
+
+    let mut ledger = Ledger::default();
+    ledger.open.insert(
+        "KP-ADMIN".into(),
+        OpenFailure {
+            fingerprint: "fp".into(),
+            severity: Severity::Critical,
+            since: "2026-11-27T10:00:00Z".into(),
+        },
+    );
+    let expires = Timestamp(2_000_000_000);
+    assert!(store.write_failures(scope, &ledger, expires).await.unwrap());
+    // A second writer that read the same (absent) ledger loses.
+    assert!(!store.write_failures(scope, &ledger, expires).await.unwrap());
+    let read = store.open_failures(scope).await.unwrap();
+    assert_eq!((read.version, read.expires), (1, Some(expires)));
+    assert_eq!(read.open, ledger.open);
+
+    // Closed: written empty over version 1, the item is gone; a stale version loses.
+    let mut closed = read.clone();
+    closed.open.clear();
+    let mut stale = closed.clone();
+    stale.version = 7;
+    assert!(!store.write_failures(scope, &stale, expires).await.unwrap());
+    assert!(store.write_failures(scope, &closed, expires).await.unwrap());
+    assert_eq!(store.open_failures(scope).await.unwrap(), Ledger::default());
+}
+
+#[tokio::test]
 async fn claims_and_the_breaker_hold_under_dynamodb_conditions() {
     let moto = Moto::start().unwrap();
     let f = KeyFixture::new(&moto, &[PRIMARY], "remediate")

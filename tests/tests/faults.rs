@@ -110,8 +110,22 @@ impl Drift {
             .collect()
     }
 
+    /// What was published about the drift; a remediation's resolution is checked apart
+    /// (each must name a failure published with it).
     async fn published(&self) -> Vec<Finding> {
-        self.fixture.published().await.unwrap()
+        let all = self.fixture.published().await.unwrap();
+        let (resolved, findings): (Vec<Finding>, Vec<Finding>) =
+            all.into_iter().partition(|f| f.resolves.is_some());
+        // A verified remediation resolves what it fixed: one resolution per failing check.
+        for r in &resolved {
+            assert!(
+                findings
+                    .iter()
+                    .any(|f| Some(&f.fingerprint) == r.resolves.as_ref()),
+                "a resolution of nothing published: {r:#?}"
+            );
+        }
+        findings
     }
 }
 

@@ -126,13 +126,35 @@ async fn a_removed_baseline_statement_in_every_mode() {
     assert_eq!(outcome(&out), [(PRIMARY.into(), "remediated".into())]);
     assert!(compliant(&f, PRIMARY).await);
     let published = f.published().await.unwrap();
-    assert_eq!(remediation_outcomes(&published), ["applied"]);
+    let (resolved, failures): (Vec<Finding>, Vec<Finding>) =
+        published.into_iter().partition(|p| p.resolves.is_some());
+    assert_eq!(remediation_outcomes(&failures), ["applied"]);
     assert!(
-        published[0].message.contains("verified"),
+        failures[0].message.contains("verified"),
         "{}",
-        published[0].message
+        failures[0].message
     );
-    assert_eq!(published[0].trigger.as_ref().unwrap().event_id, "ev-3");
+    assert_eq!(failures[0].trigger.as_ref().unwrap().event_id, "ev-3");
+    // The failure first reported in notify mode is resolved once, by the remediation.
+    let [r] = resolved.as_slice() else {
+        panic!("{resolved:#?}")
+    };
+    assert_eq!(
+        r.resolves.as_deref(),
+        Some(failures[0].fingerprint.as_str())
+    );
+    assert_eq!((r.check, r.status), (failures[0].check, Status::Pass));
+    assert_eq!(r.severity, failures[0].severity);
+    assert!(
+        r.message.contains(T0),
+        "open since the first report: {}",
+        r.message
+    );
+
+    // A redelivery finds the key compliant and nothing open: nothing new.
+    let out = handle(&f.guard(), &event3, now(185)).await.unwrap();
+    assert_eq!(outcome(&out), [(PRIMARY.into(), "compliant".into())]);
+    assert_eq!(f.published().await.unwrap(), []);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -168,6 +190,7 @@ async fn public_decrypt_is_removed() {
     assert!(
         published
             .iter()
+            .filter(|f| f.resolves.is_none())
             .all(|f| f.statement.as_deref() == Some("Public (index 5)"))
     );
 }
@@ -377,6 +400,11 @@ async fn the_same_event_twice_remediates_and_publishes_once() {
     assert_eq!(remediated, 1, "{got:?}");
     assert!(compliant(&f, PRIMARY).await);
     let published = f.published().await.unwrap();
-    assert_eq!(published.len(), 1, "{published:#?}");
+    assert_eq!(published.len(), 2, "{published:#?}");
     assert_eq!(published[0].status, Status::Fail);
+    // The remediation's verification resolves the failure, once.
+    assert_eq!(
+        published[1].resolves.as_deref(),
+        Some(published[0].fingerprint.as_str())
+    );
 }

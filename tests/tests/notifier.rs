@@ -153,6 +153,7 @@ fn finding(fingerprint: &str) -> Finding {
             outcome: idc_guard_core::finding::RemediationOutcome::Applied,
             previous_policy: None,
         }),
+        resolves: None,
     }
 }
 

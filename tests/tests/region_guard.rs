@@ -544,9 +544,11 @@ async fn the_sweeper_finds_drift_that_produced_no_event() {
     let (_moto, f, emu) = setup(&[PRIMARY, EU], &[PRIMARY, EU]).await;
     let sweeper = drift_sweeper::aws_sweeper(
         &f.sdk,
-        drift_sweeper::SweeperSettings {
+        idc_guard_lambda::GuardSettings {
             config: f.config.clone(),
             bus_name: f.bus.clone(),
+            table_name: f.table.clone(),
+            state_region: None,
         },
         &endpoints(&f, &emu),
     );
@@ -560,6 +562,7 @@ async fn the_sweeper_finds_drift_that_produced_no_event() {
     assert!(published.iter().all(|x| x.status != Status::Fail), "{out}");
 
     // Drift with no event (the replica's policy replaced, nothing delivered).
+    let original = f.policy(EU).await.unwrap();
     f.edit_policy(EU, |doc| {
         doc["Statement"].as_array_mut().unwrap().remove(3);
     })
@@ -592,6 +595,41 @@ async fn the_sweeper_finds_drift_that_produced_no_event() {
     );
     // The sweep changed nothing.
     assert!(!compliant(&f, EU).await);
+
+    // Fixed by hand: the next sweep resolves each failure once, at the failure's severity,
+    // naming it; the one after has nothing to resolve.
+    let failed: Vec<Finding> = published
+        .iter()
+        .filter(|x| x.region == EU && x.status == Status::Fail)
+        .cloned()
+        .collect();
+    f.put_policy(EU, &original).await.unwrap();
+    assert!(compliant(&f, EU).await);
+    drift_sweeper::handle(&sweeper, &json!({"id": "sched-3"}), now(7200))
+        .await
+        .unwrap();
+    let published = f.published().await.unwrap();
+    let resolved: Vec<&Finding> = published.iter().filter(|x| x.resolves.is_some()).collect();
+    assert_eq!(resolved.len(), failed.len(), "{resolved:#?}");
+    for failure in &failed {
+        let r = resolved
+            .iter()
+            .find(|r| r.resolves.as_deref() == Some(failure.fingerprint.as_str()))
+            .unwrap_or_else(|| panic!("{} not resolved: {resolved:#?}", failure.check));
+        assert_eq!(
+            (r.check, r.status, r.severity, r.region.as_str()),
+            (failure.check, Status::Pass, failure.severity, EU)
+        );
+        assert_eq!(r.trigger.as_ref().unwrap().event_id, "sched-3");
+    }
+    drift_sweeper::handle(&sweeper, &json!({"id": "sched-4"}), now(10_800))
+        .await
+        .unwrap();
+    let published = f.published().await.unwrap();
+    assert!(
+        published.iter().all(|x| x.resolves.is_none()),
+        "{published:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -649,9 +687,11 @@ async fn the_sweeper_reports_what_it_cannot_read_and_keeps_what_it_cannot_publis
         idc_guard_tests::local_aws::resilient_sdk_config(PRIMARY, Duration::from_millis(400)).await;
     let sweeper = drift_sweeper::aws_sweeper(
         &sdk,
-        drift_sweeper::SweeperSettings {
+        idc_guard_lambda::GuardSettings {
             config: f.config.clone(),
             bus_name: f.bus.clone(),
+            table_name: f.table.clone(),
+            state_region: None,
         },
         &Endpoints {
             sso_admin: Some(sso_proxy.url.clone()),

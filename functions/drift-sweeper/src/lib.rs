@@ -1,21 +1,25 @@
 //! drift-sweeper: on a schedule, the full audit (the same code as `idc-guard audit`) of the
 //! instance and the key in every enabled Region; a finding per failing check and one
-//! summary on the findings bus. Environment: `IDC_GUARD_CONFIG` and `IDC_GUARD_FINDINGS_BUS`
-//! (a sweep never changes anything, so no mode and no state table).
+//! summary on the findings bus, and a resolution for each earlier failure that passes now.
+//! Environment: the guards' variables (`IDC_GUARD_CONFIG`, `IDC_GUARD_FINDINGS_BUS`,
+//! `IDC_GUARD_STATE_TABLE` for the open-failure ledgers, `IDC_GUARD_STATE_REGION`). A sweep
+//! never changes the key or the instance, whatever the mode.
 
 use idc_guard_core::aws::{
-    Documents, Endpoints, EventBridgeBus, KmsKeyStore, SdkConfig, SsoInstanceDirectory,
+    Documents, DynamoClaims, Endpoints, EventBridgeBus, KmsKeyStore, SdkConfig,
+    SsoInstanceDirectory,
 };
 use idc_guard_core::config::Config;
 use idc_guard_core::domain::time::Timestamp;
+use idc_guard_core::guard::Delivery;
 use idc_guard_core::guard::sweep::sweep;
-use idc_guard_core::ports::{DocumentSource, FindingBus, InstanceDirectory, KeyStore};
-use idc_guard_lambda::{RetryableError, SettingsError};
+use idc_guard_core::ports::{ClaimStore, DocumentSource, FindingBus, InstanceDirectory, KeyStore};
+use idc_guard_lambda::{GuardSettings, RetryableError, SettingsError, aws_delivery};
 use serde_json::Value;
 
 /// The sweeper's ports.
 #[derive(Debug)]
-pub struct Sweeper<K, D, S, B> {
+pub struct Sweeper<K, D, S, B, C> {
     /// The configuration.
     pub config: Config,
     /// KMS.
@@ -24,51 +28,35 @@ pub struct Sweeper<K, D, S, B> {
     pub directory: D,
     /// The IdP's metadata.
     pub documents: S,
-    /// The findings bus.
-    pub bus: B,
+    /// The findings bus and the state table (the open-failure ledgers).
+    pub delivery: Delivery<B, C>,
 }
 
 /// The sweeper over AWS.
-pub type AwsSweeper = Sweeper<KmsKeyStore, SsoInstanceDirectory, Documents, EventBridgeBus>;
+pub type AwsSweeper =
+    Sweeper<KmsKeyStore, SsoInstanceDirectory, Documents, EventBridgeBus, DynamoClaims>;
 
-/// What the sweeper needs from its environment: the configuration and the bus.
-#[derive(Debug, Clone)]
-pub struct SweeperSettings {
-    /// The configuration.
-    pub config: Config,
-    /// The findings bus name or ARN.
-    pub bus_name: String,
-}
-
-/// Reads `IDC_GUARD_CONFIG` and `IDC_GUARD_FINDINGS_BUS` through `get`; errors name the
-/// variable.
+/// Reads the guards' variables through `get`; errors name the variable.
 pub fn settings_from_env(
     get: impl Fn(&str) -> Option<String>,
-) -> Result<SweeperSettings, SettingsError> {
-    Ok(SweeperSettings {
-        config: idc_guard_lambda::config_from_env(&get)?,
-        bus_name: idc_guard_lambda::bus_from_env(&get),
-    })
+) -> Result<GuardSettings, SettingsError> {
+    GuardSettings::from_env(get)
 }
 
 /// Builds the sweeper over AWS, with optional explicit endpoints.
-pub fn aws_sweeper(
-    sdk: &SdkConfig,
-    settings: SweeperSettings,
-    endpoints: &Endpoints,
-) -> AwsSweeper {
+pub fn aws_sweeper(sdk: &SdkConfig, settings: GuardSettings, endpoints: &Endpoints) -> AwsSweeper {
     Sweeper {
         keys: KmsKeyStore::new(sdk, endpoints.kms.clone()),
         directory: SsoInstanceDirectory::new(sdk, endpoints.sso_admin.clone()),
         documents: Documents::new(sdk, endpoints.s3.clone()),
-        bus: EventBridgeBus::new(sdk, endpoints.events.clone(), &settings.bus_name),
+        delivery: aws_delivery(sdk, &settings, endpoints),
         config: settings.config,
     }
 }
 
 /// Sweeps once. The scheduler's event id (when the input has one) names the sweep.
-pub async fn handle<K, D, S, B>(
-    sweeper: &Sweeper<K, D, S, B>,
+pub async fn handle<K, D, S, B, C>(
+    sweeper: &Sweeper<K, D, S, B, C>,
     event: &Value,
     now: Timestamp,
 ) -> Result<Value, RetryableError>
@@ -77,6 +65,7 @@ where
     D: InstanceDirectory,
     S: DocumentSource,
     B: FindingBus,
+    C: ClaimStore,
 {
     let sweep_id = event
         .get("id")
@@ -87,7 +76,7 @@ where
         &sweeper.keys,
         &sweeper.directory,
         &sweeper.documents,
-        &sweeper.bus,
+        &sweeper.delivery,
         &sweep_id,
         now,
     )

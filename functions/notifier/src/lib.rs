@@ -10,7 +10,7 @@ use std::time::Duration;
 use idc_guard_core::aws::secrets::SecretsManagerSecrets;
 use idc_guard_core::aws::{DynamoClaims, SdkConfig};
 use idc_guard_core::domain::time::Timestamp;
-use idc_guard_core::finding::Finding;
+use idc_guard_core::finding::{Finding, Status};
 use idc_guard_core::notify::{MessageContext, slack_message};
 use idc_guard_core::ports::{
     Claim, ClaimOutcome, ClaimRecord, ClaimStore, PortError, SecretSource,
@@ -129,6 +129,9 @@ pub enum Outcome {
     BelowThreshold,
     /// Already posted for this change.
     Duplicate,
+    /// A pass that closes nothing: only a resolution (a pass naming the failure it ends)
+    /// is news.
+    Quiet,
 }
 
 impl Outcome {
@@ -140,6 +143,7 @@ impl Outcome {
             Outcome::Rejected(error) => json!({"result": "rejected", "error": error}),
             Outcome::BelowThreshold => json!({"result": "below-threshold"}),
             Outcome::Duplicate => json!({"result": "duplicate"}),
+            Outcome::Quiet => json!({"result": "quiet"}),
         };
         if let (Some(fp), Some(o)) = (fingerprint, v.as_object_mut()) {
             o.insert("fingerprint".to_owned(), json!(fp));
@@ -293,6 +297,9 @@ impl<W: SlackWebhook, C: ClaimStore, S: SecretSource> Notifier<W, C, S> {
         carrier: &Value,
         now: Timestamp,
     ) -> Result<Outcome, NotifyError> {
+        if finding.status == Status::Pass && finding.resolves.is_none() {
+            return Ok(Outcome::Quiet);
+        }
         if !self.settings.min_severity.admits(finding.severity) {
             return Ok(Outcome::BelowThreshold);
         }
@@ -478,6 +485,7 @@ mod tests {
                 outcome: idc_guard_core::finding::RemediationOutcome::Skipped,
                 previous_policy: None,
             }),
+            resolves: None,
         }
     }
 
@@ -663,16 +671,24 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_pass_posts_a_resolved_message() {
+    async fn a_resolution_posts_a_resolved_message_once_and_a_plain_pass_nothing() {
         let n = notifier(FakeWebhook::default(), FakeSecrets::with(URL));
         let mut f = finding(T0);
         f.status = Status::Pass;
         f.fingerprint = "fp-pass".into();
         assert_eq!(
             n.handle(&event(&f), at(5)).await.unwrap()["result"],
-            "posted"
+            "quiet"
         );
-        let text = n.webhook.posts()[0].1["text"].as_str().unwrap().to_owned();
+        assert!(n.webhook.posts().is_empty());
+        f.fingerprint = "fp-resolved".into();
+        f.resolves = Some("fp1".into());
+        for _ in 0..2 {
+            n.handle(&event(&f), at(5)).await.unwrap();
+        }
+        let posts = n.webhook.posts();
+        assert_eq!(posts.len(), 1, "a redelivered resolution is posted once");
+        let text = posts[0].1["text"].as_str().unwrap().to_owned();
         assert!(text.starts_with("Resolved: KP-ADMIN"), "{text}");
     }
 

@@ -1,7 +1,8 @@
 //! [`ClaimStore`] and [`ActionBudget`] over one DynamoDB table (partition key `pk`, string;
 //! TTL attribute `expires_at`). Claims are `claim#<fingerprint>`, breaker counters
-//! `breaker#<key arn>#<window start>`. Both rely on conditional writes, so concurrent
-//! invocations never both win.
+//! `breaker#<key arn>#<window start>`, the outbox `outbox#<event id>`, and the open-failure
+//! ledgers `open#<resource>#<Region>` (a versioned JSON map). All rely on conditional writes,
+//! so concurrent invocations never both win.
 
 use std::collections::HashMap;
 
@@ -12,7 +13,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::errors::port_error;
 use crate::domain::time::Timestamp;
-use crate::ports::{ActionBudget, Budget, Claim, ClaimOutcome, ClaimRecord, ClaimStore, PortError};
+use crate::ports::{
+    ActionBudget, Budget, Claim, ClaimOutcome, ClaimRecord, ClaimStore, Ledger, PortError,
+};
 
 const HELD: &str = "held";
 const SETTLED: &str = "settled";
@@ -155,6 +158,83 @@ impl ClaimStore for DynamoClaims {
         self.delete_outbox(event_id).await
     }
 
+    async fn open_failures(&self, scope: &str) -> Result<Ledger, PortError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("open#{scope}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.err("dynamodb:GetItem", &e))?;
+        let Some(item) = out.item() else {
+            return Ok(Ledger::default());
+        };
+        Ok(Ledger {
+            version: number(item, "version")
+                .and_then(|v| u64::try_from(v).ok())
+                .unwrap_or_default(),
+            // An unreadable ledger is read as empty at its version: the next write replaces it.
+            open: item
+                .get("failures")
+                .and_then(|v| v.as_s().ok())
+                .and_then(|text| serde_json::from_str(text).ok())
+                .unwrap_or_default(),
+            expires: number(item, "expires_at").map(Timestamp),
+        })
+    }
+
+    async fn write_failures(
+        &self,
+        scope: &str,
+        ledger: &Ledger,
+        expires: Timestamp,
+    ) -> Result<bool, PortError> {
+        let pk = AttributeValue::S(format!("open#{scope}"));
+        let version = i64::try_from(ledger.version).unwrap_or(i64::MAX);
+        let written = if ledger.open.is_empty() {
+            if ledger.version == 0 {
+                return Ok(true);
+            }
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", pk)
+                .condition_expression("version = :v")
+                .expression_attribute_values(":v", n(version))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| conflict_or(e, |e| self.err("dynamodb:DeleteItem", &e)))
+        } else {
+            let failures = serde_json::to_string(&ledger.open).unwrap_or_default();
+            let put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", pk)
+                .item("failures", AttributeValue::S(failures))
+                .item("version", n(version.saturating_add(1)))
+                .item("expires_at", n(expires.0));
+            let put = if ledger.version == 0 {
+                put.condition_expression("attribute_not_exists(pk)")
+            } else {
+                put.condition_expression("version = :v")
+                    .expression_attribute_values(":v", n(version))
+            };
+            put.send()
+                .await
+                .map(|_| ())
+                .map_err(|e| conflict_or(e, |e| self.err("dynamodb:PutItem", &e)))
+        };
+        match written {
+            Ok(()) => Ok(true),
+            Err(None) => Ok(false),
+            Err(Some(e)) => Err(e),
+        }
+    }
+
     async fn release(&self, fingerprint: &str) -> Result<(), PortError> {
         self.client
             .delete_item()
@@ -164,6 +244,42 @@ impl ClaimStore for DynamoClaims {
             .await
             .map_err(|e| self.err("dynamodb:DeleteItem", &e))?;
         Ok(())
+    }
+}
+
+/// A failed conditional write is `None` (another writer came first); anything else is the
+/// port error.
+fn conflict_or<E, F>(
+    e: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+    or: F,
+) -> Option<PortError>
+where
+    E: ConditionFailed,
+    F: FnOnce(SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> PortError,
+{
+    if e.as_service_error()
+        .is_some_and(ConditionFailed::condition_failed)
+    {
+        None
+    } else {
+        Some(or(e))
+    }
+}
+
+/// The conditional-check failure of a write operation's error.
+trait ConditionFailed {
+    fn condition_failed(&self) -> bool;
+}
+
+impl ConditionFailed for aws_sdk_dynamodb::operation::put_item::PutItemError {
+    fn condition_failed(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
+impl ConditionFailed for aws_sdk_dynamodb::operation::delete_item::DeleteItemError {
+    fn condition_failed(&self) -> bool {
+        self.is_conditional_check_failed_exception()
     }
 }
 

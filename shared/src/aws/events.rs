@@ -126,6 +126,7 @@ mod tests {
             fingerprint: "f".into(),
             trigger: None,
             remediation: None,
+            resolves: None,
         }
     }
 

@@ -41,6 +41,7 @@ pub(crate) fn finding_on(
         fingerprint: fingerprint(check.id(), resource, region, cause),
         trigger: None,
         remediation: None,
+        resolves: None,
     }
 }
 

@@ -223,6 +223,7 @@ pub fn ocsf_record(finding: &Finding, ctx: &EvidenceContext) -> ComplianceFindin
                 // Kept as the exact text KMS returned: the evidence of what was replaced.
                 previous_policy: r.previous_policy.clone(),
             }),
+            resolves: finding.resolves.clone(),
             source_event: SourceEvent {
                 id: ctx.event_id.clone(),
                 time: ctx.event_time.to_string(),
@@ -318,6 +319,7 @@ mod tests {
                 outcome: crate::finding::RemediationOutcome::Applied,
                 previous_policy: Some("{\"Version\":\"2012-10-17\",\"Statement\":[]}".into()),
             }),
+            resolves: None,
         }
     }
 
@@ -350,6 +352,25 @@ mod tests {
             assert_eq!(read, record);
             assert_eq!(record_body(&read), body, "same record, same bytes");
         }
+    }
+
+    #[test]
+    fn a_resolution_record_is_resolved_and_names_the_failure_it_ends() {
+        let mut f = finding();
+        f.status = Status::Pass;
+        f.remediation = None;
+        f.resolves = Some("aa11".into());
+        let r = as_json(&ocsf_record(&f, &ctx()));
+        assert_eq!(
+            (r["status_id"].clone(), r["status"].clone()),
+            (4.into(), "Resolved".into())
+        );
+        assert_eq!(r["unmapped"]["resolves"], "aa11");
+        assert!(
+            as_json(&ocsf_record(&finding(), &ctx()))["unmapped"]
+                .get("resolves")
+                .is_none()
+        );
     }
 
     #[test]

@@ -159,6 +159,10 @@ pub struct Unmapped {
     /// What was done about it.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub remediation: Option<RemediationRecord>,
+    /// On a resolution: the fingerprint (`finding_info.uid`) of the failure it ends, which
+    /// links the two records.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub resolves: Option<String>,
     /// The event that carried the finding to the collector.
     pub source_event: SourceEvent,
 }

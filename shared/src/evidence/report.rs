@@ -441,6 +441,7 @@ mod tests {
                 outcome: RemediationOutcome::Applied,
                 previous_policy: Some("{\"Statement\":[]}".into()),
             }),
+            resolves: None,
         };
         let ctx = EvidenceContext {
             event_id: "eb-1".into(),

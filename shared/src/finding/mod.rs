@@ -170,6 +170,10 @@ pub struct Finding {
     /// The remediation.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub remediation: Option<Remediation>,
+    /// Set on a resolution (a pass that closes an earlier failure of the same check, resource
+    /// and Region): the failing finding's fingerprint.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub resolves: Option<String>,
 }
 
 /// The fingerprint of a finding: SHA-256 over check, resource, Region and cause, hex, first
@@ -212,6 +216,7 @@ mod tests {
             fingerprint: "f".into(),
             trigger: None,
             remediation: None,
+            resolves: None,
         };
         let v = serde_json::to_value(&f).unwrap();
         assert_eq!(v["status"], "fail");

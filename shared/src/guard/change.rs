@@ -168,6 +168,10 @@ impl<B: FindingBus, C: ClaimStore> Delivery<B, C> {
             now,
         )
         .await?;
+        let resolved = self
+            .resolve(&[&assessment.findings], Some(&trigger), now)
+            .await;
+        assessment.findings.extend(resolved);
         Ok(ChangeOutcome::Handled {
             event_id,
             findings: assessment.findings,

@@ -9,7 +9,8 @@
 //! What they share is a component each, never another guard: [`delivery::Delivery`] (the
 //! findings bus, the idempotency claims and the outbox) and, for the two that change the
 //! key, [`key::KeyEnforcer`] (inspect, plan, remediate and verify the key in one Region).
-//! [`change`] is the claim-once handling of an instance-level change.
+//! [`change`] is the claim-once handling of an instance-level change; [`resolution`] reports
+//! once when a failing check passes again.
 
 pub mod audit;
 pub mod change;
@@ -17,6 +18,7 @@ pub mod delivery;
 pub mod idp;
 pub mod key;
 pub mod region;
+pub mod resolution;
 pub mod sweep;
 
 pub use delivery::Delivery;

@@ -10,9 +10,9 @@ use crate::checks::{CheckId, finding_on};
 use crate::config::Config;
 use crate::domain::time::Timestamp;
 use crate::finding::{Finding, Severity, Status, Trigger};
-use crate::guard::GuardError;
 use crate::guard::audit::{AuditReport, audit};
-use crate::ports::{DocumentSource, FindingBus, InstanceDirectory, KeyStore};
+use crate::guard::{Delivery, GuardError};
+use crate::ports::{ClaimStore, DocumentSource, FindingBus, InstanceDirectory, KeyStore};
 
 /// The `trigger.event_name` of sweep findings.
 pub const SWEEP_EVENT_NAME: &str = "ScheduledSweep";
@@ -22,7 +22,7 @@ pub const SWEEP_EVENT_NAME: &str = "ScheduledSweep";
 pub struct SweepOutcome {
     /// The Regions swept.
     pub regions: Vec<String>,
-    /// Every finding published (not passes), the summary last.
+    /// Every finding published: the failures, the summary, then the resolutions.
     pub published: Vec<Finding>,
     /// What the audit noted on the way.
     pub notes: Vec<String>,
@@ -85,13 +85,14 @@ pub fn summary(config: &Config, report: &AuditReport) -> Finding {
 
 /// Sweeps and publishes. `sweep_id` names the sweep in every finding's trigger (the
 /// scheduler's event id); `now` is the sweep's time. A publish failure fails the invocation
-/// so the scheduler's retry (and its DLQ) keeps the sweep.
-pub async fn sweep<K, D, S, B>(
+/// so the scheduler's retry (and its DLQ) keeps the sweep. Then the open-failure ledgers are
+/// updated, so what failed before and passes now is resolved, once.
+pub async fn sweep<K, D, S, B, C>(
     config: &Config,
     keys: &K,
     directory: &D,
     documents: &S,
-    bus: &B,
+    delivery: &Delivery<B, C>,
     sweep_id: &str,
     now: Timestamp,
 ) -> Result<SweepOutcome, GuardError>
@@ -100,6 +101,7 @@ where
     D: InstanceDirectory,
     S: DocumentSource,
     B: FindingBus,
+    C: ClaimStore,
 {
     let report = audit(config, keys, Some(directory), documents, now).await;
     let trigger = Trigger {
@@ -118,13 +120,11 @@ where
     for f in &mut published {
         f.trigger = Some(trigger.clone());
     }
-    bus.publish(&published)
-        .await
-        .map_err(|source| GuardError::Publish {
-            count: published.len(),
-            findings: serde_json::to_string(&published).unwrap_or_default(),
-            source,
-        })?;
+    delivery.publish(&published).await?;
+    let resolved = delivery
+        .resolve(&[&report.findings], Some(&trigger), now)
+        .await;
+    published.extend(resolved);
     Ok(SweepOutcome {
         regions: report.regions,
         published,

@@ -206,6 +206,9 @@ fn context_line(f: &Finding, ctx: &MessageContext) -> String {
         (None, _) => {}
     }
     parts.push(format!("Fingerprint `{}`", escape(&f.fingerprint)));
+    if let Some(failure) = &f.resolves {
+        parts.push(format!("Resolves `{}`", escape(failure)));
+    }
     parts.join("  |  ")
 }
 
@@ -315,6 +318,7 @@ mod tests {
                 outcome: crate::finding::RemediationOutcome::Applied,
                 previous_policy: Some("{\"Version\":\"2012-10-17\"}".into()),
             }),
+            resolves: None,
         }
     }
 
@@ -437,6 +441,10 @@ mod tests {
         );
         assert!(blocks(&msg).len() <= 4);
         assert!(!msg.to_string().contains("Action taken"));
+        // A resolution names the failure it ends.
+        f.resolves = Some("0123abcd".into());
+        let msg = slack_message(&f, &MessageContext::default());
+        assert!(msg.to_string().contains("Resolves `0123abcd`"), "{msg}");
     }
 
     /// Every check's failure names what the check guards (IDP-CERTIFICATE and SWEEP-SUMMARY

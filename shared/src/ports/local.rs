@@ -9,7 +9,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use crate::domain::time::Timestamp;
 use crate::finding::Finding;
 use crate::ports::{
-    ActionBudget, Budget, Claim, ClaimOutcome, ClaimRecord, ClaimStore, FindingBus, PortError,
+    ActionBudget, Budget, Claim, ClaimOutcome, ClaimRecord, ClaimStore, FindingBus, Ledger,
+    PortError,
 };
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -36,11 +37,13 @@ impl FindingBus for LocalBus {
     }
 }
 
-/// Claims in memory, with [`ClaimRecord::yields_to`] as the rule, and the outbox.
+/// Claims in memory, with [`ClaimRecord::yields_to`] as the rule, the outbox and the
+/// open-failure ledgers.
 #[derive(Debug, Default)]
 pub struct LocalClaims {
     records: Mutex<BTreeMap<String, (ClaimRecord, Timestamp)>>,
     outbox: Mutex<BTreeMap<String, String>>,
+    ledgers: Mutex<BTreeMap<String, Ledger>>,
 }
 
 impl ClaimStore for LocalClaims {
@@ -88,6 +91,36 @@ impl ClaimStore for LocalClaims {
 
     async fn take_stashed(&self, event_id: &str) -> Result<Option<String>, PortError> {
         Ok(lock(&self.outbox).remove(event_id))
+    }
+
+    async fn open_failures(&self, scope: &str) -> Result<Ledger, PortError> {
+        Ok(lock(&self.ledgers).get(scope).cloned().unwrap_or_default())
+    }
+
+    async fn write_failures(
+        &self,
+        scope: &str,
+        ledger: &Ledger,
+        expires: Timestamp,
+    ) -> Result<bool, PortError> {
+        let mut ledgers = lock(&self.ledgers);
+        let stored = ledgers.get(scope).map_or(0, |l| l.version);
+        if stored != ledger.version {
+            return Ok(false);
+        }
+        if ledger.open.is_empty() {
+            ledgers.remove(scope);
+        } else {
+            ledgers.insert(
+                scope.to_owned(),
+                Ledger {
+                    version: ledger.version + 1,
+                    open: ledger.open.clone(),
+                    expires: Some(expires),
+                },
+            );
+        }
+        Ok(true)
     }
 }
 

@@ -374,6 +374,21 @@ impl ClaimStore for MemoryClaims {
     async fn take_stashed(&self, event_id: &str) -> Result<Option<String>, PortError> {
         self.local.take_stashed(event_id).await
     }
+
+    async fn open_failures(&self, scope: &str) -> Result<crate::ports::Ledger, PortError> {
+        self.check()?;
+        self.local.open_failures(scope).await
+    }
+
+    async fn write_failures(
+        &self,
+        scope: &str,
+        ledger: &crate::ports::Ledger,
+        expires: Timestamp,
+    ) -> Result<bool, PortError> {
+        self.check()?;
+        self.local.write_failures(scope, ledger, expires).await
+    }
 }
 
 /// [`LocalBudget`] that can fail on demand.

@@ -267,7 +267,48 @@ pub trait ClaimStore: Send + Sync {
         &self,
         event_id: &str,
     ) -> impl Future<Output = Result<Option<String>, PortError>> + Send;
+
+    /// The failures still open for `scope` (one resource in one Region), as last written; an
+    /// empty ledger at version 0 when there is none.
+    fn open_failures(&self, scope: &str) -> impl Future<Output = Result<Ledger, PortError>> + Send;
+
+    /// Replaces the ledger of `scope` if it is still at `ledger.version` (as read), writing
+    /// version + 1 until `expires`; an empty ledger is removed. `false` when another writer
+    /// came first (read again and reconcile again).
+    fn write_failures(
+        &self,
+        scope: &str,
+        ledger: &Ledger,
+        expires: Timestamp,
+    ) -> impl Future<Output = Result<bool, PortError>> + Send;
 }
+
+/// A failing check remembered until it passes again, so its end can be reported once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct OpenFailure {
+    /// The fingerprint of the failing finding first seen.
+    pub fingerprint: String,
+    /// Its severity: the resolution is reported at the same level, past the same thresholds.
+    pub severity: crate::finding::Severity,
+    /// When it was first seen (RFC 3339).
+    pub since: String,
+}
+
+/// The open failures of one scope (a resource in a Region), by check id, with the version
+/// they were read at (0: nothing stored).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ledger {
+    /// The version read; a write succeeds only over this version.
+    pub version: u64,
+    /// Open failures by check id.
+    pub open: std::collections::BTreeMap<String, OpenFailure>,
+    /// When the stored ledger expires (`None` when nothing is stored).
+    pub expires: Option<Timestamp>,
+}
+
+/// How long an open failure is remembered after it was last seen failing. Every sweep that
+/// still sees it refreshes it, so only a failure nobody looks at any more is forgotten.
+pub const LEDGER_TTL_SECONDS: i64 = 30 * 24 * 3600;
 
 impl<T: ClaimStore> ClaimStore for &T {
     fn claim(&self, claim: &Claim) -> impl Future<Output = Result<ClaimOutcome, PortError>> + Send {
@@ -300,6 +341,19 @@ impl<T: ClaimStore> ClaimStore for &T {
         event_id: &str,
     ) -> impl Future<Output = Result<Option<String>, PortError>> + Send {
         (**self).take_stashed(event_id)
+    }
+
+    fn open_failures(&self, scope: &str) -> impl Future<Output = Result<Ledger, PortError>> + Send {
+        (**self).open_failures(scope)
+    }
+
+    fn write_failures(
+        &self,
+        scope: &str,
+        ledger: &Ledger,
+        expires: Timestamp,
+    ) -> impl Future<Output = Result<bool, PortError>> + Send {
+        (**self).write_failures(scope, ledger, expires)
     }
 }
 

@@ -249,13 +249,20 @@ pub async fn verify(
             };
             let outcome = seen.key_outcome(region);
             let live = compliant(world, region).await?;
+            // A verified remediation resolves what it fixed; otherwise the failure stays open.
+            let resolved = seen
+                .findings
+                .iter()
+                .filter(|f| f.region == region && f.resolves.is_some())
+                .count();
             expect(
                 outcome.as_deref() == Some(reported)
                     && live == remediate
+                    && (resolved > 0) == remediate
                     && !seen.slack.is_empty()
                     && !seen.evidence.is_empty(),
                 format!(
-                    "key-policy-guard {region}: {} (want {reported}); live policy compliant: {live} (want {remediate}); {} Slack message(s), {} evidence record(s)",
+                    "key-policy-guard {region}: {} (want {reported}); live policy compliant: {live} (want {remediate}); {resolved} resolution(s); {} Slack message(s), {} evidence record(s)",
                     outcome.unwrap_or_else(|| "no answer".into()),
                     seen.slack.len(),
                     seen.evidence.len()

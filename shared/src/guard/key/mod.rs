@@ -210,10 +210,15 @@ impl<K: KeyStore, A: ActionBudget> KeyEnforcer<K, A> {
         };
         let problems: Vec<Finding> = inspection.problems().cloned().collect();
         if problems.is_empty() {
+            // Compliant: what failed here before (fixed by hand, or by another copy of the
+            // guard) is resolved.
+            let resolved = delivery
+                .resolve(&[&inspection.findings], Some(&trigger), now)
+                .await;
             return Ok(RegionReport {
                 region: region.to_owned(),
                 outcome: RegionOutcome::Compliant,
-                findings: Vec::new(),
+                findings: resolved,
                 plan: None,
             });
         }
@@ -261,6 +266,12 @@ impl<K: KeyStore, A: ActionBudget> KeyEnforcer<K, A> {
                 Some((&change.event_id, changed)),
             )
             .await?;
+        // The failures are remembered; what the remediation's re-read shows fixed resolves.
+        findings.extend(
+            delivery
+                .resolve(&[&inspection.findings, &act.verified], Some(&trigger), now)
+                .await,
+        );
         Ok(RegionReport {
             region: region.to_owned(),
             outcome: act.outcome,
@@ -300,6 +311,7 @@ impl<K: KeyStore, A: ActionBudget> KeyEnforcer<K, A> {
         delivery
             .publish_and_settle(&findings, &claimed.granted, now, None)
             .await?;
+        delivery.resolve(&[&findings], Some(trigger), now).await;
         Ok(RegionReport {
             region: region.to_owned(),
             outcome: RegionOutcome::Unreadable,

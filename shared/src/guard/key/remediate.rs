@@ -5,7 +5,7 @@
 use crate::config::Mode;
 use crate::domain::live::KeyState;
 use crate::domain::time::Timestamp;
-use crate::finding::{CheckId, Remediation, RemediationOutcome, Status};
+use crate::finding::{CheckId, Finding, Remediation, RemediationOutcome, Status};
 use crate::guard::GuardError;
 use crate::intake::envelope::Change;
 use crate::plan::{KeyAction, KeyPlan};
@@ -23,6 +23,9 @@ pub(super) struct Act {
     pub(super) note: Option<String>,
     /// A write failed in a way a retry may fix: it may or may not have landed.
     pub(super) interrupted: Option<PortError>,
+    /// The checks of the key re-read after a remediation (empty when none ran or the re-read
+    /// failed): what they show passing is resolved.
+    pub(super) verified: Vec<Finding>,
 }
 
 /// What a Region's act records, whatever happens: the mode, the plan in words, and the policy
@@ -45,6 +48,7 @@ impl Acts {
             },
             note,
             interrupted: None,
+            verified: Vec::new(),
         }
     }
 
@@ -186,7 +190,7 @@ impl<K: KeyStore, A: ActionBudget> KeyEnforcer<K, A> {
             .collect();
         still.sort_unstable();
         still.dedup();
-        Ok(if still.is_empty() {
+        let mut act = if still.is_empty() {
             acts.applied(
                 RegionOutcome::Remediated,
                 RemediationOutcome::Applied,
@@ -202,7 +206,9 @@ impl<K: KeyStore, A: ActionBudget> KeyEnforcer<K, A> {
                     still.join(", ")
                 ),
             )
-        })
+        };
+        act.verified = after.findings;
+        Ok(act)
     }
 
     /// The safety gates every remediation passes, in order: the change is not the guards'

@@ -1,0 +1,293 @@
+//! Findings that resolve. Every guard and the sweep remember, per resource and Region, the
+//! checks that fail there (the state table's open-failure ledger). When such a check passes
+//! again, whoever sees it first (the guard that fixed it, the guard woken by a person's fix,
+//! or the sweep) publishes one resolution: a pass with the failure's check, resource, Region
+//! and severity, naming the failure's fingerprint in `resolves`.
+//!
+//! Once, across Regions, redeliveries and concurrent invocations: the resolution's fingerprint
+//! is derived from the failure's, so the notifier and the evidence collector (which are
+//! idempotent by fingerprint) keep one of any repeats; and the ledger is written with a
+//! version check after publishing, so the next observation finds the failure closed and
+//! publishes nothing. A crash between the two repeats the same fingerprint, never loses it.
+
+use std::collections::BTreeMap;
+
+use crate::domain::time::Timestamp;
+use crate::finding::{Finding, Status, Trigger, fingerprint};
+use crate::guard::Delivery;
+use crate::ports::{ClaimStore, FindingBus, LEDGER_TTL_SECONDS, Ledger, OpenFailure};
+
+/// How many times a ledger write that lost a race is read and reconciled again.
+const WRITE_ATTEMPTS: usize = 3;
+
+/// A ledger younger than this is not rewritten only to push its expiry back.
+const REFRESH_AFTER_SECONDS: i64 = 24 * 3600;
+
+/// The ledger's scope of a finding: its resource in its Region.
+pub fn scope_of(f: &Finding) -> String {
+    format!("{}#{}", f.resource, f.region)
+}
+
+/// Whether a finding keeps its check open: a failure or an action required. An error (the
+/// check could not run) says nothing either way.
+fn failing(f: &Finding) -> bool {
+    matches!(f.status, Status::Fail | Status::Warn)
+}
+
+/// What the observations of one scope make of its ledger.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reconciled {
+    /// The ledger to write (at the version read).
+    pub ledger: Ledger,
+    /// The resolutions to publish.
+    pub resolved: Vec<Finding>,
+    /// Whether the open failures changed.
+    pub changed: bool,
+}
+
+/// Applies `observations` (each a run of checks on one scope, in the order they were made:
+/// the inspection, then the re-read after a remediation) to `ledger`. A check that fails is
+/// opened (its first failure is kept); a check seen only passing closes, with a resolution;
+/// a check not observed, or only in error, is left as it is.
+pub fn reconcile(
+    ledger: &Ledger,
+    observations: &[&[Finding]],
+    trigger: Option<&Trigger>,
+    now: Timestamp,
+) -> Reconciled {
+    let mut open = ledger.open.clone();
+    let mut resolved = Vec::new();
+    for findings in observations {
+        let mut by_check: BTreeMap<&str, Vec<&Finding>> = BTreeMap::new();
+        for f in *findings {
+            by_check.entry(f.check.id()).or_default().push(f);
+        }
+        for (check, seen) in by_check {
+            if let Some(first) = seen.iter().find(|f| failing(f)) {
+                open.entry(check.to_owned()).or_insert_with(|| OpenFailure {
+                    fingerprint: first.fingerprint.clone(),
+                    severity: first.severity,
+                    // The change that caused it, when known; else when it was seen.
+                    since: first
+                        .trigger
+                        .as_ref()
+                        .or(trigger)
+                        .map_or_else(|| now.to_string(), |t| t.time.clone()),
+                });
+            } else if seen.iter().all(|f| f.status == Status::Pass)
+                && let Some(pass) = seen.first()
+                && let Some(failure) = open.remove(check)
+            {
+                resolved.push(resolution(pass, &failure, trigger));
+            }
+        }
+    }
+    let changed = open != ledger.open;
+    Reconciled {
+        ledger: Ledger {
+            version: ledger.version,
+            open,
+            expires: ledger.expires,
+        },
+        resolved,
+        changed,
+    }
+}
+
+/// The resolution of `failure`, from the pass that closes it.
+fn resolution(pass: &Finding, failure: &OpenFailure, trigger: Option<&Trigger>) -> Finding {
+    let check = pass.check;
+    let mut message = format!(
+        "{check} passes again in {}: the failure open since {} (finding {}) is resolved.",
+        pass.region, failure.since, failure.fingerprint
+    );
+    if !pass.message.is_empty() {
+        message.push(' ');
+        message.push_str(&pass.message);
+    }
+    Finding {
+        check,
+        status: Status::Pass,
+        severity: failure.severity,
+        region: pass.region.clone(),
+        resource: pass.resource.clone(),
+        message,
+        statement: None,
+        fingerprint: fingerprint(
+            check.id(),
+            &pass.resource,
+            &pass.region,
+            &format!("resolves {}", failure.fingerprint),
+        ),
+        trigger: trigger.cloned().or_else(|| pass.trigger.clone()),
+        remediation: None,
+        resolves: Some(failure.fingerprint.clone()),
+    }
+}
+
+impl<B: FindingBus, C: ClaimStore> Delivery<B, C> {
+    /// Records what `observations` saw in the open-failure ledgers and publishes a resolution
+    /// for each failure they show fixed; returns the resolutions published. Never fails the
+    /// invocation: a ledger that cannot be read or written, or a publish that fails, leaves
+    /// the failure open, and the next observation (a later event, the sweep) resolves it.
+    pub async fn resolve(
+        &self,
+        observations: &[&[Finding]],
+        trigger: Option<&Trigger>,
+        now: Timestamp,
+    ) -> Vec<Finding> {
+        let mut scopes: BTreeMap<String, Vec<Vec<Finding>>> = BTreeMap::new();
+        for (i, findings) in observations.iter().enumerate() {
+            for f in *findings {
+                let runs = scopes.entry(scope_of(f)).or_default();
+                runs.resize_with(observations.len(), Vec::new);
+                if let Some(run) = runs.get_mut(i) {
+                    run.push(f.clone());
+                }
+            }
+        }
+        let mut published = Vec::new();
+        for (scope, runs) in scopes {
+            let runs: Vec<&[Finding]> = runs.iter().map(Vec::as_slice).collect();
+            published.extend(self.resolve_scope(&scope, &runs, trigger, now).await);
+        }
+        published
+    }
+
+    async fn resolve_scope(
+        &self,
+        scope: &str,
+        runs: &[&[Finding]],
+        trigger: Option<&Trigger>,
+        now: Timestamp,
+    ) -> Vec<Finding> {
+        let mut published: Vec<Finding> = Vec::new();
+        for _ in 0..WRITE_ATTEMPTS {
+            let Ok(ledger) = self.claims.open_failures(scope).await else {
+                break;
+            };
+            let r = reconcile(&ledger, runs, trigger, now);
+            let fresh: Vec<Finding> = r
+                .resolved
+                .into_iter()
+                .filter(|f| !published.iter().any(|p| p.fingerprint == f.fingerprint))
+                .collect();
+            if !fresh.is_empty() {
+                if self.bus.publish(&fresh).await.is_err() {
+                    break;
+                }
+                published.extend(fresh);
+            }
+            let stale = r
+                .ledger
+                .expires
+                .is_none_or(|e| e.0 < now.plus(LEDGER_TTL_SECONDS - REFRESH_AFTER_SECONDS).0);
+            if !r.changed && (r.ledger.open.is_empty() || !stale) {
+                break;
+            }
+            match self
+                .claims
+                .write_failures(scope, &r.ledger, now.plus(LEDGER_TTL_SECONDS))
+                .await
+            {
+                Ok(false) => {}
+                Ok(true) | Err(_) => break,
+            }
+        }
+        published
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finding::{CheckId, Severity};
+
+    fn finding(check: CheckId, status: Status, cause: &str) -> Finding {
+        Finding {
+            check,
+            status,
+            severity: if status == Status::Pass {
+                Severity::Info
+            } else {
+                Severity::Critical
+            },
+            region: "eu-west-1".into(),
+            resource: "arn:aws:kms:eu-west-1:111122223333:key/mrk-1".into(),
+            message: format!("{check} {cause}"),
+            statement: None,
+            fingerprint: fingerprint(check.id(), "k", "eu-west-1", cause),
+            trigger: None,
+            remediation: None,
+            resolves: None,
+        }
+    }
+
+    const NOW: Timestamp = Timestamp(1_800_000_000);
+
+    #[test]
+    fn a_failure_opens_and_its_pass_resolves_it_once_at_its_severity() {
+        let fail = finding(CheckId::KpAdmin, Status::Fail, "x");
+        let opened = reconcile(
+            &Ledger::default(),
+            &[std::slice::from_ref(&fail)],
+            None,
+            NOW,
+        );
+        assert!(opened.changed && opened.resolved.is_empty());
+        assert_eq!(opened.ledger.open["KP-ADMIN"].fingerprint, fail.fingerprint);
+
+        let pass = finding(CheckId::KpAdmin, Status::Pass, "ok");
+        let closed = reconcile(&opened.ledger, &[std::slice::from_ref(&pass)], None, NOW);
+        assert!(closed.changed && closed.ledger.open.is_empty());
+        let [r] = closed.resolved.as_slice() else {
+            panic!("{:?}", closed.resolved)
+        };
+        assert_eq!(r.resolves.as_deref(), Some(fail.fingerprint.as_str()));
+        assert_eq!((r.status, r.severity), (Status::Pass, Severity::Critical));
+        assert_ne!(r.fingerprint, pass.fingerprint);
+
+        // Seen again: nothing open, nothing to say.
+        let again = reconcile(&closed.ledger, &[&[pass]], None, NOW);
+        assert!(!again.changed && again.resolved.is_empty());
+    }
+
+    #[test]
+    fn the_first_failure_is_kept_and_a_check_still_failing_stays_open() {
+        let first = finding(CheckId::KpAdmin, Status::Fail, "a");
+        let other = finding(CheckId::KpAdmin, Status::Fail, "b");
+        let opened = reconcile(
+            &Ledger::default(),
+            &[std::slice::from_ref(&first)],
+            None,
+            NOW,
+        );
+        let mixed = [other, finding(CheckId::KpAdmin, Status::Pass, "ok")];
+        let still = reconcile(&opened.ledger, &[&mixed], None, NOW);
+        assert!(!still.changed && still.resolved.is_empty());
+        assert_eq!(still.ledger.open["KP-ADMIN"].fingerprint, first.fingerprint);
+    }
+
+    #[test]
+    fn errors_and_unobserved_checks_leave_the_ledger_alone() {
+        let opened = reconcile(
+            &Ledger::default(),
+            &[&[finding(CheckId::KpAdmin, Status::Fail, "a")]],
+            None,
+            NOW,
+        );
+        let error = finding(CheckId::KpAdmin, Status::Error, "unreadable");
+        let other = finding(CheckId::KeyState, Status::Pass, "ok");
+        let r = reconcile(&opened.ledger, &[&[error, other]], None, NOW);
+        assert!(!r.changed && r.resolved.is_empty());
+    }
+
+    #[test]
+    fn a_remediation_fails_then_verifies_in_one_pass() {
+        let fail = finding(CheckId::KpServiceUse, Status::Fail, "x");
+        let pass = finding(CheckId::KpServiceUse, Status::Pass, "ok");
+        let r = reconcile(&Ledger::default(), &[&[fail], &[pass]], None, NOW);
+        assert_eq!(r.resolved.len(), 1);
+        assert!(r.ledger.open.is_empty() && !r.changed);
+    }
+}
