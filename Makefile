@@ -71,7 +71,7 @@ clean:
 
 # --- The deployable stack: infra/ (SAM), docs/deploy.md --------------------------------------
 # Every Lambda binary; the templates in infra/ deploy exactly these (lint-infra checks it).
-FUNCTIONS := key-policy-guard region-guard idp-guard drift-sweeper notifier evidence-collector
+FUNCTIONS := key-policy-guard region-guard idp-guard drift-sweeper notifier evidence-collector securityhub-exporter
 # x86_64 builds on any host; arm64 needs `rustup target add aarch64-unknown-linux-gnu` first.
 ARCH ?= x86_64
 

@@ -23,7 +23,7 @@ done
 case "$mode" in dry-run|notify|remediate) ;; *) echo "demo: --mode $mode is not dry-run, notify or remediate" >&2; exit 2 ;; esac
 
 bash scripts/local-aws.sh install
-functions=(key-policy-guard region-guard idp-guard drift-sweeper notifier evidence-collector)
+functions=(key-policy-guard region-guard idp-guard drift-sweeper notifier evidence-collector securityhub-exporter)
 packages=()
 for f in "${functions[@]}"; do packages+=(-p "$f"); done
 if [ "$profile" = release ]; then

@@ -3,7 +3,7 @@
 # Sets: root, sam, params_dir, HOME_REGION, REGIONS, PARTITION, ACCOUNT, STACK_PREFIX.
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-FUNCTIONS="${FUNCTIONS:-key-policy-guard region-guard idp-guard drift-sweeper notifier evidence-collector}"
+FUNCTIONS="${FUNCTIONS:-key-policy-guard region-guard idp-guard drift-sweeper notifier evidence-collector securityhub-exporter}"
 STACK_PREFIX="${STACK_PREFIX:-idc-guard}"
 params_dir="$root/target/infra/deploy"
 

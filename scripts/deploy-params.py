@@ -165,6 +165,7 @@ def main(argv):
         SweepSchedule=env("SWEEP_SCHEDULE", "rate(6 hours)"),
         SamlMetadataBucket=saml_bucket,
         SamlMetadataKey=saml_key,
+        EnableSecurityHub=env("ENABLE_SECURITY_HUB", "false"),
     )
     supported = config.get("policy", {}).get("supported_regions", [])
     replica_regions = env("REPLICA_REGIONS", ",".join(supported) or "*")

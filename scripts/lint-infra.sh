@@ -13,7 +13,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 venv="$root/.venv"
 out="target/infra"
-FUNCTIONS="${FUNCTIONS:-key-policy-guard region-guard idp-guard drift-sweeper notifier evidence-collector}"
+FUNCTIONS="${FUNCTIONS:-key-policy-guard region-guard idp-guard drift-sweeper notifier evidence-collector securityhub-exporter}"
 export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
 
 cfn_guard="$(command -v cfn-guard || true)"

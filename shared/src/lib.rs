@@ -39,6 +39,7 @@ pub mod aws;
 
 pub mod evidence;
 pub mod notify;
+pub mod securityhub;
 
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;

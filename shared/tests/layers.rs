@@ -29,6 +29,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("plan", 3),
     ("notify", 3),
     ("evidence", 3),
+    ("securityhub", 3),
     // orchestration
     ("guard", 4),
     // adapters

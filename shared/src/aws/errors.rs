@@ -6,11 +6,7 @@ use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use crate::ports::{PortError, PortErrorKind};
 
 /// Classifies an SDK error of `operation` (`kms:PutKeyPolicy`) in `region`.
-pub(crate) fn port_error<E>(
-    operation: &str,
-    region: &str,
-    err: &SdkError<E, HttpResponse>,
-) -> PortError
+pub fn port_error<E>(operation: &str, region: &str, err: &SdkError<E, HttpResponse>) -> PortError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {

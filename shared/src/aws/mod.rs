@@ -8,6 +8,7 @@
 mod claims;
 mod documents;
 mod errors;
+pub use errors::port_error;
 mod events;
 mod kms;
 pub mod s3;

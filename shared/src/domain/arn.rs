@@ -11,3 +11,9 @@ pub fn key_id_of_arn(arn: &str) -> Option<&str> {
 pub fn region_of_arn(arn: &str) -> Option<&str> {
     arn.split(':').nth(3).filter(|r| !r.is_empty())
 }
+
+/// The account id in an ARN (`arn:aws:kms:us-east-1:111122223333:key/...`), if it has one.
+pub fn account_from_arn(arn: &str) -> Option<String> {
+    let account = arn.strip_prefix("arn:")?.split(':').nth(3)?;
+    (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).then(|| account.to_owned())
+}

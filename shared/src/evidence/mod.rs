@@ -95,11 +95,7 @@ fn key_safe(text: &str) -> String {
         .collect()
 }
 
-/// The account id in an ARN (`arn:aws:kms:us-east-1:111122223333:key/...`), if it has one.
-pub fn account_from_arn(arn: &str) -> Option<String> {
-    let account = arn.strip_prefix("arn:")?.split(':').nth(3)?;
-    (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).then(|| account.to_owned())
-}
+pub use crate::domain::arn::account_from_arn;
 
 /// SHA-256 of `bytes`, lower-case hex (the `sha256` object metadata).
 pub fn sha256_hex(bytes: &[u8]) -> String {

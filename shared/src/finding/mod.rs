@@ -1,6 +1,7 @@
 //! The finding record: what every check, guard and sweep reports.
 
 mod check;
+pub mod event;
 
 pub use check::CheckId;
 

@@ -42,13 +42,14 @@ pub struct Row {
 }
 
 /// Every function the stack deploys, in start order.
-pub const FUNCTIONS: [&str; 6] = [
+pub const FUNCTIONS: [&str; 7] = [
     "key-policy-guard",
     "region-guard",
     "idp-guard",
     "drift-sweeper",
     "notifier",
     "evidence-collector",
+    "securityhub-exporter",
 ];
 
 /// The environment `function` gets in `world` (as infra/ sets it), for guards in `mode`.
@@ -144,7 +145,7 @@ fn summarize(function: &str, answer: &Value) -> String {
                 .and_then(Value::as_array)
                 .map_or(0, Vec::len)
         ),
-        "notifier" | "evidence-collector" => {
+        "notifier" | "evidence-collector" | "securityhub-exporter" => {
             let text = answer.to_string();
             text.chars().take(100).collect()
         }
