@@ -5,17 +5,22 @@
 //! and severity, naming the failure's fingerprint in `resolves`.
 //!
 //! Once, across Regions, redeliveries and concurrent invocations: the resolution's fingerprint
-//! is derived from the failure's, so the notifier and the evidence collector (which are
-//! idempotent by fingerprint) keep one of any repeats; and the ledger is written with a
-//! version check after publishing, so the next observation finds the failure closed and
-//! publishes nothing. A crash between the two repeats the same fingerprint, never loses it.
+//! is derived from the failure's and claimed in the state table before it is published, so of
+//! two invocations that read the same open failure one publishes it; then the ledger is
+//! written with a version check, so the next observation finds the failure closed. A crash
+//! before the write leaves the failure open and its resolution settled: the next observation
+//! closes it without publishing again. A crash before publishing leaves the claim to lapse
+//! with its lease, and the next observation publishes.
 
 use std::collections::BTreeMap;
 
 use crate::domain::time::Timestamp;
 use crate::finding::{Finding, Status, Trigger, fingerprint};
 use crate::guard::Delivery;
-use crate::ports::{ClaimStore, FindingBus, LEDGER_TTL_SECONDS, Ledger, OpenFailure};
+use crate::ports::{
+    Claim, ClaimOutcome, ClaimRecord, ClaimStore, FindingBus, LEDGER_TTL_SECONDS, Ledger,
+    OpenFailure,
+};
 
 /// How many times a ledger write that lost a race is read and reconciled again.
 const WRITE_ATTEMPTS: usize = 3;
@@ -172,11 +177,20 @@ impl<B: FindingBus, C: ClaimStore> Delivery<B, C> {
                 .into_iter()
                 .filter(|f| !published.iter().any(|p| p.fingerprint == f.fingerprint))
                 .collect();
-            if !fresh.is_empty() {
-                if self.bus.publish(&fresh).await.is_err() {
+            let Some(claimed) = self.claim_resolutions(fresh, now).await else {
+                // Another invocation is publishing one of them, or the claims failed: the
+                // ledger stays as it is, for it (or the next observation) to close.
+                break;
+            };
+            if !claimed.is_empty() {
+                if self.bus.publish(&claimed).await.is_err() {
+                    self.release_all(&claimed).await;
                     break;
                 }
-                published.extend(fresh);
+                for f in &claimed {
+                    let _ = self.claims.settle(&f.fingerprint, now).await;
+                }
+                published.extend(claimed);
             }
             let stale = r
                 .ledger
@@ -195,6 +209,38 @@ impl<B: FindingBus, C: ClaimStore> Delivery<B, C> {
             }
         }
         published
+    }
+
+    /// Claims each resolution, so concurrent invocations that read the same open failure
+    /// publish it once: the ones this invocation may publish, or `None` when another holds
+    /// one (it is publishing it) or the claims failed.
+    async fn claim_resolutions(
+        &self,
+        resolutions: Vec<Finding>,
+        now: Timestamp,
+    ) -> Option<Vec<Finding>> {
+        let mut granted = Vec::new();
+        for f in resolutions {
+            // Dated at the epoch: any record of this resolution, settled at any time, wins.
+            match self
+                .claims
+                .claim(&Claim::new(&f.fingerprint, Timestamp(0), now))
+                .await
+            {
+                Ok(ClaimOutcome::Granted) => granted.push(f),
+                Ok(ClaimOutcome::Duplicate {
+                    by: ClaimRecord::Settled { .. },
+                }) => {}
+                Ok(ClaimOutcome::Duplicate {
+                    by: ClaimRecord::Held { .. },
+                })
+                | Err(_) => {
+                    self.release_all(&granted).await;
+                    return None;
+                }
+            }
+        }
+        Some(granted)
     }
 }
 
@@ -289,5 +335,119 @@ mod tests {
         let r = reconcile(&Ledger::default(), &[&[fail], &[pass]], None, NOW);
         assert_eq!(r.resolved.len(), 1);
         assert!(r.ledger.open.is_empty() && !r.changed);
+    }
+
+    /// A bus that lets other tasks run while it publishes (as a network call would).
+    #[derive(Default)]
+    struct YieldingBus(crate::ports::local::LocalBus);
+
+    impl FindingBus for YieldingBus {
+        async fn publish(&self, findings: &[Finding]) -> Result<(), crate::ports::PortError> {
+            tokio::task::yield_now().await;
+            self.0.publish(findings).await
+        }
+    }
+
+    #[tokio::test]
+    async fn two_invocations_that_see_the_same_fix_publish_one_resolution() {
+        let delivery = Delivery {
+            bus: YieldingBus::default(),
+            claims: crate::ports::local::LocalClaims::default(),
+        };
+        let fail = finding(CheckId::KpAdmin, Status::Fail, "x");
+        assert!(
+            delivery
+                .resolve(&[std::slice::from_ref(&fail)], None, NOW)
+                .await
+                .is_empty()
+        );
+        let scope = scope_of(&fail);
+        assert_eq!(
+            delivery
+                .claims
+                .open_failures(&scope)
+                .await
+                .unwrap()
+                .open
+                .len(),
+            1
+        );
+
+        let pass = finding(CheckId::KpAdmin, Status::Pass, "ok");
+        let seen = [pass];
+        let runs: [&[Finding]; 1] = [&seen];
+        let (a, b) = tokio::join!(
+            delivery.resolve(&runs, None, NOW),
+            delivery.resolve(&runs, None, NOW)
+        );
+        assert_eq!(a.len() + b.len(), 1, "{a:#?} {b:#?}");
+        assert_eq!(delivery.bus.0.published().len(), 1);
+        assert!(
+            delivery
+                .claims
+                .open_failures(&scope)
+                .await
+                .unwrap()
+                .open
+                .is_empty()
+        );
+        // Seen again later: nothing open, nothing published.
+        assert!(delivery.resolve(&[&seen], None, NOW).await.is_empty());
+        assert_eq!(delivery.bus.0.published().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_resolution_published_before_a_crash_is_not_published_again() {
+        let delivery = Delivery {
+            bus: crate::ports::local::LocalBus::default(),
+            claims: crate::ports::local::LocalClaims::default(),
+        };
+        let fail = finding(CheckId::KpAdmin, Status::Fail, "x");
+        delivery
+            .resolve(&[std::slice::from_ref(&fail)], None, NOW)
+            .await;
+        let scope = scope_of(&fail);
+        let open = delivery.claims.open_failures(&scope).await.unwrap();
+        let pass = [finding(CheckId::KpAdmin, Status::Pass, "ok")];
+        assert_eq!(delivery.resolve(&[&pass], None, NOW).await.len(), 1);
+        // As if the invocation had died before its ledger write: the failure is open again.
+        delivery
+            .claims
+            .write_failures(
+                &scope,
+                &Ledger {
+                    version: 0,
+                    ..open.clone()
+                },
+                NOW,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            delivery
+                .claims
+                .open_failures(&scope)
+                .await
+                .unwrap()
+                .open
+                .len(),
+            1
+        );
+        assert!(
+            delivery
+                .resolve(&[&pass], None, NOW.plus(60))
+                .await
+                .is_empty()
+        );
+        assert_eq!(delivery.bus.published().len(), 1);
+        assert!(
+            delivery
+                .claims
+                .open_failures(&scope)
+                .await
+                .unwrap()
+                .open
+                .is_empty()
+        );
     }
 }
