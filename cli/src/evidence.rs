@@ -9,10 +9,10 @@ use std::fmt::Write as _;
 use idc_guard_core::aws::load_sdk_config_system_roots;
 use idc_guard_core::aws::s3::S3EvidenceStore;
 use idc_guard_core::domain::time::Timestamp;
-use idc_guard_core::evidence::report::{
-    EvidenceRow, Integrity, ReportHeader, day_prefixes, to_csv, to_html,
-};
+use idc_guard_core::evidence::html::{ReportHeader, to_html};
+use idc_guard_core::evidence::report::{EvidenceRow, Integrity, day_prefixes, to_csv};
 use idc_guard_core::evidence::{KEY_PREFIX, Verdict, verify};
+use idc_guard_core::finding::CheckId;
 use idc_guard_core::ports::{EvidenceStore, PortErrorKind};
 use serde_json::json;
 
@@ -218,6 +218,70 @@ pub struct ReportArgs<'a> {
     pub endpoint_url: Option<&'a str>,
     /// Output format.
     pub format: ReportFormat,
+    /// Which records.
+    pub filters: &'a Filters,
+}
+
+/// Which records `list` and `export` show. A record that does not verify is shown whatever
+/// the filters: what it says about its check, Region or status cannot be trusted.
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct Filters {
+    /// Only this check (e.g. KP-ADMIN).
+    #[arg(long)]
+    pub check: Option<String>,
+    /// Only this Region.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Only this status: pass, fail, warn or error.
+    #[arg(long)]
+    pub status: Option<String>,
+}
+
+impl Filters {
+    fn validate(&self) -> Result<(), UsageError> {
+        if let Some(c) = &self.check
+            && CheckId::from_id(c).is_none()
+        {
+            return Err(UsageError(format!(
+                "--check: \"{c}\" is not a check (docs/checks.md lists them)"
+            )));
+        }
+        if let Some(s) = &self.status
+            && !["pass", "fail", "warn", "error"].contains(&s.as_str())
+        {
+            return Err(UsageError(format!(
+                "--status: \"{s}\" is not pass, fail, warn or error"
+            )));
+        }
+        Ok(())
+    }
+
+    fn keeps(&self, r: &EvidenceRow) -> bool {
+        let is = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+        !r.verified()
+            || (is(&self.check, &r.check)
+                && is(&self.region, &r.region)
+                && is(&self.status, &r.status))
+    }
+
+    fn describe(&self) -> String {
+        let parts: Vec<String> = [
+            ("check", &self.check),
+            ("Region", &self.region),
+            ("status", &self.status),
+        ]
+        .into_iter()
+        .filter_map(|(name, v)| v.as_ref().map(|v| format!("{name} {v}")))
+        .collect();
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; only {} (and every record that does not verify)",
+                parts.join(", ")
+            )
+        }
+    }
 }
 
 fn day(flag: &str, text: &str) -> Result<Timestamp, UsageError> {
@@ -231,6 +295,7 @@ fn day(flag: &str, text: &str) -> Result<Timestamp, UsageError> {
 /// checksum verified. Exit 0, or 1 when any record's checksum does not match.
 pub fn report_command(args: &ReportArgs<'_>) -> Result<Outcome, UsageError> {
     check_bucket(args.bucket)?;
+    args.filters.validate()?;
     let now = Timestamp::from_system_time(std::time::SystemTime::now());
     let to = match args.to {
         Some(t) => day("--to", t)?,
@@ -265,6 +330,7 @@ pub fn report_command(args: &ReportArgs<'_>) -> Result<Outcome, UsageError> {
         }
         Ok(rows)
     })?;
+    rows.retain(|r| args.filters.keeps(r));
     // In time order everywhere, as the timeline reads (keys order by fingerprint within a day).
     rows.sort_by(|a, b| (&a.time, &a.key).cmp(&(&b.time, &b.key)));
     let code = if rows.iter().all(EvidenceRow::verified) {
@@ -277,24 +343,47 @@ pub fn report_command(args: &ReportArgs<'_>) -> Result<Outcome, UsageError> {
         from.to_string().get(..10).unwrap_or_default(),
         to.to_string().get(..10).unwrap_or_default()
     );
-    let stdout = report_output(&rows, args, &period, now);
+    let stdout = report_output(
+        &rows,
+        args,
+        &Period {
+            text: period,
+            from,
+            to,
+        },
+        now,
+    );
     Ok(Outcome { stdout, code })
+}
+
+/// The period of a report: in words, and its first and last day.
+struct Period {
+    text: String,
+    from: Timestamp,
+    to: Timestamp,
 }
 
 /// The rows in the format asked for.
 fn report_output(
     rows: &[EvidenceRow],
     args: &ReportArgs<'_>,
-    period: &str,
+    period: &Period,
     now: Timestamp,
 ) -> String {
+    let filters = args.filters.describe();
+    let period_text = &period.text;
     match args.format {
         ReportFormat::Csv => to_csv(rows),
         ReportFormat::Html => to_html(
             rows,
             &ReportHeader {
-                title: format!("idc-guard evidence, s3://{}, {period}", args.bucket),
-                scope: format!("s3://{}, evidence/ keys of the days {period}", args.bucket),
+                title: format!("idc-guard evidence, s3://{}, {period_text}", args.bucket),
+                scope: format!(
+                    "s3://{}, evidence/ keys of the days {period_text}{filters}",
+                    args.bucket
+                ),
+                from: period.from,
+                to: period.to,
                 generated: now,
                 version: env!("CARGO_PKG_VERSION").to_owned(),
             },
@@ -302,7 +391,7 @@ fn report_output(
         ReportFormat::Json => format!(
             "{}\n",
             serde_json::to_string_pretty(
-                &json!({"bucket": args.bucket, "period": period, "records": rows})
+                &json!({"bucket": args.bucket, "period": period_text, "filters": filters.trim_start_matches("; "), "records": rows})
             )
             .unwrap_or_default()
         ),
@@ -324,7 +413,7 @@ fn report_output(
                     }
                 );
             }
-            let _ = writeln!(out, "{} record(s), {period}", rows.len());
+            let _ = writeln!(out, "{} record(s), {period_text}{filters}", rows.len());
             out
         }
     }

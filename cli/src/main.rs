@@ -171,6 +171,8 @@ enum EvidenceCommand {
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: evidence::ReportFormat,
+        #[command(flatten)]
+        filters: evidence::Filters,
     },
     /// Export the evidence of a period as CSV or one self-contained HTML report.
     Export {
@@ -189,6 +191,8 @@ enum EvidenceCommand {
         /// csv or html.
         #[arg(long, value_enum)]
         format: evidence::ReportFormat,
+        #[command(flatten)]
+        filters: evidence::Filters,
     },
     /// Recompute the SHA-256 of every evidence object and compare it with the checksum stored
     /// on the object; exit 1 when any object is altered or has no checksum.
@@ -310,6 +314,7 @@ fn run(command: Command) -> Result<Outcome, UsageError> {
                     to,
                     endpoint_url,
                     format,
+                    filters,
                 }
                 | EvidenceCommand::Export {
                     bucket,
@@ -317,6 +322,7 @@ fn run(command: Command) -> Result<Outcome, UsageError> {
                     to,
                     endpoint_url,
                     format,
+                    filters,
                 },
         } => evidence::report_command(&evidence::ReportArgs {
             bucket: &bucket,
@@ -324,6 +330,7 @@ fn run(command: Command) -> Result<Outcome, UsageError> {
             to: to.as_deref(),
             endpoint_url: endpoint_url.as_deref(),
             format,
+            filters: &filters,
         }),
         Command::Replay {
             config,

@@ -135,11 +135,12 @@ async fn list_and_export_a_period() {
     }
     let html = stdout(&run("export", "html", "2026-11-27"));
     assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+    assert!(html.contains("2 record(s): 2 verified"), "{html}");
+    assert!(html.contains("KP-EXTERNAL-ACCESS"));
     assert!(
-        html.contains("2 record(s); 0 with a checksum that does not match"),
+        html.contains("Control view by check") && html.contains("<svg"),
         "{html}"
     );
-    assert!(html.contains("KP-EXTERNAL-ACCESS"));
     // A period without records: none listed.
     let empty = run("list", "json", "2026-11-28");
     assert_eq!(
@@ -169,6 +170,70 @@ async fn list_and_export_a_period() {
     ]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--from"));
+}
+
+#[tokio::test]
+async fn filters_keep_what_matches_and_every_record_that_does_not_verify() {
+    let moto = Moto::start().unwrap();
+    let (bucket, _keys) = bucket_with_records(&moto).await;
+    // Not a record: whatever it would claim, a filter cannot trust it.
+    let sdk = sdk_config(REGION).await;
+    let store = S3EvidenceStore::new(&sdk, Some(moto.url.clone()), &bucket);
+    let junk = b"not a record";
+    store
+        .put_if_absent(
+            "evidence/2026/11/27/zzzz-junk.json",
+            junk,
+            &sha256_hex(junk),
+        )
+        .await
+        .unwrap();
+    let list = |filters: &[&str]| {
+        let mut args = vec![
+            "evidence",
+            "list",
+            "--bucket",
+            &bucket,
+            "--endpoint-url",
+            &moto.url,
+            "--from",
+            "2026-11-27",
+            "--to",
+            "2026-11-27",
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(filters);
+        idc_guard(&args)
+    };
+    let count = |out: &Output| {
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        doc["records"].as_array().unwrap().len()
+    };
+    let all = list(&[]);
+    assert_eq!((count(&all), all.status.code()), (3, Some(1)));
+    let other = list(&["--check", "KP-ADMIN"]);
+    assert_eq!(
+        count(&other),
+        1,
+        "only the unverified object: {}",
+        stdout(&other)
+    );
+    let ours = list(&[
+        "--check",
+        "KP-EXTERNAL-ACCESS",
+        "--status",
+        "fail",
+        "--region",
+        REGION,
+    ]);
+    assert_eq!(count(&ours), 3, "{}", stdout(&ours));
+    let bad = list(&["--check", "KP-NOPE"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("--check"), "{err}");
+    let bad = list(&["--status", "broken"]);
+    assert_eq!(bad.status.code(), Some(2));
 }
 
 #[tokio::test]

@@ -5,6 +5,8 @@
 //! OCSF attributes where OCSF has one, the rest (the statement, the trigger, the remediation
 //! with the replaced policy) under `unmapped`. Nothing here reads a clock: the times come in.
 
+pub mod controls;
+pub mod html;
 #[cfg(any(test, feature = "test-util"))]
 pub mod memory;
 pub mod ocsf;

@@ -1,12 +1,7 @@
 //! Reports over evidence records for auditors: the period's days as key prefixes, a row per
-//! record, CSV, and one self-contained HTML page (no scripts, no external resources) that
-//! opens offline.
+//! record, and CSV. The HTML page is [`super::html`].
 
-use std::collections::BTreeMap;
-
-use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde::Serialize;
-use serde_json::Value;
 
 use super::ComplianceFinding;
 use crate::domain::time::Timestamp;
@@ -46,6 +41,12 @@ pub struct EvidenceRow {
     pub actions: Vec<String>,
     /// The policy the remediation replaced, when it wrote one.
     pub previous_policy: Option<String>,
+    /// The finding's fingerprint (`finding_info.uid`).
+    pub fingerprint: String,
+    /// On a resolution: the fingerprint of the failure it ends.
+    pub resolves: String,
+    /// When the finding reached the collector (RFC 3339): when it was detected.
+    pub detected: String,
     /// What verifying the object found; in JSON `integrity`, with `intact` beside it (true
     /// only when verified) for the scripts that read that.
     #[serde(flatten)]
@@ -168,6 +169,9 @@ impl EvidenceRow {
             outcome: remediation.map(|r| r.outcome.clone()).unwrap_or_default(),
             actions: remediation.map(|r| r.actions.clone()).unwrap_or_default(),
             previous_policy: remediation.and_then(|r| r.previous_policy.clone()),
+            fingerprint: record.finding_info.uid.clone(),
+            resolves: u.resolves.clone().unwrap_or_default(),
+            detected: u.source_event.time.clone(),
             integrity,
         }
     }
@@ -190,6 +194,9 @@ impl EvidenceRow {
             outcome: String::new(),
             actions: Vec::new(),
             previous_policy: None,
+            fingerprint: String::new(),
+            resolves: String::new(),
+            detected: String::new(),
             integrity,
         }
     }
@@ -252,7 +259,7 @@ fn csv_field(s: &str) -> String {
 /// The rows as CSV (RFC 4180), one line per record.
 pub fn to_csv(rows: &[EvidenceRow]) -> String {
     let mut out = String::from(
-        "time,check,status,severity,region,resource,event,actor,outcome,actions,intact,key,message\r\n",
+        "time,check,status,severity,region,resource,event,actor,outcome,actions,intact,key,message,integrity,fingerprint,resolves,detected\r\n",
     );
     for r in rows {
         let fields = [
@@ -269,6 +276,10 @@ pub fn to_csv(rows: &[EvidenceRow]) -> String {
             if r.intact() { "yes" } else { "NO" },
             &r.key,
             &r.message,
+            r.integrity.word(),
+            &r.fingerprint,
+            &r.resolves,
+            &r.detected,
         ];
         let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
         out.push_str(&line.join(","));
@@ -277,181 +288,53 @@ pub fn to_csv(rows: &[EvidenceRow]) -> String {
     out
 }
 
-const STYLE: &str = "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #999;padding:4px 8px;text-align:left;vertical-align:top}.fail,.error,.unreadable{color:#a00}.warn{color:#a60}.pass{color:#060}pre{white-space:pre-wrap;background:#f4f4f4;padding:8px}";
-
-/// What a report says about itself: what it covers, when and by what it was made.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReportHeader {
-    /// The title (the bucket and the period).
-    pub title: String,
-    /// The period and filters, in words.
-    pub scope: String,
-    /// When the report was generated.
-    pub generated: Timestamp,
-    /// The idc-guard version that generated it.
-    pub version: String,
-}
-
-/// One self-contained HTML report: a summary by check and Region, the timeline, and each
-/// finding with its remediation and the policy it replaced. Every value is escaped by the
-/// template (maud), never by hand.
-pub fn to_html(rows: &[EvidenceRow], header: &ReportHeader) -> String {
-    let title = header.title.as_str();
-    let mut sorted: Vec<&EvidenceRow> = rows.iter().collect();
-    sorted.sort_by(|a, b| (&a.time, &a.key).cmp(&(&b.time, &b.key)));
-    let mut summary: BTreeMap<(&str, &str), BTreeMap<&str, usize>> = BTreeMap::new();
-    for r in &sorted {
-        *summary
-            .entry((&r.check, &r.region))
-            .or_default()
-            .entry(&r.status)
-            .or_default() += 1;
-    }
-    let altered = rows
-        .iter()
-        .filter(|r| r.integrity == Integrity::Altered)
-        .count();
-    let unchecked = rows
-        .iter()
-        .filter(|r| r.integrity == Integrity::NoChecksum)
-        .count();
-    let page = html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                title { (title) }
-                style { (PreEscaped(STYLE)) }
-            }
-            body {
-                h1 { (title) }
-                p {
-                    "Scope: " (header.scope) ". Generated " (header.generated)
-                    " by idc-guard " (header.version) "."
-                }
-                p {
-                    (rows.len()) " record(s); " (altered) " with a checksum that does not match; "
-                    (unchecked) " with no checksum stored."
-                }
-                h2 { "Summary by check and Region" }
-                table {
-                    tr { th { "Check" } th { "Region" } th { "Results" } }
-                    @for ((check, region), counts) in &summary {
-                        tr {
-                            td { (check) }
-                            td { (region) }
-                            td { (counts.iter().map(|(s, n)| format!("{n} {s}")).collect::<Vec<_>>().join(", ")) }
-                        }
-                    }
-                }
-                h2 { "Timeline" }
-                table {
-                    tr { th { "Time" } th { "Check" } th { "Status" } th { "Region" } th { "Event" } th { "Outcome" } }
-                    @for (i, r) in sorted.iter().enumerate() {
-                        tr {
-                            td { (r.time) }
-                            td { a href={ "#f" (i) } { (r.check) } }
-                            td class=(r.status) { (r.status) }
-                            td { (r.region) }
-                            td { (r.event) }
-                            td { (r.outcome) }
-                        }
-                    }
-                }
-                h2 { "Findings" }
-                @for (i, r) in sorted.iter().enumerate() {
-                    (finding_section(i, r))
-                }
-            }
-        }
-    };
-    let mut out = page.into_string();
-    out.push('\n');
-    out
-}
-
-/// One finding's section: what, where, why, and what was done.
-fn finding_section(i: usize, r: &EvidenceRow) -> Markup {
-    let before = r.previous_policy.as_ref().map(|before| {
-        serde_json::from_str::<Value>(before)
-            .ok()
-            .and_then(|v| serde_json::to_string_pretty(&v).ok())
-            .unwrap_or_else(|| before.clone())
-    });
-    html! {
-        h3 id={ "f" (i) } {
-            (r.check) " " span class=(r.status) { (r.status) } " in " (r.region) ", " (r.time)
-        }
-        p { (r.message) }
-        p {
-            "Severity: " (r.severity) br;
-            "Resource: " (r.resource)
-            @if !r.account.is_empty() { " (account " (r.account) ")" }
-            br;
-            @if !r.statement.is_empty() { "Statement: " (r.statement) br; }
-            @if !r.event.is_empty() { "Event: " (r.event) br; }
-            @if !r.actor.is_empty() { "Actor: " (r.actor) br; }
-            "Object: " (r.key) " ("
-            (r.integrity.label())
-            ")"
-        }
-        @if !r.actions.is_empty() || !r.outcome.is_empty() {
-            p {
-                "Remediation: " (r.outcome)
-                @if !r.mode.is_empty() { " (mode " (r.mode) ")" }
-            }
-            ul { @for a in &r.actions { li { (a) } } }
-        }
-        @if let Some(before) = before {
-            p { "Policy before the remediation (after: the live policy, which the finding verified):" }
-            pre { (before) }
-        }
-    }
-}
-
+/// Evidence bodies for the reports' tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::Mode;
-    use crate::evidence::{EvidenceContext, ocsf_record, record_body};
-    use crate::finding::{
-        CheckId, Finding, Remediation, RemediationOutcome, Severity, Status, Trigger,
-    };
+pub(crate) mod fixtures {
+    use crate::domain::time::Timestamp;
+    use crate::finding::Status;
 
     /// The body the collector stores for a KP-ADMIN finding at `time` (seconds).
-    fn record(status: Status, time: i64, message: &str) -> Vec<u8> {
-        let finding = Finding {
-            check: CheckId::KpAdmin,
+    pub(crate) fn record(status: Status, time: i64, message: &str) -> Vec<u8> {
+        let finding = crate::finding::Finding {
+            check: crate::finding::CheckId::KpAdmin,
             status,
-            severity: Severity::Critical,
+            severity: crate::finding::Severity::Critical,
             region: "eu-west-1".into(),
             resource: "arn:aws:kms:eu-west-1:111122223333:key/mrk-1".into(),
             message: message.into(),
             statement: None,
             fingerprint: "fp".into(),
-            trigger: Some(Trigger {
+            trigger: Some(crate::finding::Trigger {
                 event_id: "e1".into(),
                 event_name: "PutKeyPolicy".into(),
                 actor: "arn:aws:iam::1:role/A".into(),
                 time: Timestamp(time).to_string(),
             }),
-            remediation: Some(Remediation {
-                mode: Mode::Remediate,
+            remediation: Some(crate::finding::Remediation {
+                mode: crate::config::Mode::Remediate,
                 actions: vec!["kms:PutKeyPolicy in eu-west-1".into()],
-                outcome: RemediationOutcome::Applied,
+                outcome: crate::finding::RemediationOutcome::Applied,
                 previous_policy: Some("{\"Statement\":[]}".into()),
             }),
             resolves: None,
         };
-        let ctx = EvidenceContext {
+        let ctx = crate::evidence::EvidenceContext {
             event_id: "eb-1".into(),
             event_time: Timestamp(time),
             account: None,
             vendor_name: "Example Corp".into(),
             product_version: "0.1.0".into(),
         };
-        record_body(&ocsf_record(&finding, &ctx))
+        crate::evidence::record_body(&crate::evidence::ocsf_record(&finding, &ctx))
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::record;
+    use super::*;
+    use crate::finding::Status;
 
     #[test]
     fn rows_from_records() {
@@ -485,7 +368,8 @@ mod tests {
             );
             assert!(!r.verified());
         }
-        let mut other: Value = serde_json::from_slice(&record(Status::Pass, 0, "m")).unwrap();
+        let mut other: serde_json::Value =
+            serde_json::from_slice(&record(Status::Pass, 0, "m")).unwrap();
         other["class_uid"] = 2004.into();
         let r = EvidenceRow::from_body("k", other.to_string().as_bytes(), Integrity::Verified);
         assert_eq!(r.status, UNREADABLE);
@@ -530,81 +414,5 @@ mod tests {
             );
         }
         assert_eq!(csv_field("plain"), "plain");
-    }
-
-    #[test]
-    fn html_is_escaped_and_self_contained() {
-        let rows = [
-            EvidenceRow::from_body(
-                "k1",
-                &record(Status::Fail, 2, "<script>alert(1)</script>"),
-                Integrity::Verified,
-            ),
-            EvidenceRow::from_body("k2", &record(Status::Pass, 1, "ok"), Integrity::Altered),
-        ];
-        let html = to_html(&rows, &header("Evidence & report"));
-        assert!(!html.contains("<script>"));
-        assert!(html.contains("&lt;script&gt;"));
-        assert!(html.contains("<title>Evidence &amp; report</title>"));
-        assert!(
-            html.contains("1 fail, 1 pass"),
-            "summary by check and Region"
-        );
-        assert!(html.contains("1 with a checksum that does not match; 0 with no checksum stored"));
-        assert!(!html.contains("http://") && !html.contains("https://") && !html.contains("src="));
-        // The timeline is in time order: the pass (t=1 s) before the fail (t=2 s).
-        let (pass, fail) = (
-            html.find("class=\"pass\">pass").unwrap(),
-            html.find("class=\"fail\">fail").unwrap(),
-        );
-        assert!(pass < fail);
-    }
-
-    #[test]
-    fn a_record_without_a_checksum_is_not_called_altered() {
-        let row = EvidenceRow::from_body("k", b"{}", Integrity::NoChecksum);
-        assert!(!row.intact() && !row.verified());
-        let json = serde_json::to_value(&row).unwrap();
-        assert_eq!(
-            (&json["intact"], &json["integrity"]),
-            (&Value::Bool(false), &Value::from("no-checksum"))
-        );
-        let html = to_html(&[row], &header("t"));
-        assert!(html.contains("NO CHECKSUM STORED"), "{html}");
-        assert!(!html.contains("CHECKSUM DOES NOT MATCH"), "{html}");
-        assert!(html.contains("0 with a checksum that does not match; 1 with no checksum stored"));
-    }
-
-    fn header(title: &str) -> ReportHeader {
-        ReportHeader {
-            title: title.to_owned(),
-            scope: "2026-11-27 to 2026-11-28".to_owned(),
-            generated: Timestamp(1_795_824_000),
-            version: "0.1.0".to_owned(),
-        }
-    }
-
-    #[test]
-    fn the_report_says_what_it_is_and_each_record_its_context() {
-        let rows = [
-            EvidenceRow::from_body("k1", &record(Status::Fail, 2, "m"), Integrity::Verified),
-            EvidenceRow::from_body("k2", b"{}", Integrity::Verified),
-        ];
-        let html = to_html(&rows, &header("t"));
-        assert!(
-            html.contains(
-                "Scope: 2026-11-27 to 2026-11-28. Generated 2026-11-28T00:00:00Z by idc-guard 0.1.0."
-            ),
-            "{html}"
-        );
-        assert!(html.contains("Severity: critical"), "{html}");
-        assert!(
-            html.contains("Remediation: applied (mode remediate)"),
-            "{html}"
-        );
-        assert!(html.contains("Event: PutKeyPolicy e1"), "{html}");
-        // The unreadable row has no event or actor: no empty lines for them.
-        assert_eq!(html.matches("Event: ").count(), 1, "{html}");
-        assert_eq!(html.matches("Actor: ").count(), 1, "{html}");
     }
 }
