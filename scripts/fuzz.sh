@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 seconds="${FUZZ_SECONDS:-60}"
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(key_policy cloudtrail_event cloudtrail_records finding_message saml_metadata config)
+[ ${#targets[@]} -gt 0 ] || targets=(key_policy cloudtrail_event cloudtrail_records evidence_digest finding_message saml_metadata config)
 
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
@@ -40,6 +40,7 @@ for path in glob.glob("examples/*.json"):
 PY
 seed cloudtrail_event fuzz/seeds/cloudtrail_event/*
 seed cloudtrail_records fuzz/seeds/cloudtrail_records/* tests/fixtures/events/*.json
+seed evidence_digest fuzz/seeds/evidence_digest/*
 seed finding_message fuzz/seeds/finding_message/*
 seed saml_metadata shared/tests/fixtures/saml/*.xml
 seed config examples/config.toml

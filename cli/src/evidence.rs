@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 
 use idc_guard_core::aws::load_sdk_config_system_roots;
 use idc_guard_core::aws::s3::S3EvidenceStore;
+use idc_guard_core::aws::signing::KmsSigningKey;
 use idc_guard_core::domain::time::Timestamp;
 use idc_guard_core::evidence::html::{ReportHeader, to_html};
 use idc_guard_core::evidence::report::{EvidenceRow, Integrity, day_prefixes, to_csv};
@@ -26,6 +27,8 @@ pub struct VerifyArgs<'a> {
     pub bucket: &'a str,
     /// The key prefix (default `evidence/`).
     pub prefix: Option<&'a str>,
+    /// The digest chain instead.
+    pub chain: &'a ChainArgs,
     /// Endpoint for S3 (a local server).
     pub endpoint_url: Option<&'a str>,
     /// Output format.
@@ -85,6 +88,29 @@ async fn open_store(
     ))
 }
 
+/// `evidence verify --chain` arguments.
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct ChainArgs {
+    /// Walk the signed digest chain (digest/) of a period.
+    #[arg(long)]
+    pub chain: bool,
+    /// First day of the period, YYYY-MM-DD (UTC); default 30 days before --to (with --chain).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Last day, YYYY-MM-DD (UTC); default today (with --chain).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// The signing key's ARN: its public key is read with kms:GetPublicKey.
+    #[arg(long)]
+    pub signing_key: Option<String>,
+    /// The signing key's public key, DER or PEM (instead of --signing-key: fully offline).
+    #[arg(long)]
+    pub public_key: Option<String>,
+    /// Every object must be under COMPLIANCE retention for this many days (0: not checked).
+    #[arg(long, default_value_t = 365)]
+    pub retention_days: i64,
+}
+
 /// `evidence verify`
 pub fn verify_command(args: &VerifyArgs<'_>) -> Result<Outcome, UsageError> {
     check_bucket(args.bucket)?;
@@ -94,6 +120,9 @@ pub fn verify_command(args: &VerifyArgs<'_>) -> Result<Outcome, UsageError> {
         return Err(UsageError(format!(
             "--endpoint-url: \"{url}\" is not an http:// or https:// URL"
         )));
+    }
+    if args.chain.chain {
+        return chain_command(args);
     }
     let prefix = args.prefix.unwrap_or(KEY_PREFIX);
     let results = runtime()?.block_on(async {
@@ -143,6 +172,71 @@ pub fn verify_command(args: &VerifyArgs<'_>) -> Result<Outcome, UsageError> {
             .unwrap_or_default()
         ),
         Format::Text => verify_text(&results, &bad, args.bucket, prefix),
+    };
+    Ok(Outcome { stdout, code })
+}
+
+/// `evidence verify --chain`.
+fn chain_command(args: &VerifyArgs<'_>) -> Result<Outcome, UsageError> {
+    let c = args.chain;
+    let now = Timestamp::from_system_time(std::time::SystemTime::now());
+    let to =
+        c.to.as_deref()
+            .map(|t| day("--to", t))
+            .transpose()?
+            .unwrap_or(now);
+    let from = c
+        .from
+        .as_deref()
+        .map(|f| day("--from", f))
+        .transpose()?
+        .unwrap_or(to.plus(-30 * 86_400));
+    day_prefixes(from, to).map_err(|e| UsageError(format!("--from/--to: {e}")))?;
+    let report = runtime()?.block_on(async {
+        let key = match (&c.public_key, &c.signing_key) {
+            (Some(path), _) => {
+                let bytes = std::fs::read(path)
+                    .map_err(|e| UsageError(format!("{path}: cannot read the public key: {e}")))?;
+                crate::chain::public_key(&bytes).map_err(|e| UsageError(format!("{path}: {e}")))?
+            }
+            (None, Some(arn)) => {
+                let sdk = load_sdk_config_system_roots().await;
+                let der = KmsSigningKey::new(&sdk, args.endpoint_url.map(str::to_owned), arn)
+                    .public_key()
+                    .await
+                    .map_err(|e| UsageError(format!("--signing-key {arn}: {e}")))?;
+                crate::chain::public_key(&der)
+                    .map_err(|e| UsageError(format!("--signing-key {arn}: {e}")))?
+            }
+            (None, None) => {
+                return Err(UsageError(
+                    "--chain needs the signing key: --signing-key ARN or --public-key FILE"
+                        .to_owned(),
+                ));
+            }
+        };
+        let store = open_store(args.bucket, args.endpoint_url).await?;
+        let expect = crate::chain::Expect {
+            key,
+            retention_days: c.retention_days,
+            from,
+            to,
+            now,
+        };
+        crate::chain::walk(&store, &expect)
+            .await
+            .map_err(|e| UsageError(format!("s3://{}: cannot read the chain: {e}", args.bucket)))
+    })?;
+    let code = u8::from(!report.problems.is_empty());
+    let stdout = match args.format {
+        Format::Json => format!(
+            "{}\n",
+            serde_json::to_string_pretty(
+                &json!({"ok": report.problems.is_empty(), "bucket": args.bucket, "chain": report})
+            )
+            .unwrap_or_default()
+        ),
+        Format::Text => crate::chain::text(&report),
     };
     Ok(Outcome { stdout, code })
 }

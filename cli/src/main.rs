@@ -3,6 +3,7 @@
 //!
 //! Exit codes (README, docs/checks.md): 0 compliant / done, 1 findings, 2 bad input or usage.
 
+mod chain;
 mod commands;
 mod evidence;
 mod findings_text;
@@ -195,7 +196,9 @@ enum EvidenceCommand {
         filters: evidence::Filters,
     },
     /// Recompute the SHA-256 of every evidence object and compare it with the checksum stored
-    /// on the object; exit 1 when any object is altered or has no checksum.
+    /// on the object; exit 1 when any object is altered or has no checksum. With --chain, walk
+    /// the signed digest chain of a period instead: signatures, links, every listed record,
+    /// records no digest lists, retention.
     Verify {
         /// The evidence bucket.
         #[arg(long)]
@@ -203,6 +206,8 @@ enum EvidenceCommand {
         /// Only keys under this prefix, e.g. evidence/2026/11/ (default: evidence/).
         #[arg(long)]
         prefix: Option<String>,
+        #[command(flatten)]
+        chain: evidence::ChainArgs,
         /// Endpoint for S3 (a local server).
         #[arg(long)]
         endpoint_url: Option<String>,
@@ -297,12 +302,14 @@ fn run(command: Command) -> Result<Outcome, UsageError> {
                 EvidenceCommand::Verify {
                     bucket,
                     prefix,
+                    chain,
                     endpoint_url,
                     format,
                 },
         } => evidence::verify_command(&evidence::VerifyArgs {
             bucket: &bucket,
             prefix: prefix.as_deref(),
+            chain: &chain,
             endpoint_url: endpoint_url.as_deref(),
             format,
         }),

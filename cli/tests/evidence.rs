@@ -4,7 +4,10 @@
     clippy::indexing_slicing,
     clippy::panic
 )]
-//! `idc-guard evidence verify` against moto S3, the real binary as a user runs it.
+// A scenario may be a long list of steps.
+#![allow(clippy::too_many_lines)]
+//! `idc-guard evidence` (verify, verify --chain, list, export) against moto S3 and KMS, the
+//! real binary as a user runs it.
 
 use std::process::{Command, Output};
 
@@ -340,4 +343,353 @@ async fn bad_input_is_exit_2() {
     );
     let out = idc_guard(&["evidence", "verify"]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// A signing key on moto: ECC_NIST_P256, SIGN_VERIFY; its ARN.
+async fn signing_key(moto: &Moto) -> String {
+    let sdk = sdk_config(REGION).await;
+    let kms = aws_sdk_kms::Client::from_conf(
+        aws_sdk_kms::config::Builder::from(&sdk)
+            .endpoint_url(&moto.url)
+            .build(),
+    );
+    let key = kms
+        .create_key()
+        .key_spec(aws_sdk_kms::types::KeySpec::EccNistP256)
+        .key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify)
+        .send()
+        .await
+        .unwrap();
+    key.key_metadata().unwrap().arn().unwrap().to_owned()
+}
+
+/// A bucket as the stack makes it: Object Lock (so versioning), COMPLIANCE for 1 day.
+async fn locked_bucket(moto: &Moto) -> String {
+    let bucket: String = unique("chain").to_lowercase().chars().take(63).collect();
+    let client = s3(&moto.url).await;
+    client
+        .create_bucket()
+        .bucket(&bucket)
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .unwrap();
+    use aws_sdk_s3::types::{
+        DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode,
+        ObjectLockRule,
+    };
+    client
+        .put_object_lock_configuration()
+        .bucket(&bucket)
+        .object_lock_configuration(
+            ObjectLockConfiguration::builder()
+                .object_lock_enabled(ObjectLockEnabled::Enabled)
+                .rule(
+                    ObjectLockRule::builder()
+                        .default_retention(
+                            DefaultRetention::builder()
+                                .mode(ObjectLockRetentionMode::Compliance)
+                                .days(1)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    bucket
+}
+
+/// Writes `n` records as the collector does (the record, then its hour's marker) at `now`.
+async fn collect(store: &S3EvidenceStore, n: usize, now: Timestamp) -> Vec<String> {
+    let mut keys = Vec::new();
+    for i in 0..n {
+        let f = finding(&format!("{i:04}"));
+        let ctx = EvidenceContext {
+            event_id: format!("eb-{i}"),
+            event_time: now,
+            account: None,
+            vendor_name: "Example".into(),
+            product_version: "0.1.0".into(),
+        };
+        let key = evidence_key(&f, &ctx.event_id, now);
+        let body = record_body(&ocsf_record(&f, &ctx));
+        store
+            .put_if_absent(&key, &body, &sha256_hex(&body))
+            .await
+            .unwrap();
+        idc_guard_core::evidence::chain::mark_record(store, &key, now)
+            .await
+            .unwrap();
+        keys.push(key);
+    }
+    keys
+}
+
+fn chain_verify(moto: &Moto, bucket: &str, key_arn: &str, now: Timestamp) -> (Option<i32>, Value) {
+    // The records' day and the next (the ticks' hours may cross midnight).
+    let day = now.to_string()[..10].to_owned();
+    let next = now.plus(86_400).to_string()[..10].to_owned();
+    let out = idc_guard(&[
+        "evidence",
+        "verify",
+        "--chain",
+        "--bucket",
+        bucket,
+        "--endpoint-url",
+        &moto.url,
+        "--signing-key",
+        key_arn,
+        "--from",
+        &day,
+        "--to",
+        &next,
+        "--retention-days",
+        "1",
+        "--format",
+        "json",
+    ]);
+    let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}{}",
+            stdout(&out),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code(), doc)
+}
+
+/// A locked bucket, a signing key, and the clients, on moto.
+struct ChainFixture {
+    moto: Moto,
+    bucket: String,
+    key_arn: String,
+    sdk: aws_config::SdkConfig,
+    store: S3EvidenceStore,
+    signer: idc_guard_core::aws::signing::KmsSigningKey,
+    now: Timestamp,
+}
+
+impl ChainFixture {
+    async fn new() -> ChainFixture {
+        let moto = Moto::start().unwrap();
+        let bucket = locked_bucket(&moto).await;
+        let key_arn = signing_key(&moto).await;
+        let sdk = sdk_config(REGION).await;
+        let store = S3EvidenceStore::new(&sdk, Some(moto.url.clone()), &bucket);
+        let signer = idc_guard_core::aws::signing::KmsSigningKey::new(
+            &sdk,
+            Some(moto.url.clone()),
+            &key_arn,
+        );
+        let now = Timestamp::from_system_time(std::time::SystemTime::now());
+        ChainFixture {
+            moto,
+            bucket,
+            key_arn,
+            sdk,
+            store,
+            signer,
+            now,
+        }
+    }
+}
+
+fn kinds(doc: &Value) -> Vec<(String, String)> {
+    doc["chain"]["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["kind"].as_str().unwrap().to_owned(),
+                p["object"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_signed_chain_verifies_and_names_every_kind_of_tampering() {
+    use idc_guard_core::aws::signing::KmsSigningKey;
+    use idc_guard_core::evidence::chain::write_digests;
+    use idc_guard_core::evidence::digest::{digest_key, signing_string, window_of};
+    let ChainFixture {
+        moto,
+        bucket,
+        key_arn,
+        sdk,
+        store,
+        signer,
+        now,
+    } = ChainFixture::new().await;
+    let records = collect(&store, 5, now).await;
+    // Hourly ticks, as the scheduler would run them over the next hours.
+    let w0 = window_of(now);
+    let first = write_digests(&store, &signer, w0.plus(3600 + 301))
+        .await
+        .unwrap();
+    assert_eq!(first.written, [digest_key(w0)]);
+    let later = write_digests(&store, &signer, w0.plus(3 * 3600 + 301))
+        .await
+        .unwrap();
+    assert_eq!(later.written.len(), 2, "two empty hours get digests too");
+    // A redelivered tick writes nothing.
+    let again = write_digests(&store, &signer, w0.plus(3 * 3600 + 301))
+        .await
+        .unwrap();
+    assert!(again.written.is_empty() && again.already_there.is_empty());
+
+    let (code, doc) = chain_verify(&moto, &bucket, &key_arn, now);
+    assert_eq!(code, Some(0), "{doc:#}");
+    assert_eq!(doc["chain"]["digests"], 3, "{doc:#}");
+    assert_eq!(doc["chain"]["records"], 5);
+
+    let client = s3(&moto.url).await;
+    let put = |key: String, body: Vec<u8>, sha: Option<String>| {
+        let client = client.clone();
+        let bucket = bucket.clone();
+        async move {
+            let mut req = client
+                .put_object()
+                .bucket(&bucket)
+                .key(&key)
+                .body(body.into());
+            if let Some(sha) = sha {
+                req = req.metadata("sha256", sha);
+            }
+            req.send().await.unwrap();
+        }
+    };
+    // 1. A record's body changed, its checksums recomputed (a new version).
+    let forged = b"{\"forged\": true}".to_vec();
+    put(
+        records[0].clone(),
+        forged.clone(),
+        Some(sha256_hex(&forged)),
+    )
+    .await;
+    // 2. A record replaced by something that is not a record.
+    put(records[1].clone(), b"garbage".to_vec(), None).await;
+    // 3. A record deleted: a delete marker hides it.
+    client
+        .delete_object()
+        .bucket(&bucket)
+        .key(&records[2])
+        .send()
+        .await
+        .unwrap();
+    // 4. The same bytes rewritten without their sha256 metadata (a new version).
+    let same = store.get(&records[3]).await.unwrap().body;
+    put(records[3].clone(), same, None).await;
+    // 5. Retention shortened on a record.
+    client
+        .put_object_retention()
+        .bucket(&bucket)
+        .key(&records[4])
+        .retention(
+            aws_sdk_s3::types::ObjectLockRetention::builder()
+                .mode(aws_sdk_s3::types::ObjectLockRetentionMode::Compliance)
+                .retain_until_date(aws_sdk_s3::primitives::DateTime::from_secs(now.0 + 60))
+                .build(),
+        )
+        .bypass_governance_retention(true)
+        .send()
+        .await
+        .unwrap();
+    // 6. A record put next to the others, outside any digest.
+    let stray = records[4].replace(".json", "-stray.json");
+    put(stray.clone(), b"{}".to_vec(), Some(sha256_hex(b"{}"))).await;
+    // 7. The middle digest removed.
+    client
+        .delete_object()
+        .bucket(&bucket)
+        .key(digest_key(w0.plus(3600)))
+        .send()
+        .await
+        .unwrap();
+    // 8. The first digest re-signed with another key.
+    let other = KmsSigningKey::new(&sdk, Some(moto.url.clone()), &signing_key(&moto).await);
+    let first_key = digest_key(w0);
+    let body = store.get(&first_key).await.unwrap().body;
+    let signature = idc_guard_core::ports::DigestSigner::sign(
+        &other,
+        signing_string(&first_key, &sha256_hex(&body)).as_bytes(),
+    )
+    .await
+    .unwrap();
+    use base64::Engine as _;
+    client
+        .put_object()
+        .bucket(&bucket)
+        .key(&first_key)
+        .body(body.clone().into())
+        .metadata("sha256", sha256_hex(&body))
+        .metadata(
+            "signature",
+            base64::engine::general_purpose::STANDARD.encode(signature),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    // The stray was written before the last digest's hour ended: it should have been listed.
+    let (code, doc) = chain_verify(&moto, &bucket, &key_arn, now);
+    assert_eq!(code, Some(1), "{doc:#}");
+    let found = kinds(&doc);
+    let has = |kind: &str, object: &str| found.iter().any(|(k, o)| k == kind && o == object);
+    for (kind, object) in [
+        ("ALTERED", records[0].as_str()),
+        ("ALTERED", records[1].as_str()),
+        ("MISSING", records[2].as_str()),
+        ("ALTERED", records[3].as_str()),
+        ("RETENTION", records[4].as_str()),
+        ("UNLISTED", stray.as_str()),
+        ("BROKEN-CHAIN", digest_key(w0.plus(2 * 3600)).as_str()),
+        ("BAD-SIGNATURE", first_key.as_str()),
+    ] {
+        assert!(has(kind, object), "{kind} {object} not found in {found:#?}");
+    }
+    let missing = doc["chain"]["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["kind"] == "MISSING")
+        .unwrap();
+    assert!(
+        missing["detail"]
+            .as_str()
+            .unwrap()
+            .contains("delete marker"),
+        "{missing}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_ticks_write_one_chain() {
+    use idc_guard_core::evidence::chain::write_digests;
+    use idc_guard_core::evidence::digest::window_of;
+    let ChainFixture {
+        moto,
+        bucket,
+        key_arn,
+        store,
+        signer,
+        now,
+        ..
+    } = ChainFixture::new().await;
+    collect(&store, 2, now).await;
+    let tick = window_of(now).plus(3 * 3600 + 301);
+    let (a, b) = tokio::join!(
+        write_digests(&store, &signer, tick),
+        write_digests(&store, &signer, tick)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    // Each hour written once; whoever lost a race followed the stored digest.
+    assert_eq!(a.written.len() + b.written.len(), 3, "{a:?} {b:?}");
+    let (code, doc) = chain_verify(&moto, &bucket, &key_arn, now);
+    assert_eq!(code, Some(0), "{doc:#}");
+    assert_eq!(doc["chain"]["digests"], 3);
 }

@@ -340,3 +340,36 @@ pub fn config(data: &[u8]) {
         );
     }
 }
+
+/// A digest of the evidence chain, read back under a key: whatever the bytes, the reader
+/// refuses or returns a digest consistent with its key (its hour, no link to itself or to a
+/// later digest, each record once, SHA-256 in hex), which writes back to the same digest.
+pub fn evidence_digest(data: &[u8]) {
+    use crate::evidence::digest::{WINDOW_SECONDS, read_digest, window_of_key};
+    // The first byte picks the hour, so the key varies too.
+    let Some((&hour, body)) = data.split_first() else {
+        return;
+    };
+    let key = format!("digest/2026/11/27/{:02}.json", hour % 24);
+    if let Ok(d) = read_digest(&key, body) {
+        let start = window_of_key(&key).map(|w| w.to_string());
+        assert_eq!(
+            Some(d.window_start.clone()),
+            start,
+            "a digest of another hour"
+        );
+        assert!(
+            crate::domain::time::Timestamp::parse(&d.window_end)
+                .zip(crate::domain::time::Timestamp::parse(&d.window_start))
+                .is_some_and(|(e, s)| e.0 - s.0 == WINDOW_SECONDS)
+        );
+        if let Some(p) = &d.previous {
+            assert_ne!(p.key, key, "a digest that names itself");
+        }
+        assert_eq!(
+            read_digest(&key, &d.body()).as_ref(),
+            Ok(&d),
+            "does not read back"
+        );
+    }
+}

@@ -85,6 +85,15 @@ fn cloudtrail_records_inputs() {
 }
 
 #[test]
+fn evidence_digest_inputs() {
+    let inputs = read_all(&[
+        "fuzz/seeds/evidence_digest",
+        "fuzz/regressions/evidence_digest",
+    ]);
+    assert!(replay(fuzzing::evidence_digest, &inputs) >= 4);
+}
+
+#[test]
 fn finding_message_inputs() {
     let inputs = read_all(&[
         "fuzz/seeds/finding_message",

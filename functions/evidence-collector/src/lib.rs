@@ -7,10 +7,11 @@
 //! retry can fix (throttling, 5xx, a concurrent write) go back to Lambda.
 
 use idc_guard_core::domain::time::Timestamp;
+use idc_guard_core::evidence::chain::{mark_record, write_digests};
 use idc_guard_core::evidence::{
     EvidenceContext, evidence_key, ocsf_record, record_body, sha256_hex,
 };
-use idc_guard_core::ports::{EvidenceStore, EvidenceWrite, PortError};
+use idc_guard_core::ports::{DigestSigner, EvidenceStore, EvidenceWrite, PortError};
 use lambda_runtime::Diagnostic;
 use serde_json::{Value, json};
 
@@ -18,6 +19,13 @@ use serde_json::{Value, json};
 pub const ENV_BUCKET: &str = "IDC_GUARD_EVIDENCE_BUCKET";
 /// Environment variable: `metadata.product.vendor_name` of the records (default `idc-guard`).
 pub const ENV_VENDOR: &str = "IDC_GUARD_EVIDENCE_VENDOR";
+/// Environment variable: the ARN of the KMS key that signs the digest chain (optional: without
+/// it, digest ticks are refused and logged).
+pub const ENV_DIGEST_KEY: &str = "IDC_GUARD_DIGEST_KEY";
+/// The `source` and `detail-type` of the hourly digest tick (EventBridge Scheduler's input).
+pub const TICK_SOURCE: &str = "idc-guard.scheduler";
+/// See [`TICK_SOURCE`].
+pub const TICK_DETAIL_TYPE: &str = "Evidence Digest";
 
 pub use idc_guard_core::finding::{FINDING_DETAIL_TYPE, FINDING_SOURCE};
 
@@ -28,6 +36,8 @@ pub struct Settings {
     pub bucket: String,
     /// The vendor named in the records.
     pub vendor_name: String,
+    /// The digest chain's signing key, when configured.
+    pub digest_key: Option<String>,
 }
 
 pub use idc_guard_core::finding::SettingsError;
@@ -53,6 +63,9 @@ impl Settings {
             vendor_name: get(ENV_VENDOR)
                 .filter(|v| !v.trim().is_empty())
                 .unwrap_or_else(|| "idc-guard".to_owned()),
+            digest_key: get(ENV_DIGEST_KEY)
+                .map(|k| k.trim().to_owned())
+                .filter(|k| !k.is_empty()),
         })
     }
 }
@@ -114,6 +127,15 @@ pub async fn handle<S: EvidenceStore>(
                 EvidenceWrite::Written => "written",
                 EvidenceWrite::AlreadyThere => "already_there",
             };
+            // The hour's digest lists the record by this marker; a redelivery marks it again
+            // (harmless: a record in two digests is listed with the same SHA-256).
+            if let Err(error) = mark_record(store, &key, now).await {
+                tracing::warn!(event_id = %parsed.id, %key, %error, "record written, its digest marker not; retried");
+                return Err(RetryableError {
+                    event_id: parsed.id,
+                    error,
+                });
+            }
             tracing::info!(event_id = %parsed.id, check = %finding.check, fingerprint = %finding.fingerprint, %key, result, "evidence record");
             Ok(json!({"result": result, "bucket": settings.bucket, "key": key, "sha256": sha256}))
         }
@@ -130,6 +152,46 @@ pub async fn handle<S: EvidenceStore>(
             let record = String::from_utf8_lossy(&body).into_owned();
             tracing::error!(event_id = %parsed.id, %key, %error, %record, "evidence not stored; acknowledged");
             Ok(json!({"result": "failed", "key": key, "error": error.to_string()}))
+        }
+    }
+}
+
+/// Whether `event` is the hourly digest tick.
+pub fn is_tick(event: &Value) -> bool {
+    event.get("source").and_then(Value::as_str) == Some(TICK_SOURCE)
+        && event.get("detail-type").and_then(Value::as_str) == Some(TICK_DETAIL_TYPE)
+}
+
+/// The hourly tick: digests every closed hour since the last digest. Without a signing key
+/// nothing is written (and the log says why); a failure a retry may fix goes back to Lambda.
+pub async fn handle_tick<S: EvidenceStore, G: DigestSigner>(
+    store: &S,
+    signer: Option<&G>,
+    event: &Value,
+    now: Timestamp,
+) -> Result<Value, RetryableError> {
+    let id = event
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or("tick")
+        .to_owned();
+    let Some(signer) = signer else {
+        tracing::error!(%id, "digest tick without {ENV_DIGEST_KEY}: no digest written");
+        return Ok(json!({"result": "no-signing-key", "variable": ENV_DIGEST_KEY}));
+    };
+    match write_digests(store, signer, now).await {
+        Ok(outcome) => {
+            tracing::info!(%id, written = ?outcome.written, already_there = ?outcome.already_there, orphans = ?outcome.orphan_markers, "digests");
+            Ok(json!({"result": "digested", "written": outcome.written,
+                      "already_there": outcome.already_there, "orphan_markers": outcome.orphan_markers}))
+        }
+        Err(error) if error.retryable() => Err(RetryableError {
+            event_id: id,
+            error,
+        }),
+        Err(error) => {
+            tracing::error!(%id, %error, "digests not written; the next tick catches up");
+            Ok(json!({"result": "failed", "error": error.to_string()}))
         }
     }
 }
@@ -153,6 +215,7 @@ mod tests {
         Settings {
             bucket: "evidence-bucket".into(),
             vendor_name: "Example".into(),
+            digest_key: None,
         }
     }
 
@@ -217,7 +280,13 @@ mod tests {
             assert_eq!(out["result"], "already_there");
         }
         assert_eq!(store.objects(), first);
-        assert_eq!(store.put_attempts(), 3);
+        // Each delivery: the record, then its digest marker (both write-once).
+        assert_eq!(store.put_attempts(), 6);
+        assert_eq!(
+            first.keys().filter(|k| k.starts_with("index/")).count(),
+            1,
+            "{first:?}"
+        );
     }
 
     #[tokio::test]

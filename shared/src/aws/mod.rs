@@ -13,6 +13,7 @@ mod events;
 mod kms;
 pub mod s3;
 pub mod secrets;
+pub mod signing;
 mod sso;
 pub mod tls;
 

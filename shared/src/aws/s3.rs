@@ -12,8 +12,10 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
 
 use super::errors::port_error;
+use crate::domain::time::Timestamp;
 use crate::evidence::StoredEvidence;
-use crate::ports::{EvidenceStore, EvidenceWrite, PortError, PortErrorKind};
+use crate::evidence::digest::SIGNATURE_METADATA;
+use crate::ports::{EvidenceStore, EvidenceWrite, ObjectFacts, PortError, PortErrorKind};
 
 /// The object metadata that holds the body's SHA-256, hex (`x-amz-meta-sha256`).
 pub const SHA256_METADATA: &str = "sha256";
@@ -77,6 +79,94 @@ impl S3EvidenceStore {
     }
 }
 
+impl S3EvidenceStore {
+    /// The conditional write, with the signature as metadata when there is one.
+    async fn put(
+        &self,
+        key: &str,
+        body: &[u8],
+        sha256_hex: &str,
+        signature: Option<&str>,
+    ) -> Result<EvidenceWrite, PortError> {
+        const OP: &str = "s3:PutObject";
+        let digest = unhex(sha256_hex).filter(|d| d.len() == 32).ok_or_else(|| {
+            PortError::new(
+                OP,
+                &self.region,
+                PortErrorKind::Rejected,
+                format!("{key}: \"{sha256_hex}\" is not a SHA-256 in hex"),
+            )
+        })?;
+        let mut put = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(body.to_vec()))
+            .content_type("application/json")
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            // Sent precomputed: S3 rejects the upload if the body it received differs.
+            .checksum_sha256(aws_smithy_types::base64::encode(&digest))
+            .metadata(SHA256_METADATA, sha256_hex)
+            .if_none_match("*");
+        if let Some(signature) = signature {
+            put = put.metadata(SIGNATURE_METADATA, signature);
+        }
+        let put = put.send().await;
+        match put {
+            Ok(_) => Ok(EvidenceWrite::Written),
+            Err(e) if precondition_failed(&e) => Ok(EvidenceWrite::AlreadyThere),
+            Err(e) => Err(self.err(OP, &e)),
+        }
+    }
+}
+
+/// One stored version of an object, or a delete marker: what tells a record that was deleted
+/// from one a delete marker hides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectVersion {
+    /// The version id.
+    pub version_id: String,
+    /// A delete marker, not data.
+    pub delete_marker: bool,
+    /// The current version.
+    pub latest: bool,
+}
+
+impl S3EvidenceStore {
+    /// Every version and delete marker of exactly `key` (first page: an evidence object has a
+    /// handful at most).
+    pub async fn versions(&self, key: &str) -> Result<Vec<ObjectVersion>, PortError> {
+        let out = self
+            .client
+            .list_object_versions()
+            .bucket(&self.bucket)
+            .prefix(key)
+            .send()
+            .await
+            .map_err(|e| self.err("s3:ListObjectVersions", &e))?;
+        let data = out
+            .versions()
+            .iter()
+            .filter(|v| v.key() == Some(key))
+            .map(|v| ObjectVersion {
+                version_id: v.version_id().unwrap_or_default().to_owned(),
+                delete_marker: false,
+                latest: v.is_latest() == Some(true),
+            });
+        let markers = out
+            .delete_markers()
+            .iter()
+            .filter(|m| m.key() == Some(key))
+            .map(|m| ObjectVersion {
+                version_id: m.version_id().unwrap_or_default().to_owned(),
+                delete_marker: true,
+                latest: m.is_latest() == Some(true),
+            });
+        Ok(data.chain(markers).collect())
+    }
+}
+
 /// Whether an S3 error is the answer to a failed `If-None-Match` precondition.
 fn precondition_failed<E>(e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> bool
 where
@@ -105,34 +195,17 @@ impl EvidenceStore for S3EvidenceStore {
         body: &[u8],
         sha256_hex: &str,
     ) -> Result<EvidenceWrite, PortError> {
-        const OP: &str = "s3:PutObject";
-        let digest = unhex(sha256_hex).filter(|d| d.len() == 32).ok_or_else(|| {
-            PortError::new(
-                OP,
-                &self.region,
-                PortErrorKind::Rejected,
-                format!("{key}: \"{sha256_hex}\" is not a SHA-256 in hex"),
-            )
-        })?;
-        let put = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .body(ByteStream::from(body.to_vec()))
-            .content_type("application/json")
-            .checksum_algorithm(ChecksumAlgorithm::Sha256)
-            // Sent precomputed: S3 rejects the upload if the body it received differs.
-            .checksum_sha256(aws_smithy_types::base64::encode(&digest))
-            .metadata(SHA256_METADATA, sha256_hex)
-            .if_none_match("*")
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(EvidenceWrite::Written),
-            Err(e) if precondition_failed(&e) => Ok(EvidenceWrite::AlreadyThere),
-            Err(e) => Err(self.err(OP, &e)),
-        }
+        self.put(key, body, sha256_hex, None).await
+    }
+
+    async fn put_signed_if_absent(
+        &self,
+        key: &str,
+        body: &[u8],
+        sha256_hex: &str,
+        signature: &str,
+    ) -> Result<EvidenceWrite, PortError> {
+        self.put(key, body, sha256_hex, Some(signature)).await
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, PortError> {
@@ -196,6 +269,7 @@ impl EvidenceStore for S3EvidenceStore {
             })?
             .into_bytes()
             .to_vec();
+        let date = |d: Option<&aws_smithy_types::DateTime>| d.map(|d| Timestamp(d.secs()));
         Ok(StoredEvidence {
             key: key.to_owned(),
             body,
@@ -204,6 +278,16 @@ impl EvidenceStore for S3EvidenceStore {
                 .metadata()
                 .and_then(|m| m.get(SHA256_METADATA))
                 .cloned(),
+            facts: ObjectFacts {
+                signature: head
+                    .metadata()
+                    .and_then(|m| m.get(SIGNATURE_METADATA))
+                    .cloned(),
+                version_id: head.version_id().map(str::to_owned),
+                last_modified: date(head.last_modified()),
+                lock_mode: head.object_lock_mode().map(|m| m.as_str().to_owned()),
+                retain_until: date(head.object_lock_retain_until_date()),
+            },
         })
     }
 }

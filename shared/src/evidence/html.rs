@@ -102,8 +102,9 @@ fn cover(rows: &[EvidenceRow], unverified: &[&EvidenceRow], header: &ReportHeade
                 }
             }
             p {
-                "Integrity covers each record present. Records deleted from the bucket, or hidden by a "
-                "delete marker, are not visible here: idc-guard does not yet write a signed digest chain."
+                "Integrity here covers each record present. A record deleted from the bucket, hidden by a "
+                "delete marker or replaced by a new version is found by the signed digest chain: "
+                "idc-guard evidence verify --chain."
             }
         }
     }

@@ -60,12 +60,13 @@ impl MemoryEvidence {
     }
 }
 
-impl EvidenceStore for MemoryEvidence {
-    async fn put_if_absent(
+impl MemoryEvidence {
+    fn put(
         &self,
         key: &str,
         body: &[u8],
         sha256_hex: &str,
+        signature: Option<&str>,
     ) -> Result<EvidenceWrite, PortError> {
         self.injected("s3:PutObject")?;
         let mut inner = self.lock();
@@ -80,9 +81,34 @@ impl EvidenceStore for MemoryEvidence {
                 body: body.to_vec(),
                 checksum_sha256: Some(sha256_hex.to_owned()),
                 metadata_sha256: Some(sha256_hex.to_owned()),
+                facts: crate::ports::ObjectFacts {
+                    signature: signature.map(str::to_owned),
+                    ..crate::ports::ObjectFacts::default()
+                },
             },
         );
         Ok(EvidenceWrite::Written)
+    }
+}
+
+impl EvidenceStore for MemoryEvidence {
+    async fn put_if_absent(
+        &self,
+        key: &str,
+        body: &[u8],
+        sha256_hex: &str,
+    ) -> Result<EvidenceWrite, PortError> {
+        self.put(key, body, sha256_hex, None)
+    }
+
+    async fn put_signed_if_absent(
+        &self,
+        key: &str,
+        body: &[u8],
+        sha256_hex: &str,
+        signature: &str,
+    ) -> Result<EvidenceWrite, PortError> {
+        self.put(key, body, sha256_hex, Some(signature))
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, PortError> {

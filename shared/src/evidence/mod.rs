@@ -5,7 +5,9 @@
 //! OCSF attributes where OCSF has one, the rest (the statement, the trigger, the remediation
 //! with the replaced policy) under `unmapped`. Nothing here reads a clock: the times come in.
 
+pub mod chain;
 pub mod controls;
+pub mod digest;
 pub mod html;
 #[cfg(any(test, feature = "test-util"))]
 pub mod memory;
@@ -478,6 +480,7 @@ mod tests {
             body,
             checksum_sha256: Some(good.clone()),
             metadata_sha256: Some(good.to_uppercase()),
+            facts: crate::ports::ObjectFacts::default(),
         };
         assert_eq!(verify(&o), Verdict::Intact);
         o.metadata_sha256 = Some("00".into());

@@ -443,11 +443,31 @@ pub trait EvidenceStore: Send + Sync {
         sha256_hex: &str,
     ) -> impl Future<Output = Result<EvidenceWrite, PortError>> + Send;
 
+    /// [`EvidenceStore::put_if_absent`] with a signature (base64) stored on the object: a
+    /// digest of the evidence chain.
+    fn put_signed_if_absent(
+        &self,
+        key: &str,
+        body: &[u8],
+        sha256_hex: &str,
+        signature: &str,
+    ) -> impl Future<Output = Result<EvidenceWrite, PortError>> + Send;
+
     /// Every key under `prefix`, in key order.
     fn list(&self, prefix: &str) -> impl Future<Output = Result<Vec<String>, PortError>> + Send;
 
     /// The object under `key`: its body and the SHA-256 values stored with it.
     fn get(&self, key: &str) -> impl Future<Output = Result<StoredEvidence, PortError>> + Send;
+}
+
+/// Signs the digests of the evidence chain (KMS `Sign`, an asymmetric key).
+pub trait DigestSigner: Send + Sync {
+    /// The key's ARN, named in each digest.
+    fn key_arn(&self) -> &str;
+
+    /// The signature of `message` (DER), signed as a raw message with
+    /// the evidence chain's algorithm (ECDSA_SHA_256).
+    fn sign(&self, message: &[u8]) -> impl Future<Output = Result<Vec<u8>, PortError>> + Send;
 }
 
 impl<T: EvidenceStore> EvidenceStore for &T {
@@ -458,6 +478,16 @@ impl<T: EvidenceStore> EvidenceStore for &T {
         sha256_hex: &str,
     ) -> impl Future<Output = Result<EvidenceWrite, PortError>> + Send {
         (**self).put_if_absent(key, body, sha256_hex)
+    }
+
+    fn put_signed_if_absent(
+        &self,
+        key: &str,
+        body: &[u8],
+        sha256_hex: &str,
+        signature: &str,
+    ) -> impl Future<Output = Result<EvidenceWrite, PortError>> + Send {
+        (**self).put_signed_if_absent(key, body, sha256_hex, signature)
     }
 
     fn list(&self, prefix: &str) -> impl Future<Output = Result<Vec<String>, PortError>> + Send {
@@ -497,4 +527,21 @@ pub struct StoredEvidence {
     pub checksum_sha256: Option<String>,
     /// The `sha256` metadata written with the object, hex.
     pub metadata_sha256: Option<String>,
+    /// What else the store says about the object (all absent where it says nothing).
+    pub facts: ObjectFacts,
+}
+
+/// What the store says about an object beside its body: what the evidence chain checks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectFacts {
+    /// The signature stored on a digest (base64).
+    pub signature: Option<String>,
+    /// The version read (S3 `VersionId`, versioned buckets).
+    pub version_id: Option<String>,
+    /// When it was written.
+    pub last_modified: Option<Timestamp>,
+    /// Its Object Lock mode (`COMPLIANCE`, `GOVERNANCE`).
+    pub lock_mode: Option<String>,
+    /// Until when it is locked.
+    pub retain_until: Option<Timestamp>,
 }
