@@ -364,30 +364,45 @@ async fn unlisted(
     Ok(())
 }
 
-/// The report as text: one line per problem, then the statement.
-pub fn text(report: &ChainReport) -> String {
-    let mut out = String::new();
-    for p in &report.problems {
-        let _ = writeln!(out, "{} {}: {}", p.kind.word(), p.object, p.detail);
+/// The verdict for a report's cover.
+pub fn statement(report: &ChainReport) -> idc_guard_core::evidence::html::ChainStatement {
+    idc_guard_core::evidence::html::ChainStatement {
+        text: verdict(report),
+        problems: report
+            .problems
+            .iter()
+            .map(|p| [p.kind.word().to_owned(), p.object.clone(), p.detail.clone()])
+            .collect(),
     }
+}
+
+/// The verdict in one sentence.
+fn verdict(report: &ChainReport) -> String {
     let span = match (&report.first, &report.last) {
         (Some(f), Some(l)) => format!("from {f} to {l}"),
         _ => "(no digest)".to_owned(),
     };
     if report.problems.is_empty() {
-        let _ = writeln!(
-            out,
+        format!(
             "VERIFIED: the chain {span}: {} digest(s), {} record(s), every signature, link, record and retention holds; {} record(s) newer than the last digest",
             report.digests, report.records, report.pending
-        );
+        )
     } else {
-        let _ = writeln!(
-            out,
+        format!(
             "NOT VERIFIED: {} problem(s) in the chain {span} ({} digest(s), {} record(s))",
             report.problems.len(),
             report.digests,
             report.records
-        );
+        )
     }
+}
+
+/// The report as text: one line per problem, then the verdict.
+pub fn text(report: &ChainReport) -> String {
+    let mut out = String::new();
+    for p in &report.problems {
+        let _ = writeln!(out, "{} {}: {}", p.kind.word(), p.object, p.detail);
+    }
+    let _ = writeln!(out, "{}", verdict(report));
     out
 }

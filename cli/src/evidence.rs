@@ -88,6 +88,77 @@ async fn open_store(
     ))
 }
 
+/// The digest chain's signing key, for `verify --chain`, `list` and `export`.
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct SigningArgs {
+    /// The chain's signing key ARN: its public key is read with kms:GetPublicKey.
+    #[arg(long)]
+    pub signing_key: Option<String>,
+    /// The chain's public key, DER or PEM (instead of --signing-key: fully offline).
+    #[arg(long)]
+    pub public_key: Option<String>,
+    /// Every object must be under COMPLIANCE retention for this many days (0: not checked).
+    #[arg(long, default_value_t = 365)]
+    pub retention_days: i64,
+}
+
+impl SigningArgs {
+    fn given(&self) -> bool {
+        self.signing_key.is_some() || self.public_key.is_some()
+    }
+
+    /// The public key the chain verifies with.
+    async fn verifying_key(
+        &self,
+        endpoint_url: Option<&str>,
+    ) -> Result<p256::ecdsa::VerifyingKey, UsageError> {
+        match (&self.public_key, &self.signing_key) {
+            (Some(path), _) => {
+                let bytes = std::fs::read(path)
+                    .map_err(|e| UsageError(format!("{path}: cannot read the public key: {e}")))?;
+                crate::chain::public_key(&bytes).map_err(|e| UsageError(format!("{path}: {e}")))
+            }
+            (None, Some(arn)) => {
+                let sdk = load_sdk_config_system_roots().await;
+                let der = KmsSigningKey::new(&sdk, endpoint_url.map(str::to_owned), arn)
+                    .public_key()
+                    .await
+                    .map_err(|e| UsageError(format!("--signing-key {arn}: {e}")))?;
+                crate::chain::public_key(&der)
+                    .map_err(|e| UsageError(format!("--signing-key {arn}: {e}")))
+            }
+            (None, None) => Err(UsageError(
+                "the digest chain needs its signing key: --signing-key ARN or --public-key FILE"
+                    .to_owned(),
+            )),
+        }
+    }
+
+    /// Walks the chain of the period.
+    async fn walk(
+        &self,
+        store: &S3EvidenceStore,
+        endpoint_url: Option<&str>,
+        from: Timestamp,
+        to: Timestamp,
+        now: Timestamp,
+    ) -> Result<crate::chain::ChainReport, UsageError> {
+        let expect = crate::chain::Expect {
+            key: self.verifying_key(endpoint_url).await?,
+            retention_days: self.retention_days,
+            from,
+            to,
+            now,
+        };
+        crate::chain::walk(store, &expect).await.map_err(|e| {
+            UsageError(format!(
+                "s3://{}: cannot read the digest chain: {e}",
+                store.bucket()
+            ))
+        })
+    }
+}
+
 /// `evidence verify --chain` arguments.
 #[derive(Debug, Default, Clone, clap::Args)]
 pub struct ChainArgs {
@@ -100,15 +171,8 @@ pub struct ChainArgs {
     /// Last day, YYYY-MM-DD (UTC); default today (with --chain).
     #[arg(long)]
     pub to: Option<String>,
-    /// The signing key's ARN: its public key is read with kms:GetPublicKey.
-    #[arg(long)]
-    pub signing_key: Option<String>,
-    /// The signing key's public key, DER or PEM (instead of --signing-key: fully offline).
-    #[arg(long)]
-    pub public_key: Option<String>,
-    /// Every object must be under COMPLIANCE retention for this many days (0: not checked).
-    #[arg(long, default_value_t = 365)]
-    pub retention_days: i64,
+    #[command(flatten)]
+    pub signing: SigningArgs,
 }
 
 /// `evidence verify`
@@ -180,52 +244,14 @@ pub fn verify_command(args: &VerifyArgs<'_>) -> Result<Outcome, UsageError> {
 fn chain_command(args: &VerifyArgs<'_>) -> Result<Outcome, UsageError> {
     let c = args.chain;
     let now = Timestamp::from_system_time(std::time::SystemTime::now());
-    let to =
-        c.to.as_deref()
-            .map(|t| day("--to", t))
-            .transpose()?
-            .unwrap_or(now);
-    let from = c
-        .from
-        .as_deref()
-        .map(|f| day("--from", f))
-        .transpose()?
-        .unwrap_or(to.plus(-30 * 86_400));
-    day_prefixes(from, to).map_err(|e| UsageError(format!("--from/--to: {e}")))?;
+    let (from, to) = period(c.from.as_deref(), c.to.as_deref(), now)?;
     let report = runtime()?.block_on(async {
-        let key = match (&c.public_key, &c.signing_key) {
-            (Some(path), _) => {
-                let bytes = std::fs::read(path)
-                    .map_err(|e| UsageError(format!("{path}: cannot read the public key: {e}")))?;
-                crate::chain::public_key(&bytes).map_err(|e| UsageError(format!("{path}: {e}")))?
-            }
-            (None, Some(arn)) => {
-                let sdk = load_sdk_config_system_roots().await;
-                let der = KmsSigningKey::new(&sdk, args.endpoint_url.map(str::to_owned), arn)
-                    .public_key()
-                    .await
-                    .map_err(|e| UsageError(format!("--signing-key {arn}: {e}")))?;
-                crate::chain::public_key(&der)
-                    .map_err(|e| UsageError(format!("--signing-key {arn}: {e}")))?
-            }
-            (None, None) => {
-                return Err(UsageError(
-                    "--chain needs the signing key: --signing-key ARN or --public-key FILE"
-                        .to_owned(),
-                ));
-            }
-        };
+        // The key first: a missing or wrong key is bad input before anything is read.
+        c.signing.verifying_key(args.endpoint_url).await?;
         let store = open_store(args.bucket, args.endpoint_url).await?;
-        let expect = crate::chain::Expect {
-            key,
-            retention_days: c.retention_days,
-            from,
-            to,
-            now,
-        };
-        crate::chain::walk(&store, &expect)
+        c.signing
+            .walk(&store, args.endpoint_url, from, to, now)
             .await
-            .map_err(|e| UsageError(format!("s3://{}: cannot read the chain: {e}", args.bucket)))
     })?;
     let code = u8::from(!report.problems.is_empty());
     let stdout = match args.format {
@@ -239,6 +265,21 @@ fn chain_command(args: &VerifyArgs<'_>) -> Result<Outcome, UsageError> {
         Format::Text => crate::chain::text(&report),
     };
     Ok(Outcome { stdout, code })
+}
+
+/// The period of `--from` and `--to` (default: the 30 days up to today).
+fn period(
+    from: Option<&str>,
+    to: Option<&str>,
+    now: Timestamp,
+) -> Result<(Timestamp, Timestamp), UsageError> {
+    let to = to.map(|t| day("--to", t)).transpose()?.unwrap_or(now);
+    let from = from
+        .map(|f| day("--from", f))
+        .transpose()?
+        .unwrap_or(to.plus(-30 * 86_400));
+    day_prefixes(from, to).map_err(|e| UsageError(format!("--from/--to: {e}")))?;
+    Ok((from, to))
 }
 
 /// `evidence verify` in text: a line per object with a problem, then the verdict.
@@ -314,6 +355,8 @@ pub struct ReportArgs<'a> {
     pub format: ReportFormat,
     /// Which records.
     pub filters: &'a Filters,
+    /// The digest chain's key: when given, the chain of the period is walked too.
+    pub signing: &'a SigningArgs,
 }
 
 /// Which records `list` and `export` show. A record that does not verify is shown whatever
@@ -391,48 +434,33 @@ pub fn report_command(args: &ReportArgs<'_>) -> Result<Outcome, UsageError> {
     check_bucket(args.bucket)?;
     args.filters.validate()?;
     let now = Timestamp::from_system_time(std::time::SystemTime::now());
-    let to = match args.to {
-        Some(t) => day("--to", t)?,
-        None => now,
-    };
-    let from = match args.from {
-        Some(f) => day("--from", f)?,
-        None => to.plus(-30 * 86_400),
-    };
-    let prefixes = day_prefixes(from, to).map_err(|e| UsageError(format!("--from/--to: {e}")))?;
-    let mut rows = runtime()?.block_on(async {
-        let store = open_store(args.bucket, args.endpoint_url).await?;
-        let mut rows = Vec::new();
-        for prefix in &prefixes {
-            let keys = store.list(prefix).await.map_err(|e| {
-                UsageError(format!(
-                    "s3://{}/{prefix}: cannot list the evidence: {e}",
-                    args.bucket
-                ))
-            })?;
-            for key in keys {
-                let object = store.get(&key).await.map_err(|e| {
-                    UsageError(format!(
-                        "s3://{}/{key}: cannot read the object: {e}",
-                        args.bucket
-                    ))
-                })?;
-                let integrity = Integrity::of(&verify(&object));
-                // An object that is not an evidence record is listed as such, never left out.
-                rows.push(EvidenceRow::from_body(&key, &object.body, integrity));
-            }
+    let (from, to) = period(args.from, args.to, now)?;
+    let (mut rows, chain) = runtime()?.block_on(async {
+        if args.signing.given() {
+            args.signing.verifying_key(args.endpoint_url).await?;
         }
-        Ok(rows)
+        let store = open_store(args.bucket, args.endpoint_url).await?;
+        let rows = read_rows(&store, from, to).await?;
+        let chain = if args.signing.given() {
+            Some(
+                args.signing
+                    .walk(&store, args.endpoint_url, from, to, now)
+                    .await?,
+            )
+        } else {
+            None
+        };
+        Ok::<_, UsageError>((rows, chain))
     })?;
+    if let Some(chain) = &chain {
+        mark_chain_problems(&mut rows, chain);
+    }
     rows.retain(|r| args.filters.keeps(r));
     // In time order everywhere, as the timeline reads (keys order by fingerprint within a day).
     rows.sort_by(|a, b| (&a.time, &a.key).cmp(&(&b.time, &b.key)));
-    let code = if rows.iter().all(EvidenceRow::verified) {
-        0
-    } else {
-        1
-    };
-    let period = format!(
+    let chain_ok = chain.as_ref().is_none_or(|c| c.problems.is_empty());
+    let code = u8::from(!(chain_ok && rows.iter().all(EvidenceRow::verified)));
+    let text = format!(
         "{} to {}",
         from.to_string().get(..10).unwrap_or_default(),
         to.to_string().get(..10).unwrap_or_default()
@@ -441,20 +469,62 @@ pub fn report_command(args: &ReportArgs<'_>) -> Result<Outcome, UsageError> {
         &rows,
         args,
         &Period {
-            text: period,
+            text,
             from,
             to,
+            chain,
         },
         now,
     );
     Ok(Outcome { stdout, code })
 }
 
-/// The period of a report: in words, and its first and last day.
+/// Every object of the period's days, read back, its checksums verified; never one left out.
+async fn read_rows(
+    store: &S3EvidenceStore,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<Vec<EvidenceRow>, UsageError> {
+    let bucket = store.bucket();
+    let mut rows = Vec::new();
+    for prefix in day_prefixes(from, to).unwrap_or_default() {
+        let keys = store.list(&prefix).await.map_err(|e| {
+            UsageError(format!(
+                "s3://{bucket}/{prefix}: cannot list the evidence: {e}"
+            ))
+        })?;
+        for key in keys {
+            let object = store.get(&key).await.map_err(|e| {
+                UsageError(format!("s3://{bucket}/{key}: cannot read the object: {e}"))
+            })?;
+            let integrity = Integrity::of(&verify(&object));
+            // An object that is not an evidence record is listed as such, never left out.
+            rows.push(EvidenceRow::from_body(&key, &object.body, integrity).with_object(&object));
+        }
+    }
+    Ok(rows)
+}
+
+/// A record the chain finds altered or lists nowhere is not verified, whatever its checksums.
+fn mark_chain_problems(rows: &mut [EvidenceRow], chain: &crate::chain::ChainReport) {
+    use crate::chain::Kind;
+    for r in rows.iter_mut().filter(|r| r.intact()) {
+        if chain
+            .problems
+            .iter()
+            .any(|p| p.object == r.key && matches!(p.kind, Kind::Altered | Kind::Unlisted))
+        {
+            r.integrity = Integrity::NotInChain;
+        }
+    }
+}
+
+/// The period of a report: in words, its first and last day, and the chain's verdict.
 struct Period {
     text: String,
     from: Timestamp,
     to: Timestamp,
+    chain: Option<crate::chain::ChainReport>,
 }
 
 /// The rows in the format asked for.
@@ -480,12 +550,13 @@ fn report_output(
                 to: period.to,
                 generated: now,
                 version: env!("CARGO_PKG_VERSION").to_owned(),
+                chain: period.chain.as_ref().map(crate::chain::statement),
             },
         ),
         ReportFormat::Json => format!(
             "{}\n",
             serde_json::to_string_pretty(
-                &json!({"bucket": args.bucket, "period": period_text, "filters": filters.trim_start_matches("; "), "records": rows})
+                &json!({"bucket": args.bucket, "period": period_text, "filters": filters.trim_start_matches("; "), "records": rows, "chain": period.chain})
             )
             .unwrap_or_default()
         ),

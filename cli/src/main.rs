@@ -174,6 +174,9 @@ enum EvidenceCommand {
         format: evidence::ReportFormat,
         #[command(flatten)]
         filters: evidence::Filters,
+        /// With the chain's key, the digest chain of the period is walked too.
+        #[command(flatten)]
+        signing: evidence::SigningArgs,
     },
     /// Export the evidence of a period as CSV or one self-contained HTML report.
     Export {
@@ -194,6 +197,9 @@ enum EvidenceCommand {
         format: evidence::ReportFormat,
         #[command(flatten)]
         filters: evidence::Filters,
+        /// With the chain's key, the digest chain of the period is walked too.
+        #[command(flatten)]
+        signing: evidence::SigningArgs,
     },
     /// Recompute the SHA-256 of every evidence object and compare it with the checksum stored
     /// on the object; exit 1 when any object is altered or has no checksum. With --chain, walk
@@ -322,6 +328,7 @@ fn run(command: Command) -> Result<Outcome, UsageError> {
                     endpoint_url,
                     format,
                     filters,
+                    signing,
                 }
                 | EvidenceCommand::Export {
                     bucket,
@@ -330,6 +337,7 @@ fn run(command: Command) -> Result<Outcome, UsageError> {
                     endpoint_url,
                     format,
                     filters,
+                    signing,
                 },
         } => evidence::report_command(&evidence::ReportArgs {
             bucket: &bucket,
@@ -338,6 +346,7 @@ fn run(command: Command) -> Result<Outcome, UsageError> {
             endpoint_url: endpoint_url.as_deref(),
             format,
             filters: &filters,
+            signing: &signing,
         }),
         Command::Replay {
             config,

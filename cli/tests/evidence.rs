@@ -665,6 +665,39 @@ async fn the_signed_chain_verifies_and_names_every_kind_of_tampering() {
             .contains("delete marker"),
         "{missing}"
     );
+    // The auditor's report walks the same chain: the forged record, whose checksums were
+    // recomputed, is not verified; the hidden one is named.
+    let day = now.to_string()[..10].to_owned();
+    let next = now.plus(86_400).to_string()[..10].to_owned();
+    let export = idc_guard(&[
+        "evidence",
+        "export",
+        "--bucket",
+        &bucket,
+        "--endpoint-url",
+        &moto.url,
+        "--from",
+        &day,
+        "--to",
+        &next,
+        "--signing-key",
+        &key_arn,
+        "--retention-days",
+        "1",
+        "--format",
+        "html",
+    ]);
+    assert_eq!(export.status.code(), Some(1));
+    let html = stdout(&export);
+    assert!(html.contains("Signed digest chain: NOT VERIFIED"), "{html}");
+    assert!(
+        html.contains("DOES NOT MATCH THE SIGNED DIGEST CHAIN"),
+        "{html}"
+    );
+    assert!(
+        html.contains(records[2].as_str()),
+        "the hidden record is named: {html}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -692,4 +725,32 @@ async fn concurrent_ticks_write_one_chain() {
     let (code, doc) = chain_verify(&moto, &bucket, &key_arn, now);
     assert_eq!(code, Some(0), "{doc:#}");
     assert_eq!(doc["chain"]["digests"], 3);
+
+    // A key that cannot have signed the chain, or none: bad input, before anything is read.
+    let kms = aws_sdk_kms::Client::from_conf(
+        aws_sdk_kms::config::Builder::from(&sdk_config(REGION).await)
+            .endpoint_url(&moto.url)
+            .build(),
+    );
+    let symmetric = kms.create_key().send().await.unwrap();
+    let symmetric = symmetric.key_metadata().unwrap().arn().unwrap();
+    for key in [vec!["--signing-key", symmetric], vec![]] {
+        let mut args = vec![
+            "evidence",
+            "verify",
+            "--chain",
+            "--bucket",
+            &bucket,
+            "--endpoint-url",
+            &moto.url,
+        ];
+        args.extend(key);
+        let out = idc_guard(&args);
+        assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("--signing-key") || err.contains("signing key"),
+            "{err}"
+        );
+    }
 }

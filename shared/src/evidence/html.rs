@@ -36,6 +36,17 @@ pub struct ReportHeader {
     pub generated: Timestamp,
     /// The idc-guard version that generated it.
     pub version: String,
+    /// What walking the signed digest chain of the period found, when it was walked.
+    pub chain: Option<ChainStatement>,
+}
+
+/// The digest chain's verdict, for the cover.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainStatement {
+    /// The verdict in one sentence (`the chain from digest X to Y: ...`).
+    pub text: String,
+    /// Every problem: kind, object, detail.
+    pub problems: Vec<[String; 3]>,
 }
 
 /// The report.
@@ -54,6 +65,9 @@ pub fn to_html(rows: &[EvidenceRow], header: &ReportHeader) -> String {
             }
             body {
                 (cover(rows, &unverified, header))
+                @if let Some(chain) = header.chain.as_ref().filter(|c| !c.problems.is_empty()) {
+                    (chain_problems(chain))
+                }
                 @if !unverified.is_empty() { (unverified_section(&unverified)) }
                 (control_section(&views))
                 (mapping_section(&views))
@@ -98,13 +112,64 @@ fn cover(rows: &[EvidenceRow], unverified: &[&EvidenceRow], header: &ReportHeade
                     "Not verified, and counted in no figure below: "
                     (count(Integrity::Altered)) " with a checksum that does not match, "
                     (count(Integrity::NoChecksum)) " with no checksum stored, "
+                    (count(Integrity::NotInChain)) " that do not match the signed digest chain, "
                     (unreadable) " that are not evidence records. They are listed first."
                 }
             }
-            p {
-                "Integrity here covers each record present. A record deleted from the bucket, hidden by a "
-                "delete marker or replaced by a new version is found by the signed digest chain: "
-                "idc-guard evidence verify --chain."
+            (scope_line(rows))
+            @match &header.chain {
+                Some(chain) => {
+                    p class=(if chain.problems.is_empty() { "verified" } else { "alarm" }) {
+                        "Signed digest chain: " (chain.text)
+                    }
+                }
+                None => {
+                    p {
+                        "The signed digest chain was not walked for this report (export with --signing-key "
+                        "or --public-key to include it): a record deleted, hidden by a delete marker or "
+                        "replaced by a new version is found by it, not by checksums."
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The accounts, instances and Regions the verified records are about.
+fn scope_line(rows: &[EvidenceRow]) -> Markup {
+    let verified = || rows.iter().filter(|r| r.verified());
+    let set = |f: &dyn Fn(&EvidenceRow) -> Option<String>| {
+        verified()
+            .filter_map(f)
+            .collect::<std::collections::BTreeSet<String>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let accounts = set(&|r| (!r.account.is_empty()).then(|| r.account.clone()));
+    let regions = set(&|r| (!r.region.is_empty()).then(|| r.region.clone()));
+    let instances = set(&|r| {
+        r.resource
+            .contains(":instance/")
+            .then(|| r.resource.clone())
+    });
+    html! {
+        p {
+            "Accounts: " (if accounts.is_empty() { "-" } else { &accounts }) ". "
+            "Instances: " (if instances.is_empty() { "-" } else { &instances }) ". "
+            "Regions: " (if regions.is_empty() { "-" } else { &regions }) "."
+        }
+    }
+}
+
+/// The chain's problems, each with its object.
+fn chain_problems(chain: &ChainStatement) -> Markup {
+    html! {
+        h2 class="unverified" { "Digest chain problems (" (chain.problems.len()) ")" }
+        table {
+            tr { th { "Problem" } th { "Object" } th { "Detail" } }
+            @for [kind, object, detail] in &chain.problems {
+                tr { td class="unverified" { (kind) } td { (object) } td { (detail) } }
             }
         }
     }
@@ -291,6 +356,9 @@ fn record_section(i: usize, r: &EvidenceRow) -> Markup {
             @if !r.resolves.is_empty() { "Resolves the failure " (r.resolves) br; }
             @if !r.fingerprint.is_empty() { "Fingerprint: " (r.fingerprint) br; }
             "Object: " (r.key) " (" (r.integrity.label()) ")"
+            @if !r.sha256.is_empty() { br; "SHA-256: " (r.sha256) }
+            @if !r.version_id.is_empty() { br; "Version: " (r.version_id) }
+            @if !r.retain_until.is_empty() { br; "Retained until: " (r.retain_until) }
         }
         @if !r.actions.is_empty() || !r.outcome.is_empty() {
             p {
@@ -320,6 +388,7 @@ mod tests {
             to: Timestamp(1_795_824_000),
             generated: Timestamp(1_795_824_000),
             version: "0.1.0".to_owned(),
+            chain: None,
         }
     }
 
@@ -374,7 +443,7 @@ mod tests {
             first < html.find("Control view by check").unwrap(),
             "listed first"
         );
-        assert!(html.contains("1 with a checksum that does not match, 0 with no checksum stored, 1 that are not evidence records"), "{html}");
+        assert!(html.contains("1 with a checksum that does not match, 0 with no checksum stored, 0 that do not match the signed digest chain, 1 that are not evidence records"), "{html}");
         assert!(
             html.contains("NO CHECKSUM STORED")
                 || html.contains("not an idc-guard evidence record"),
@@ -477,7 +546,16 @@ mod tests {
             "s3://example-evidence, evidence/ keys of the days 2026-11-01 to 2026-11-07".into();
         h.from = Timestamp::parse("2026-11-01T00:00:00Z").unwrap();
         h.to = Timestamp::parse("2026-11-07T00:00:00Z").unwrap();
+        h.chain = Some(ChainStatement {
+            text: "NOT VERIFIED: 1 problem(s) in the chain from digest/2026/11/01/00.json to digest/2026/11/07/23.json (168 digest(s), 4 record(s))".into(),
+            problems: vec![[
+                "MISSING".into(),
+                "evidence/2026/11/04/f-9-e9.json".into(),
+                "hidden by a delete marker (its versions are still stored)".into(),
+            ]],
+        });
         let html = to_html(&sample_rows(), &h);
+        assert!(html.contains("Digest chain problems (1)"), "{html}");
         // The forged resolution does not close the us-east-1 failure.
         assert!(html.contains("2 of 7"), "{html}");
         insta::assert_snapshot!(html);

@@ -47,6 +47,12 @@ pub struct EvidenceRow {
     pub resolves: String,
     /// When the finding reached the collector (RFC 3339): when it was detected.
     pub detected: String,
+    /// The SHA-256 of the object as read (hex).
+    pub sha256: String,
+    /// The object's version id, in a versioned bucket.
+    pub version_id: String,
+    /// Until when Object Lock retains it (RFC 3339), when it does.
+    pub retain_until: String,
     /// What verifying the object found; in JSON `integrity`, with `intact` beside it (true
     /// only when verified) for the scripts that read that.
     #[serde(flatten)]
@@ -62,6 +68,9 @@ pub enum Integrity {
     Altered,
     /// Nothing stored to compare the body with.
     NoChecksum,
+    /// The checksums match, but the signed digest chain holds other bytes or another version
+    /// for it, or lists it nowhere (`evidence verify --chain`).
+    NotInChain,
 }
 
 impl Integrity {
@@ -80,6 +89,7 @@ impl Integrity {
             Integrity::Verified => "verified",
             Integrity::Altered => "altered",
             Integrity::NoChecksum => "no-checksum",
+            Integrity::NotInChain => "chain-mismatch",
         }
     }
 
@@ -89,6 +99,7 @@ impl Integrity {
             Integrity::Verified => "checksum verified",
             Integrity::Altered => "CHECKSUM DOES NOT MATCH",
             Integrity::NoChecksum => "NO CHECKSUM STORED",
+            Integrity::NotInChain => "DOES NOT MATCH THE SIGNED DIGEST CHAIN",
         }
     }
 }
@@ -172,6 +183,9 @@ impl EvidenceRow {
             fingerprint: record.finding_info.uid.clone(),
             resolves: u.resolves.clone().unwrap_or_default(),
             detected: u.source_event.time.clone(),
+            sha256: String::new(),
+            version_id: String::new(),
+            retain_until: String::new(),
             integrity,
         }
     }
@@ -197,8 +211,24 @@ impl EvidenceRow {
             fingerprint: String::new(),
             resolves: String::new(),
             detected: String::new(),
+            sha256: String::new(),
+            version_id: String::new(),
+            retain_until: String::new(),
             integrity,
         }
+    }
+
+    /// With what the store said about the object: its SHA-256 as read, version and retention.
+    #[must_use]
+    pub fn with_object(mut self, object: &crate::ports::StoredEvidence) -> EvidenceRow {
+        self.sha256 = super::sha256_hex(&object.body);
+        self.version_id = object.facts.version_id.clone().unwrap_or_default();
+        self.retain_until = object
+            .facts
+            .retain_until
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        self
     }
 
     /// Whether the object's stored checksums matched its body when it was read.
@@ -259,7 +289,7 @@ fn csv_field(s: &str) -> String {
 /// The rows as CSV (RFC 4180), one line per record.
 pub fn to_csv(rows: &[EvidenceRow]) -> String {
     let mut out = String::from(
-        "time,check,status,severity,region,resource,event,actor,outcome,actions,intact,key,message,integrity,fingerprint,resolves,detected\r\n",
+        "time,check,status,severity,region,resource,event,actor,outcome,actions,intact,key,message,integrity,fingerprint,resolves,detected,sha256,version_id,retain_until\r\n",
     );
     for r in rows {
         let fields = [
@@ -280,6 +310,9 @@ pub fn to_csv(rows: &[EvidenceRow]) -> String {
             &r.fingerprint,
             &r.resolves,
             &r.detected,
+            &r.sha256,
+            &r.version_id,
+            &r.retain_until,
         ];
         let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
         out.push_str(&line.join(","));
