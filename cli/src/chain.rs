@@ -10,8 +10,8 @@ use base64::Engine as _;
 use idc_guard_core::aws::s3::S3EvidenceStore;
 use idc_guard_core::domain::time::Timestamp;
 use idc_guard_core::evidence::digest::{
-    DIGEST_PREFIX, Digest, GRACE_SECONDS, WINDOW_SECONDS, read_digest, signing_string, window_of,
-    window_of_key,
+    DIGEST_PREFIX, Digest, WINDOW_SECONDS, index_prefix, read_digest, record_of_index,
+    signing_string, window_of, window_of_key,
 };
 use idc_guard_core::evidence::report::day_prefixes;
 use idc_guard_core::evidence::sha256_hex;
@@ -20,6 +20,9 @@ use p256::ecdsa::signature::Verifier as _;
 use p256::ecdsa::{Signature, VerifyingKey};
 use p256::pkcs8::DecodePublicKey as _;
 use serde::Serialize;
+
+/// How long after an hour ends its digest is due.
+const DIGEST_DUE_SECONDS: i64 = 20 * 60;
 
 /// What can be wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -279,9 +282,33 @@ impl Walk<'_> {
                 }
             }
         }
+        let versions = self.store.versions(key).await?;
+        if versions.len() > 1 {
+            self.problem(
+                Kind::BrokenChain,
+                key,
+                format!(
+                    "{} versions or delete markers: the digest was hidden or rewritten after it was written",
+                    versions.len()
+                ),
+            );
+        }
         self.report.records += digest.records.len();
         for entry in &digest.records {
             self.record(entry).await?;
+        }
+        // Every record the collector marked in this hour must be in its digest.
+        for marker in self.store.list(&index_prefix(window)).await? {
+            if let Some(record) = record_of_index(&marker)
+                && !digest.records.iter().any(|r| r.key == record)
+            {
+                self.covered.insert(record.clone());
+                self.problem(
+                    Kind::Missing,
+                    &record,
+                    format!("marked as written in the hour {window} but not in its digest: hidden or removed before the digest was made"),
+                );
+            }
         }
         Ok(Some((
             key.to_owned(),
@@ -295,8 +322,9 @@ impl Walk<'_> {
 pub async fn walk(store: &S3EvidenceStore, expect: &Expect) -> Result<ChainReport, PortError> {
     let start = window_of(Timestamp(expect.from.0.div_euclid(86_400) * 86_400));
     let end = Timestamp((expect.to.0.div_euclid(86_400) + 1) * 86_400);
-    // The last hour that should have a digest by now.
-    let due = window_of(expect.now.plus(-GRACE_SECONDS)).min(end);
+    // The last hour that should have a digest by now: the tick runs at minute 7 and the
+    // scheduler retries, so an hour's digest is expected 20 minutes after it ends.
+    let due = window_of(expect.now.plus(-DIGEST_DUE_SECONDS)).min(end);
     let keys: Vec<String> = store
         .list(DIGEST_PREFIX)
         .await?
@@ -343,6 +371,16 @@ async fn unlisted(
 ) -> Result<(), PortError> {
     let prefixes = day_prefixes(expect.from, expect.to).unwrap_or_default();
     for prefix in prefixes {
+        for key in walk.store.hidden(&prefix).await? {
+            let named = walk
+                .report
+                .problems
+                .iter()
+                .any(|p| p.kind == Kind::Missing && p.object == key);
+            if !named {
+                walk.problem(Kind::Missing, &key, "hidden by a delete marker".to_owned());
+            }
+        }
         for key in walk.store.list(&prefix).await? {
             if walk.covered.contains(&key) {
                 continue;

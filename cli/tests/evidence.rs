@@ -754,3 +754,57 @@ async fn concurrent_ticks_write_one_chain() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_hidden_before_their_digest_and_regenerated_digests_are_found() {
+    use idc_guard_core::evidence::chain::write_digests;
+    use idc_guard_core::evidence::digest::{digest_key, window_of};
+    let ChainFixture {
+        moto,
+        bucket,
+        key_arn,
+        store,
+        signer,
+        now,
+        ..
+    } = ChainFixture::new().await;
+    let records = collect(&store, 2, now).await;
+    let client = s3(&moto.url).await;
+    // Hidden within the hour, before the digest is made: the digest cannot list it.
+    client
+        .delete_object()
+        .bucket(&bucket)
+        .key(&records[0])
+        .send()
+        .await
+        .unwrap();
+    let w0 = window_of(now);
+    write_digests(&store, &signer, w0.plus(2 * 3600 + 301))
+        .await
+        .unwrap();
+    // The newest digest hidden, and the next tick writes it again, validly signed.
+    let last = digest_key(w0.plus(3600));
+    client
+        .delete_object()
+        .bucket(&bucket)
+        .key(&last)
+        .send()
+        .await
+        .unwrap();
+    let regenerated = write_digests(&store, &signer, w0.plus(2 * 3600 + 302))
+        .await
+        .unwrap();
+    assert_eq!(regenerated.written, std::slice::from_ref(&last));
+
+    let (code, doc) = chain_verify(&moto, &bucket, &key_arn, now);
+    assert_eq!(code, Some(1), "{doc:#}");
+    let found = kinds(&doc);
+    assert!(
+        found.contains(&("MISSING".to_owned(), records[0].clone())),
+        "{found:#?}"
+    );
+    assert!(
+        found.contains(&("BROKEN-CHAIN".to_owned(), last.clone())),
+        "{found:#?}"
+    );
+}

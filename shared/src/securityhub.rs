@@ -148,7 +148,14 @@ pub fn asff_finding(
         Status::Warn => ("WARNING", "ACTIVE", severity_label(finding.severity)),
         Status::Error => ("NOT_AVAILABLE", "ACTIVE", severity_label(finding.severity)),
     };
-    let updated_at = observed.to_string();
+    // Security Hub ignores an update whose UpdatedAt is not later than the stored one, and a
+    // resolution is often published within the same second as its failure (RFC 3339 here has
+    // whole seconds): the resolution is stamped one second later.
+    let updated_at = if resolution.is_some() {
+        observed.plus(1).to_string()
+    } else {
+        observed.to_string()
+    };
     let created_at = finding
         .trigger
         .as_ref()
@@ -350,6 +357,14 @@ mod tests {
             ("PASSED", "ARCHIVED")
         );
         assert_eq!(a.product_fields["idc-guard/resolves"], "f00d");
+        // Later than a failure observed in the same second, or Security Hub ignores it.
+        let failure = asff_finding(&failure(), &target(), NOW).unwrap();
+        assert!(
+            a.updated_at > failure.updated_at,
+            "{} {}",
+            a.updated_at,
+            failure.updated_at
+        );
         // A plain pass closes nothing.
         r.resolves = None;
         assert_eq!(

@@ -163,7 +163,7 @@ pub fn is_tick(event: &Value) -> bool {
 }
 
 /// The hourly tick: digests every closed hour since the last digest. Without a signing key
-/// nothing is written (and the log says why); a failure a retry may fix goes back to Lambda.
+/// nothing is written (and the log says why); any failure goes back to Lambda.
 pub async fn handle_tick<S: EvidenceStore, G: DigestSigner>(
     store: &S,
     signer: Option<&G>,
@@ -185,13 +185,14 @@ pub async fn handle_tick<S: EvidenceStore, G: DigestSigner>(
             Ok(json!({"result": "digested", "written": outcome.written,
                       "already_there": outcome.already_there, "orphan_markers": outcome.orphan_markers}))
         }
-        Err(error) if error.retryable() => Err(RetryableError {
-            event_id: id,
-            error,
-        }),
+        // Every failure goes back to Lambda, retryable or not (a key the role may not use):
+        // its retries, then the dead-letter queue and its alarm. The next tick catches up.
         Err(error) => {
-            tracing::error!(%id, %error, "digests not written; the next tick catches up");
-            Ok(json!({"result": "failed", "error": error.to_string()}))
+            tracing::error!(%id, %error, "digests not written");
+            Err(RetryableError {
+                event_id: id,
+                error,
+            })
         }
     }
 }

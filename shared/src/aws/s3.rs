@@ -165,6 +165,42 @@ impl S3EvidenceStore {
             });
         Ok(data.chain(markers).collect())
     }
+
+    /// The keys under `prefix` whose current version is a delete marker (hidden from a plain
+    /// read and listing), in key order.
+    pub async fn hidden(&self, prefix: &str) -> Result<Vec<String>, PortError> {
+        let mut hidden = Vec::new();
+        let (mut key_marker, mut version_marker): (Option<String>, Option<String>) = (None, None);
+        loop {
+            let page = self
+                .client
+                .list_object_versions()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_key_marker(key_marker.take())
+                .set_version_id_marker(version_marker.take())
+                .send()
+                .await
+                .map_err(|e| self.err("s3:ListObjectVersions", &e))?;
+            hidden.extend(
+                page.delete_markers()
+                    .iter()
+                    .filter(|m| m.is_latest() == Some(true))
+                    .filter_map(|m| m.key().map(str::to_owned)),
+            );
+            if page.is_truncated() != Some(true) {
+                break;
+            }
+            key_marker = page.next_key_marker().map(str::to_owned);
+            version_marker = page.next_version_id_marker().map(str::to_owned);
+            if key_marker.is_none() {
+                break;
+            }
+        }
+        hidden.sort();
+        hidden.dedup();
+        Ok(hidden)
+    }
 }
 
 /// Whether an S3 error is the answer to a failed `If-None-Match` precondition.

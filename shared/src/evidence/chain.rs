@@ -22,6 +22,9 @@ use crate::ports::{DigestSigner, EvidenceStore, EvidenceWrite, PortError, PortEr
 /// The most hours one tick digests.
 pub const MAX_WINDOWS_PER_RUN: usize = 48;
 
+/// Records read at once while digesting an hour.
+const READS_AT_ONCE: usize = 32;
+
 /// What a tick did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ChainOutcome {
@@ -130,29 +133,34 @@ async fn entries<S: EvidenceStore>(
     orphans: &mut Vec<String>,
 ) -> Result<Vec<DigestEntry>, PortError> {
     let mut entries = Vec::new();
-    for marker in store.list(&index_prefix(window)).await? {
-        let Some(record) = record_of_index(&marker) else {
-            orphans.push(marker);
-            continue;
-        };
-        let stored = match store.get(&record).await {
-            Ok(s) => s,
-            Err(e) if e.kind == PortErrorKind::NotFound => {
-                orphans.push(marker);
-                continue;
+    let markers = store.list(&index_prefix(window)).await?;
+    // Read concurrently: an hour may hold thousands of records and the tick has a minute.
+    for chunk in markers.chunks(READS_AT_ONCE) {
+        let reads = chunk.iter().map(|marker| async move {
+            let Some(record) = record_of_index(marker) else {
+                return Ok(Err(marker.clone()));
+            };
+            match store.get(&record).await {
+                Ok(stored) => Ok(Ok(DigestEntry {
+                    key: record,
+                    // What the collector stored; a record without it is listed as it is now.
+                    sha256: stored
+                        .metadata_sha256
+                        .map(|s| s.to_ascii_lowercase())
+                        .filter(|s| s.len() == 64)
+                        .unwrap_or_else(|| sha256_hex(&stored.body)),
+                    version_id: stored.facts.version_id,
+                })),
+                Err(e) if e.kind == PortErrorKind::NotFound => Ok(Err(marker.clone())),
+                Err(e) => Err(e),
             }
-            Err(e) => return Err(e),
-        };
-        entries.push(DigestEntry {
-            key: record,
-            // What the collector stored; a record without it is listed as it is now.
-            sha256: stored
-                .metadata_sha256
-                .map(|s| s.to_ascii_lowercase())
-                .filter(|s| s.len() == 64)
-                .unwrap_or_else(|| sha256_hex(&stored.body)),
-            version_id: stored.facts.version_id,
         });
+        for read in futures_util::future::join_all(reads).await {
+            match read? {
+                Ok(entry) => entries.push(entry),
+                Err(orphan) => orphans.push(orphan),
+            }
+        }
     }
     entries.sort_by(|a, b| a.key.cmp(&b.key));
     entries.dedup_by(|a, b| a.key == b.key);

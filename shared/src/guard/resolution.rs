@@ -5,12 +5,13 @@
 //! and severity, naming the failure's fingerprint in `resolves`.
 //!
 //! Once, across Regions, redeliveries and concurrent invocations: the resolution's fingerprint
-//! is derived from the failure's and claimed in the state table before it is published, so of
-//! two invocations that read the same open failure one publishes it; then the ledger is
-//! written with a version check, so the next observation finds the failure closed. A crash
-//! before the write leaves the failure open and its resolution settled: the next observation
-//! closes it without publishing again. A crash before publishing leaves the claim to lapse
-//! with its lease, and the next observation publishes.
+//! is derived from the failure's and claimed in the state table before it is published (dated
+//! by when the failure began), so of two invocations that read the same open failure one
+//! publishes it; then the ledger is written with a version check, so the next observation
+//! finds the failure closed. A crash before the write leaves the failure open and its
+//! resolution settled: the next observation closes it without publishing again. A crash
+//! before publishing leaves the claim to lapse with its lease, and the next observation
+//! publishes. The same failure coming back later is a new failure and resolves anew.
 
 use std::collections::BTreeMap;
 
@@ -171,17 +172,20 @@ impl<B: FindingBus, C: ClaimStore> Delivery<B, C> {
             let Ok(ledger) = self.claims.open_failures(scope).await else {
                 break;
             };
-            let r = reconcile(&ledger, runs, trigger, now);
-            let fresh: Vec<Finding> = r
-                .resolved
+            let mut r = reconcile(&ledger, runs, trigger, now);
+            let fresh: Vec<Finding> = std::mem::take(&mut r.resolved)
                 .into_iter()
                 .filter(|f| !published.iter().any(|p| p.fingerprint == f.fingerprint))
                 .collect();
-            let Some(claimed) = self.claim_resolutions(fresh, now).await else {
-                // Another invocation is publishing one of them, or the claims failed: the
-                // ledger stays as it is, for it (or the next observation) to close.
-                break;
-            };
+            let (claimed, kept) = self.claim_resolutions(fresh, &ledger, now).await;
+            // What another invocation is publishing (or what could not be claimed) stays open
+            // here, for it (or the next observation) to close; the rest is written.
+            for check in kept {
+                if let Some(open) = ledger.open.get(&check) {
+                    r.ledger.open.insert(check, open.clone());
+                }
+            }
+            r.changed = r.ledger.open != ledger.open;
             if !claimed.is_empty() {
                 if self.bus.publish(&claimed).await.is_err() {
                     self.release_all(&claimed).await;
@@ -212,19 +216,28 @@ impl<B: FindingBus, C: ClaimStore> Delivery<B, C> {
     }
 
     /// Claims each resolution, so concurrent invocations that read the same open failure
-    /// publish it once: the ones this invocation may publish, or `None` when another holds
-    /// one (it is publishing it) or the claims failed.
+    /// publish it once. A claim is dated by the failure's `since`: a resolution settled after
+    /// the failure began (a crash after publishing) is not published again, while the same
+    /// failure coming back later resolves anew. Returns the resolutions this invocation may
+    /// publish, and the checks to keep open (another invocation holds their claim, or the
+    /// claim failed).
     async fn claim_resolutions(
         &self,
         resolutions: Vec<Finding>,
+        ledger: &Ledger,
         now: Timestamp,
-    ) -> Option<Vec<Finding>> {
+    ) -> (Vec<Finding>, Vec<String>) {
         let mut granted = Vec::new();
+        let mut kept = Vec::new();
         for f in resolutions {
-            // Dated at the epoch: any record of this resolution, settled at any time, wins.
+            let since = ledger
+                .open
+                .get(f.check.id())
+                .and_then(|o| Timestamp::parse(&o.since))
+                .unwrap_or(Timestamp(0));
             match self
                 .claims
-                .claim(&Claim::new(&f.fingerprint, Timestamp(0), now))
+                .claim(&Claim::new(&f.fingerprint, since, now))
                 .await
             {
                 Ok(ClaimOutcome::Granted) => granted.push(f),
@@ -234,13 +247,10 @@ impl<B: FindingBus, C: ClaimStore> Delivery<B, C> {
                 Ok(ClaimOutcome::Duplicate {
                     by: ClaimRecord::Held { .. },
                 })
-                | Err(_) => {
-                    self.release_all(&granted).await;
-                    return None;
-                }
+                | Err(_) => kept.push(f.check.id().to_owned()),
             }
         }
-        Some(granted)
+        (granted, kept)
     }
 }
 
@@ -449,5 +459,21 @@ mod tests {
                 .open
                 .is_empty()
         );
+    }
+
+    #[tokio::test]
+    async fn the_same_failure_back_a_day_later_is_resolved_again() {
+        let delivery = Delivery {
+            bus: crate::ports::local::LocalBus::default(),
+            claims: crate::ports::local::LocalClaims::default(),
+        };
+        let fail = [finding(CheckId::KpAdmin, Status::Fail, "x")];
+        let pass = [finding(CheckId::KpAdmin, Status::Pass, "ok")];
+        for (i, at) in [NOW, NOW.plus(3600)].into_iter().enumerate() {
+            delivery.resolve(&[&fail], None, at).await;
+            let resolved = delivery.resolve(&[&pass], None, at.plus(60)).await;
+            assert_eq!(resolved.len(), 1, "cycle {i}");
+        }
+        assert_eq!(delivery.bus.published().len(), 2);
     }
 }
