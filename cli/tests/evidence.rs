@@ -726,6 +726,61 @@ async fn concurrent_ticks_write_one_chain() {
     assert_eq!(code, Some(0), "{doc:#}");
     assert_eq!(doc["chain"]["digests"], 3);
 
+    // Fully offline: the public key from a file, DER or PEM, as GetPublicKey returns it.
+    let der = signer.public_key().await.unwrap();
+    // PEM as openssl writes it: base64 in lines of 64.
+    let b64 = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(&der)
+    };
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    let pem = format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        lines.join("\n")
+    );
+    let dir = std::env::temp_dir().join(unique("chain-key"));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, bytes) in [("key.der", der.clone()), ("key.pem", pem.into_bytes())] {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let day = now.to_string()[..10].to_owned();
+        let next = now.plus(86_400).to_string()[..10].to_owned();
+        let out = idc_guard(&[
+            "evidence",
+            "verify",
+            "--chain",
+            "--bucket",
+            &bucket,
+            "--endpoint-url",
+            &moto.url,
+            "--public-key",
+            &path.to_string_lossy(),
+            "--from",
+            &day,
+            "--to",
+            &next,
+            "--retention-days",
+            "1",
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name}: {}{}",
+            stdout(&out),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout(&out).starts_with("VERIFIED: the chain from"),
+            "{}",
+            stdout(&out)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+
     // A key that cannot have signed the chain, or none: bad input, before anything is read.
     let kms = aws_sdk_kms::Client::from_conf(
         aws_sdk_kms::config::Builder::from(&sdk_config(REGION).await)
