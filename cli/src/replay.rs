@@ -177,56 +177,69 @@ enum RecordResult {
 }
 
 impl RecordResult {
+    /// What the record came to, for the output and the total.
+    fn verdict(&self) -> Verdict {
+        match self {
+            RecordResult::Key(GuardOutcome::Handled { .. })
+            | RecordResult::Change(ChangeOutcome::Handled { .. }) => Verdict::Handled,
+            RecordResult::Change(ChangeOutcome::Duplicate { .. }) => Verdict::Duplicate,
+            RecordResult::Key(GuardOutcome::Skipped { .. })
+            | RecordResult::Change(ChangeOutcome::Skipped { .. })
+            | RecordResult::NoGuard(_) => Verdict::Skipped,
+            RecordResult::Key(GuardOutcome::Rejected { .. })
+            | RecordResult::Change(ChangeOutcome::Rejected { .. })
+            | RecordResult::Malformed(_) => Verdict::Malformed,
+            RecordResult::Failed(_) => Verdict::Failed,
+        }
+    }
+
     fn malformed(&self) -> bool {
-        matches!(
-            self,
-            RecordResult::Malformed(_)
-                | RecordResult::Key(GuardOutcome::Rejected { .. })
-                | RecordResult::Change(ChangeOutcome::Rejected { .. })
-        )
+        self.verdict() == Verdict::Malformed
     }
 
     /// Whether the record leaves nothing to do: compliant, fixed, skipped or a duplicate.
     fn settled(&self) -> bool {
         match self {
-            RecordResult::Key(GuardOutcome::Handled { regions, .. }) => regions.iter().all(|r| {
-                matches!(
-                    r.outcome,
-                    RegionOutcome::Compliant | RegionOutcome::Remediated | RegionOutcome::Duplicate
-                )
-            }),
+            RecordResult::Key(GuardOutcome::Handled { regions, .. }) => {
+                regions.iter().all(region_settled)
+            }
             RecordResult::Change(ChangeOutcome::Handled {
                 findings, replicas, ..
-            }) => {
-                findings.iter().all(fixed)
-                    && replicas.iter().all(|r| {
-                        matches!(
-                            r.outcome,
-                            RegionOutcome::Compliant
-                                | RegionOutcome::Remediated
-                                | RegionOutcome::Duplicate
-                        )
-                    })
-            }
+            }) => findings.iter().all(fixed) && replicas.iter().all(region_settled),
             RecordResult::Failed(_) => false,
             _ => true,
         }
     }
+}
 
-    fn word(&self) -> &'static str {
+/// What a record came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Handled,
+    Duplicate,
+    Skipped,
+    Malformed,
+    Failed,
+}
+
+impl Verdict {
+    fn word(self) -> &'static str {
         match self {
-            RecordResult::Key(GuardOutcome::Handled { .. })
-            | RecordResult::Change(ChangeOutcome::Handled { .. }) => "handled",
-            RecordResult::Change(ChangeOutcome::Duplicate { .. }) => "duplicate",
-            RecordResult::Key(GuardOutcome::Skipped { .. })
-            | RecordResult::Change(ChangeOutcome::Skipped { .. })
-            | RecordResult::NoGuard(_) => "skipped",
-            RecordResult::Key(GuardOutcome::Rejected { .. })
-            | RecordResult::Change(ChangeOutcome::Rejected { .. })
-            | RecordResult::Malformed(_) => "malformed",
-            RecordResult::Failed(_) => "failed",
+            Verdict::Handled => "handled",
+            Verdict::Duplicate => "duplicate",
+            Verdict::Skipped => "skipped",
+            Verdict::Malformed => "malformed",
+            Verdict::Failed => "failed",
         }
     }
+}
+
+/// A Region left with nothing to do: compliant, fixed, or handled by another copy.
+fn region_settled(r: &RegionReport) -> bool {
+    matches!(
+        r.outcome,
+        RegionOutcome::Compliant | RegionOutcome::Remediated | RegionOutcome::Duplicate
+    )
 }
 
 /// A finding that needs no one: a pass, or a failure the guard fixed.
@@ -261,12 +274,12 @@ struct Total {
 impl Total {
     fn add(&mut self, r: &RecordResult) {
         self.records += 1;
-        match r.word() {
-            "handled" => self.handled += 1,
-            "duplicate" => self.duplicate += 1,
-            "skipped" => self.skipped += 1,
-            "malformed" => self.malformed += 1,
-            _ => self.failed += 1,
+        match r.verdict() {
+            Verdict::Handled => self.handled += 1,
+            Verdict::Duplicate => self.duplicate += 1,
+            Verdict::Skipped => self.skipped += 1,
+            Verdict::Malformed => self.malformed += 1,
+            Verdict::Failed => self.failed += 1,
         }
         if !r.malformed() && !r.settled() {
             self.unsettled += 1;
@@ -567,7 +580,7 @@ fn record_text(record: &Record) -> String {
         "[{}] {name} {} -> {guard}: {}",
         record.index,
         record.event_id,
-        record.result.word().to_uppercase()
+        record.result.verdict().word().to_uppercase()
     );
     match &record.result {
         RecordResult::Key(o) => key_text(&mut out, o),
