@@ -134,17 +134,17 @@ impl SigningArgs {
         }
     }
 
-    /// Walks the chain of the period.
+    /// Walks the chain of the period with `key` (read once, by [`SigningArgs::verifying_key`]).
     async fn walk(
         &self,
         store: &S3EvidenceStore,
-        endpoint_url: Option<&str>,
+        key: p256::ecdsa::VerifyingKey,
         from: Timestamp,
         to: Timestamp,
         now: Timestamp,
     ) -> Result<crate::chain::ChainReport, UsageError> {
         let expect = crate::chain::Expect {
-            key: self.verifying_key(endpoint_url).await?,
+            key,
             retention_days: self.retention_days,
             from,
             to,
@@ -247,11 +247,9 @@ fn chain_command(args: &VerifyArgs<'_>) -> Result<Outcome, UsageError> {
     let (from, to) = period(c.from.as_deref(), c.to.as_deref(), now)?;
     let report = runtime()?.block_on(async {
         // The key first: a missing or wrong key is bad input before anything is read.
-        c.signing.verifying_key(args.endpoint_url).await?;
+        let key = c.signing.verifying_key(args.endpoint_url).await?;
         let store = open_store(args.bucket, args.endpoint_url).await?;
-        c.signing
-            .walk(&store, args.endpoint_url, from, to, now)
-            .await
+        c.signing.walk(&store, key, from, to, now).await
     })?;
     let code = u8::from(!report.problems.is_empty());
     let stdout = match args.format {
@@ -436,19 +434,17 @@ pub fn report_command(args: &ReportArgs<'_>) -> Result<Outcome, UsageError> {
     let now = Timestamp::from_system_time(std::time::SystemTime::now());
     let (from, to) = period(args.from, args.to, now)?;
     let (mut rows, chain) = runtime()?.block_on(async {
-        if args.signing.given() {
-            args.signing.verifying_key(args.endpoint_url).await?;
-        }
-        let store = open_store(args.bucket, args.endpoint_url).await?;
-        let rows = read_rows(&store, from, to).await?;
-        let chain = if args.signing.given() {
-            Some(
-                args.signing
-                    .walk(&store, args.endpoint_url, from, to, now)
-                    .await?,
-            )
+        // The key first: a wrong key is bad input before anything is read.
+        let key = if args.signing.given() {
+            Some(args.signing.verifying_key(args.endpoint_url).await?)
         } else {
             None
+        };
+        let store = open_store(args.bucket, args.endpoint_url).await?;
+        let rows = read_rows(&store, from, to).await?;
+        let chain = match key {
+            Some(key) => Some(args.signing.walk(&store, key, from, to, now).await?),
+            None => None,
         };
         Ok::<_, UsageError>((rows, chain))
     })?;
