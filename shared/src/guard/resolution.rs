@@ -47,8 +47,13 @@ pub struct Reconciled {
     pub ledger: Ledger,
     /// The resolutions to publish.
     pub resolved: Vec<Finding>,
-    /// Whether the open failures changed.
-    pub changed: bool,
+}
+
+impl Reconciled {
+    /// Whether the open failures differ from those of `read`, the ledger reconciled.
+    pub fn changes(&self, read: &Ledger) -> bool {
+        self.ledger.open != read.open
+    }
 }
 
 /// Applies `observations` (each a run of checks on one scope, in the order they were made:
@@ -88,7 +93,6 @@ pub fn reconcile(
             }
         }
     }
-    let changed = open != ledger.open;
     Reconciled {
         ledger: Ledger {
             version: ledger.version,
@@ -96,7 +100,6 @@ pub fn reconcile(
             expires: ledger.expires,
         },
         resolved,
-        changed,
     }
 }
 
@@ -185,7 +188,6 @@ impl<B: FindingBus, C: ClaimStore> Delivery<B, C> {
                     r.ledger.open.insert(check, open.clone());
                 }
             }
-            r.changed = r.ledger.open != ledger.open;
             if !claimed.is_empty() {
                 if self.bus.publish(&claimed).await.is_err() {
                     self.release_all(&claimed).await;
@@ -200,7 +202,7 @@ impl<B: FindingBus, C: ClaimStore> Delivery<B, C> {
                 .ledger
                 .expires
                 .is_none_or(|e| e.0 < now.plus(LEDGER_TTL_SECONDS - REFRESH_AFTER_SECONDS).0);
-            if !r.changed && (r.ledger.open.is_empty() || !stale) {
+            if !r.changes(&ledger) && (r.ledger.open.is_empty() || !stale) {
                 break;
             }
             match self
@@ -290,12 +292,12 @@ mod tests {
             None,
             NOW,
         );
-        assert!(opened.changed && opened.resolved.is_empty());
+        assert!(opened.changes(&Ledger::default()) && opened.resolved.is_empty());
         assert_eq!(opened.ledger.open["KP-ADMIN"].fingerprint, fail.fingerprint);
 
         let pass = finding(CheckId::KpAdmin, Status::Pass, "ok");
         let closed = reconcile(&opened.ledger, &[std::slice::from_ref(&pass)], None, NOW);
-        assert!(closed.changed && closed.ledger.open.is_empty());
+        assert!(closed.changes(&opened.ledger) && closed.ledger.open.is_empty());
         let [r] = closed.resolved.as_slice() else {
             panic!("{:?}", closed.resolved)
         };
@@ -305,7 +307,7 @@ mod tests {
 
         // Seen again: nothing open, nothing to say.
         let again = reconcile(&closed.ledger, &[&[pass]], None, NOW);
-        assert!(!again.changed && again.resolved.is_empty());
+        assert!(!again.changes(&closed.ledger) && again.resolved.is_empty());
     }
 
     #[test]
@@ -320,7 +322,7 @@ mod tests {
         );
         let mixed = [other, finding(CheckId::KpAdmin, Status::Pass, "ok")];
         let still = reconcile(&opened.ledger, &[&mixed], None, NOW);
-        assert!(!still.changed && still.resolved.is_empty());
+        assert!(!still.changes(&opened.ledger) && still.resolved.is_empty());
         assert_eq!(still.ledger.open["KP-ADMIN"].fingerprint, first.fingerprint);
     }
 
@@ -335,7 +337,7 @@ mod tests {
         let error = finding(CheckId::KpAdmin, Status::Error, "unreadable");
         let other = finding(CheckId::KeyState, Status::Pass, "ok");
         let r = reconcile(&opened.ledger, &[&[error, other]], None, NOW);
-        assert!(!r.changed && r.resolved.is_empty());
+        assert!(!r.changes(&opened.ledger) && r.resolved.is_empty());
     }
 
     #[test]
@@ -344,7 +346,7 @@ mod tests {
         let pass = finding(CheckId::KpServiceUse, Status::Pass, "ok");
         let r = reconcile(&Ledger::default(), &[&[fail], &[pass]], None, NOW);
         assert_eq!(r.resolved.len(), 1);
-        assert!(r.ledger.open.is_empty() && !r.changed);
+        assert!(r.ledger.open.is_empty() && !r.changes(&Ledger::default()));
     }
 
     /// A bus that lets other tasks run while it publishes (as a network call would).
