@@ -349,6 +349,11 @@ mod tests {
         assert!(r.ledger.open.is_empty() && !r.changes(&Ledger::default()));
     }
 
+    /// How many failures the ledger of `scope` holds open.
+    async fn open_count(claims: &crate::ports::local::LocalClaims, scope: &str) -> usize {
+        claims.open_failures(scope).await.unwrap().open.len()
+    }
+
     /// A bus that lets other tasks run while it publishes (as a network call would).
     #[derive(Default)]
     struct YieldingBus(crate::ports::local::LocalBus);
@@ -374,16 +379,7 @@ mod tests {
                 .is_empty()
         );
         let scope = scope_of(&fail);
-        assert_eq!(
-            delivery
-                .claims
-                .open_failures(&scope)
-                .await
-                .unwrap()
-                .open
-                .len(),
-            1
-        );
+        assert_eq!(open_count(&delivery.claims, &scope).await, 1);
 
         let pass = finding(CheckId::KpAdmin, Status::Pass, "ok");
         let seen = [pass];
@@ -394,15 +390,7 @@ mod tests {
         );
         assert_eq!(a.len() + b.len(), 1, "{a:#?} {b:#?}");
         assert_eq!(delivery.bus.0.published().len(), 1);
-        assert!(
-            delivery
-                .claims
-                .open_failures(&scope)
-                .await
-                .unwrap()
-                .open
-                .is_empty()
-        );
+        assert_eq!(open_count(&delivery.claims, &scope).await, 0);
         // Seen again later: nothing open, nothing published.
         assert!(delivery.resolve(&[&seen], None, NOW).await.is_empty());
         assert_eq!(delivery.bus.0.published().len(), 1);
@@ -435,16 +423,7 @@ mod tests {
             )
             .await
             .unwrap();
-        assert_eq!(
-            delivery
-                .claims
-                .open_failures(&scope)
-                .await
-                .unwrap()
-                .open
-                .len(),
-            1
-        );
+        assert_eq!(open_count(&delivery.claims, &scope).await, 1);
         assert!(
             delivery
                 .resolve(&[&pass], None, NOW.plus(60))
@@ -452,15 +431,7 @@ mod tests {
                 .is_empty()
         );
         assert_eq!(delivery.bus.published().len(), 1);
-        assert!(
-            delivery
-                .claims
-                .open_failures(&scope)
-                .await
-                .unwrap()
-                .open
-                .is_empty()
-        );
+        assert_eq!(open_count(&delivery.claims, &scope).await, 0);
     }
 
     #[tokio::test]
