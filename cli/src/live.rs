@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use idc_guard_core::aws::secrets::SecretsManagerSecrets;
 use idc_guard_core::aws::{
     Documents, Endpoints, KmsKeyStore, Region, SdkConfig, SsoInstanceDirectory,
     load_sdk_config_system_roots,
@@ -12,6 +13,8 @@ use idc_guard_core::config::Config;
 use idc_guard_core::domain::time::Timestamp;
 use idc_guard_core::finding::{Finding, Status};
 use idc_guard_core::guard::audit::{AuditReport, audit};
+use idc_guard_core::idp_app::{IdpError, IdpErrorKind};
+use idc_guard_core::idp_http::{LiveApps, load};
 use serde_json::json;
 
 use crate::input::read_config;
@@ -95,7 +98,29 @@ pub fn audit_command(
         let keys = KmsKeyStore::new(&sdk, endpoints.kms.clone());
         let directory = SsoInstanceDirectory::new(&sdk, endpoints.sso_admin.clone());
         let documents = Documents::new(&sdk, endpoints.s3.clone());
-        audit(&config, &keys, Some(&directory), &documents, now()).await
+        let apps = match &config.idp.application {
+            Some(application) => {
+                let secrets = SecretsManagerSecrets::new(&sdk, endpoints.secrets.clone());
+                match load(application, &secrets, false).await {
+                    Ok(apps) => Some(apps),
+                    Err(e) => Some(LiveApps::Unusable(IdpError::new(
+                        application.provider.kind(),
+                        IdpErrorKind::Credentials,
+                        format!("the credentials secret could not be read: {e}"),
+                    ))),
+                }
+            }
+            None => None,
+        };
+        audit(
+            &config,
+            &keys,
+            Some(&directory),
+            &documents,
+            apps.as_ref(),
+            now(),
+        )
+        .await
     });
     let code = if report.compliant() { 0 } else { 1 };
     let problems: Vec<&Finding> = report

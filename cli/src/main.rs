@@ -7,6 +7,7 @@ mod chain;
 mod commands;
 mod evidence;
 mod findings_text;
+mod idp;
 mod input;
 mod live;
 mod replay;
@@ -141,6 +142,12 @@ enum Command {
         #[command(subcommand)]
         command: EvidenceCommand,
     },
+    /// The IdP application (Entra ID or Okta, `[idp.application]`): check its ACS URLs
+    /// against the enabled Regions, or add the missing ones.
+    Idp {
+        #[command(subcommand)]
+        command: IdpCommand,
+    },
     /// Print the SAML ACS and access portal URLs of every enabled Region.
     AcsUrls {
         /// The idc-guard configuration (TOML).
@@ -149,6 +156,46 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t)]
         format: Format,
+    },
+}
+
+/// Where `idp` commands connect and read credentials.
+#[derive(Debug, clap::Args)]
+struct IdpConnection {
+    /// The idc-guard configuration (TOML), with [idp.application].
+    #[arg(long)]
+    config: String,
+    /// Endpoint for every AWS service (a local server).
+    #[arg(long)]
+    endpoint_url: Option<String>,
+    /// Endpoint for IAM Identity Center (sso-admin) only, e.g. the local emulator.
+    #[arg(long)]
+    sso_endpoint_url: Option<String>,
+    /// The credentials JSON from this file instead of the configured Secrets Manager secret.
+    #[arg(long)]
+    credentials_file: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+}
+
+/// `idc-guard idp ...`
+#[derive(Debug, Subcommand)]
+enum IdpCommand {
+    /// Read the application and judge its ACS URLs, audience and signing certificate; change
+    /// nothing. Exit 1 when anything is missing or wrong.
+    Check {
+        #[command(flatten)]
+        connection: IdpConnection,
+    },
+    /// Add the missing ACS URLs (never removes or reorders), then verify by re-reading.
+    /// Needs idp.allow_update = true.
+    Sync {
+        #[command(flatten)]
+        connection: IdpConnection,
+        /// Print the exact request that would be sent; send nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -303,6 +350,26 @@ fn run(command: Command) -> Result<Outcome, UsageError> {
             format,
         }),
         Command::AcsUrls { config, format } => commands::acs_urls(&config, format),
+        Command::Idp { command } => {
+            let (c, permit) = match command {
+                IdpCommand::Check { connection } => (connection, idp::Permit::Report),
+                IdpCommand::Sync {
+                    connection,
+                    dry_run: true,
+                } => (connection, idp::Permit::Plan),
+                IdpCommand::Sync { connection, .. } => (connection, idp::Permit::Apply),
+            };
+            idp::idp_command(&idp::IdpArgs {
+                config: &c.config,
+                connection: live::Connection {
+                    endpoint_url: c.endpoint_url,
+                    sso_endpoint_url: c.sso_endpoint_url,
+                },
+                credentials_file: c.credentials_file.as_deref(),
+                permit,
+                format: c.format,
+            })
+        }
         Command::Evidence {
             command:
                 EvidenceCommand::Verify {

@@ -10,15 +10,18 @@ use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write as _};
 use std::ops::ControlFlow;
 
+use idc_guard_core::aws::secrets::SecretsManagerSecrets;
 use idc_guard_core::aws::{
-    Documents, DynamoClaims, EventBridgeBus, KmsKeyStore, SsoInstanceDirectory,
+    Documents, DynamoClaims, Endpoints, EventBridgeBus, KmsKeyStore, SdkConfig,
+    SsoInstanceDirectory,
 };
-use idc_guard_core::config::Mode;
+use idc_guard_core::config::{Config, Mode};
 use idc_guard_core::domain::time::Timestamp;
 use idc_guard_core::finding::{Finding, RemediationOutcome, Status};
 use idc_guard_core::guard::change::ChangeOutcome;
 use idc_guard_core::guard::key::{GuardOutcome, RegionOutcome, RegionReport};
 use idc_guard_core::guard::{Delivery, GuardError, IdpGuard, KeyEnforcer, KeyGuard, RegionGuard};
+use idc_guard_core::idp_http::{LiveApps, load};
 use idc_guard_core::intake::Owner;
 use idc_guard_core::intake::envelope::{CloudTrailEvent, Rejection};
 use idc_guard_core::intake::records::{Entry, FileShape, RecordsError, read_records};
@@ -161,7 +164,7 @@ impl Pause for Sleep {
 struct Guards<'a> {
     key: KeyGuard<KmsKeyStore, &'a Bus, &'a Claims, &'a Claims>,
     region: RegionGuard<KmsKeyStore, SsoInstanceDirectory, &'a Bus, &'a Claims, &'a Claims, Sleep>,
-    idp: IdpGuard<SsoInstanceDirectory, &'a Bus, &'a Claims, Documents>,
+    idp: IdpGuard<SsoInstanceDirectory, &'a Bus, &'a Claims, Documents, LiveApps, &'a Claims>,
 }
 
 /// What became of one record.
@@ -272,8 +275,9 @@ struct Total {
 }
 
 impl Total {
-    fn add(&mut self, r: &RecordResult) {
-        self.records += 1;
+    /// Adds one guard's result; `first` for the first (or only) guard of a record.
+    fn add(&mut self, r: &RecordResult, first: bool) {
+        self.records += usize::from(first);
         match r.verdict() {
             Verdict::Handled => self.handled += 1,
             Verdict::Duplicate => self.duplicate += 1,
@@ -397,16 +401,19 @@ pub fn replay(args: &ReplayArgs<'_>) -> Result<Outcome, UsageError> {
                 },
                 directory: directory(),
                 documents: Documents::new(&sdk, endpoints.s3.clone()),
+                apps: idp_apps(&config, &sdk, &endpoints).await?,
+                budget: &claims,
             },
         };
         let mut total = Total::default();
         while let Some(entry) = receiver.recv().await {
-            let record = handle(&guards, entry, now()).await;
-            total.add(&record.result);
-            print_record(&name, &record, args.format);
+            for (i, record) in handle(&guards, entry, now()).await.iter().enumerate() {
+                total.add(&record.result, i == 0);
+                print_record(&name, record, args.format);
+            }
         }
-        total
-    });
+        Ok::<_, UsageError>(total)
+    })?;
     let read = reading
         .join()
         .map_err(|_| UsageError(format!("{name}: the reader stopped unexpectedly")))?;
@@ -448,18 +455,19 @@ fn print_out(text: &str) {
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
-/// Reads one entry and hands it to its guard.
-async fn handle(guards: &Guards<'_>, entry: Entry, now: Timestamp) -> Record {
+/// Reads one entry and hands it to every guard that reacts to it: its owner, and idp-guard
+/// too for a Region change when an IdP application is configured. One result per guard.
+async fn handle(guards: &Guards<'_>, entry: Entry, now: Timestamp) -> Vec<Record> {
     let (index, value) = match entry {
         Entry::Record { index, record } => (index, record),
         Entry::Unreadable { index, error } => {
-            return Record {
+            return vec![Record {
                 index,
                 event_id: String::new(),
                 event_name: String::new(),
                 owner: None,
                 result: RecordResult::Malformed(error),
-            };
+            }];
         }
     };
     let event = match CloudTrailEvent::try_from(&value) {
@@ -479,17 +487,47 @@ async fn handle(guards: &Guards<'_>, entry: Entry, now: Timestamp) -> Record {
                     .unwrap_or_default()
                     .to_owned()
             };
-            return Record {
+            return vec![Record {
                 index,
                 event_id: named("eventID"),
                 event_name: named("eventName"),
                 owner: None,
                 result,
-            };
+            }];
         }
     };
-    let owner = Owner::of(&event);
-    let result = match owner {
+    let mut owners: Vec<Option<Owner>> = Owner::every(&event)
+        .into_iter()
+        .filter(|o| {
+            *o != Owner::Idp || Owner::of(&event) == Some(Owner::Idp) || guards.idp.apps.is_some()
+        })
+        .map(Some)
+        .collect();
+    if owners.is_empty() {
+        owners.push(None);
+    }
+    let mut records = Vec::new();
+    for owner in owners {
+        records.push(Record {
+            index,
+            event_id: event.event_id.clone(),
+            event_name: event.event_name.clone(),
+            owner,
+            result: one_guard(guards, owner, &event, &value, now).await,
+        });
+    }
+    records
+}
+
+/// The result of `owner` (none: no guard) on one record.
+async fn one_guard(
+    guards: &Guards<'_>,
+    owner: Option<Owner>,
+    event: &CloudTrailEvent,
+    value: &Value,
+    now: Timestamp,
+) -> RecordResult {
+    match owner {
         None => RecordResult::NoGuard(format!(
             "{} from {} is not an event any guard reacts to",
             event.event_name,
@@ -501,23 +539,34 @@ async fn handle(guards: &Guards<'_>, entry: Entry, now: Timestamp) -> Record {
         )),
         Some(Owner::KeyPolicy) => guards
             .key
-            .handle_event(&value, now)
+            .handle_event(value, now)
             .await
             .map_or_else(failed, RecordResult::Key),
-        Some(Owner::Region) => Box::pin(guards.region.handle_event(&value, now))
+        Some(Owner::Region) => Box::pin(guards.region.handle_event(value, now))
             .await
             .map_or_else(failed, RecordResult::Change),
-        Some(Owner::Idp) => Box::pin(guards.idp.handle_event(&value, now))
+        Some(Owner::Idp) => Box::pin(guards.idp.handle_event(value, now))
             .await
             .map_or_else(failed, RecordResult::Change),
-    };
-    Record {
-        index,
-        event_id: event.event_id,
-        event_name: event.event_name,
-        owner,
-        result,
     }
+}
+
+/// The IdP application's adapter when configured (write access only when this replay may
+/// remediate it).
+async fn idp_apps(
+    config: &Config,
+    sdk: &SdkConfig,
+    endpoints: &Endpoints,
+) -> Result<Option<LiveApps>, UsageError> {
+    let Some(application) = &config.idp.application else {
+        return Ok(None);
+    };
+    let write = config.remediation.mode == Mode::Remediate && config.idp.allow_update;
+    let secrets = SecretsManagerSecrets::new(sdk, endpoints.secrets.clone());
+    load(application, &secrets, write)
+        .await
+        .map(Some)
+        .map_err(|e| UsageError(format!("reading the IdP credentials secret: {e}")))
 }
 
 /// AWS failed: what happened, with the findings that could not be published.

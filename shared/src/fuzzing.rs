@@ -11,7 +11,7 @@ use crate::checks::key_policy::check_key_policy;
 use crate::config::Config;
 use crate::finding::Finding;
 use crate::intake::envelope::CloudTrailEvent;
-use crate::intake::instance::{IdentityEvent, InstanceEvent};
+use crate::intake::instance::{IdpEvent, InstanceEvent};
 use crate::intake::key::KeyEvent;
 use crate::model::{RegionModel, caller_context};
 use crate::notify::limits::{
@@ -199,16 +199,16 @@ fn one_record(value: &Value) {
     use crate::intake::envelope::{Rejection, Skip};
     match CloudTrailEvent::try_from(value) {
         Ok(event) => {
-            let owner = Owner::of(&event);
+            let owners = Owner::every(&event);
             let results = [
                 (Owner::KeyPolicy, KeyEvent::try_from(&event).map(|_| ())),
                 (Owner::Region, InstanceEvent::try_from(&event).map(|_| ())),
-                (Owner::Idp, IdentityEvent::try_from(&event).map(|_| ())),
+                (Owner::Idp, IdpEvent::try_from(&event).map(|_| ())),
             ];
             for (guard, result) in results {
                 let unknown = matches!(result, Err(Rejection::Skip(Skip::UnhandledEvent(_))));
                 assert_eq!(
-                    owner == Some(guard),
+                    owners.contains(&guard),
                     !unknown,
                     "the dispatcher and {guard}'s intake disagree on {}",
                     event.event_name

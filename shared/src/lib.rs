@@ -23,6 +23,7 @@ pub mod domain;
 
 pub mod config;
 pub mod finding;
+pub mod idp_app;
 pub mod saml;
 
 pub mod intake;
@@ -36,6 +37,8 @@ pub mod guard;
 
 #[cfg(feature = "aws")]
 pub mod aws;
+#[cfg(feature = "idp-http")]
+pub mod idp_http;
 
 pub mod evidence;
 pub mod notify;

@@ -22,6 +22,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("intake", 1),
     ("model", 1),
     ("saml", 1),
+    ("idp_app", 1),
     // checks and the ports they read
     ("checks", 2),
     ("ports", 2),
@@ -34,6 +35,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("guard", 4),
     // adapters
     ("aws", 5),
+    ("idp_http", 5),
     // fuzz entry points
     ("fuzzing", 6),
 ];

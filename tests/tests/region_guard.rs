@@ -423,6 +423,8 @@ async fn idp_guard(
     config: Config,
 ) -> idp_guard::AwsIdpGuard {
     idp_guard::aws_idp_guard(&f.sdk, settings(f, config), &endpoints(f, emu))
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -551,7 +553,9 @@ async fn the_sweeper_finds_drift_that_produced_no_event() {
             state_region: None,
         },
         &endpoints(&f, &emu),
-    );
+    )
+    .await
+    .unwrap();
     // Compliant: only the summary (and the action-required ACS reminder) is published.
     let out = drift_sweeper::handle(&sweeper, &json!({"id": "sched-1"}), now(0))
         .await
@@ -697,7 +701,9 @@ async fn the_sweeper_reports_what_it_cannot_read_and_keeps_what_it_cannot_publis
             sso_admin: Some(sso_proxy.url.clone()),
             ..Endpoints::all(&aws.url)
         },
-    );
+    )
+    .await
+    .unwrap();
 
     drift_sweeper::handle(&sweeper, &json!({"id": "sched-1"}), now(0))
         .await
@@ -802,7 +808,9 @@ async fn idp_guard_metadata_that_cannot_be_read_is_reported_or_retried() {
             sso_admin: Some(emu.url.clone()),
             ..Endpoints::all(&proxy.url)
         },
-    );
+    )
+    .await
+    .unwrap();
     let event = |id: &str| {
         sso_event(
             "UpdateExternalIdPConfigurationForDirectory",

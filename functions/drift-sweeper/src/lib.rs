@@ -13,13 +13,17 @@ use idc_guard_core::config::Config;
 use idc_guard_core::domain::time::Timestamp;
 use idc_guard_core::guard::Delivery;
 use idc_guard_core::guard::sweep::sweep;
-use idc_guard_core::ports::{ClaimStore, DocumentSource, FindingBus, InstanceDirectory, KeyStore};
-use idc_guard_lambda::{GuardSettings, RetryableError, SettingsError, aws_delivery};
+use idc_guard_core::idp_http::LiveApps;
+use idc_guard_core::ports::{
+    ClaimStore, DocumentSource, FindingBus, IdentityProviderApps, InstanceDirectory, KeyStore,
+    PortError,
+};
+use idc_guard_lambda::{GuardSettings, RetryableError, SettingsError, aws_delivery, aws_idp_apps};
 use serde_json::Value;
 
 /// The sweeper's ports.
 #[derive(Debug)]
-pub struct Sweeper<K, D, S, B, C> {
+pub struct Sweeper<K, D, S, A, B, C> {
     /// The configuration.
     pub config: Config,
     /// KMS.
@@ -28,13 +32,15 @@ pub struct Sweeper<K, D, S, B, C> {
     pub directory: D,
     /// The IdP's metadata.
     pub documents: S,
+    /// The IdP application's API (read-only here), when `[idp.application]` is configured.
+    pub apps: Option<A>,
     /// The findings bus and the state table (the open-failure ledgers).
     pub delivery: Delivery<B, C>,
 }
 
 /// The sweeper over AWS.
 pub type AwsSweeper =
-    Sweeper<KmsKeyStore, SsoInstanceDirectory, Documents, EventBridgeBus, DynamoClaims>;
+    Sweeper<KmsKeyStore, SsoInstanceDirectory, Documents, LiveApps, EventBridgeBus, DynamoClaims>;
 
 /// Reads the guards' variables through `get`; errors name the variable.
 pub fn settings_from_env(
@@ -43,20 +49,26 @@ pub fn settings_from_env(
     GuardSettings::from_env(get)
 }
 
-/// Builds the sweeper over AWS, with optional explicit endpoints.
-pub fn aws_sweeper(sdk: &SdkConfig, settings: GuardSettings, endpoints: &Endpoints) -> AwsSweeper {
-    Sweeper {
+/// Builds the sweeper over AWS, with optional explicit endpoints. With `[idp.application]`,
+/// its credentials secret is read now (cold start), for reading only.
+pub async fn aws_sweeper(
+    sdk: &SdkConfig,
+    settings: GuardSettings,
+    endpoints: &Endpoints,
+) -> Result<AwsSweeper, PortError> {
+    Ok(Sweeper {
         keys: KmsKeyStore::new(sdk, endpoints.kms.clone()),
         directory: SsoInstanceDirectory::new(sdk, endpoints.sso_admin.clone()),
         documents: Documents::new(sdk, endpoints.s3.clone()),
+        apps: aws_idp_apps(sdk, &settings.config, endpoints, false).await?,
         delivery: aws_delivery(sdk, &settings, endpoints),
         config: settings.config,
-    }
+    })
 }
 
 /// Sweeps once. The scheduler's event id (when the input has one) names the sweep.
-pub async fn handle<K, D, S, B, C>(
-    sweeper: &Sweeper<K, D, S, B, C>,
+pub async fn handle<K, D, S, A, B, C>(
+    sweeper: &Sweeper<K, D, S, A, B, C>,
     event: &Value,
     now: Timestamp,
 ) -> Result<Value, RetryableError>
@@ -64,6 +76,7 @@ where
     K: KeyStore,
     D: InstanceDirectory,
     S: DocumentSource,
+    A: IdentityProviderApps,
     B: FindingBus,
     C: ClaimStore,
 {
@@ -76,6 +89,7 @@ where
         &sweeper.keys,
         &sweeper.directory,
         &sweeper.documents,
+        sweeper.apps.as_ref(),
         &sweeper.delivery,
         &sweep_id,
         now,

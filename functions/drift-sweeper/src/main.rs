@@ -18,7 +18,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let settings = settings_from_env(|name| std::env::var(name).ok())?;
     let sdk = load_sdk_config().await;
-    let sweeper = Arc::new(aws_sweeper(&sdk, settings, &Endpoints::default()));
+    let sweeper = Arc::new(aws_sweeper(&sdk, settings, &Endpoints::default()).await?);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let sweeper = Arc::clone(&sweeper);
         async move { handle(&sweeper, &event.payload, now()).await }

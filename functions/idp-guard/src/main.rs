@@ -19,7 +19,7 @@ async fn main() -> Result<(), Error> {
     // A bad setting fails the init phase with a message naming the variable.
     let settings = settings_from_env(|name| std::env::var(name).ok())?;
     let sdk = load_sdk_config().await;
-    let guard = Arc::new(aws_idp_guard(&sdk, settings, &Endpoints::default()));
+    let guard = Arc::new(aws_idp_guard(&sdk, settings, &Endpoints::default()).await?);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let guard = Arc::clone(&guard);
         async move { handle(&guard, &event.payload, now()).await }

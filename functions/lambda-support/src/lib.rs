@@ -75,6 +75,42 @@ pub fn aws_key_guard(
     )
 }
 
+/// The circuit breaker in the state table (in `settings.state_region`).
+pub fn aws_budget(
+    sdk: &SdkConfig,
+    settings: &GuardSettings,
+    endpoints: &Endpoints,
+) -> DynamoClaims {
+    DynamoClaims::new(
+        &state_sdk(sdk, settings),
+        endpoints.dynamodb.clone(),
+        &settings.table_name,
+    )
+}
+
+/// The IdP application's adapter when `[idp.application]` is configured: its credentials
+/// secret read now (cold start) through Secrets Manager. `write` asks for the update scope.
+/// Only a transient failure is an `Err` (the init fails and is retried); an unreadable or
+/// malformed secret gives an adapter that reports "cannot verify" on every check.
+#[cfg(feature = "idp")]
+pub async fn aws_idp_apps(
+    sdk: &SdkConfig,
+    config: &idc_guard_core::config::Config,
+    endpoints: &Endpoints,
+    write: bool,
+) -> Result<Option<idc_guard_core::idp_http::LiveApps>, idc_guard_core::ports::PortError> {
+    let Some(application) = &config.idp.application else {
+        return Ok(None);
+    };
+    let secrets =
+        idc_guard_core::aws::secrets::SecretsManagerSecrets::new(sdk, endpoints.secrets.clone());
+    let apps = idc_guard_core::idp_http::load(application, &secrets, write).await?;
+    if let idc_guard_core::idp_http::LiveApps::Unusable(e) = &apps {
+        tracing::warn!(error = %e, "the IdP application cannot be used; its checks report why");
+    }
+    Ok(Some(apps))
+}
+
 /// Waits with tokio's timer.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct TokioPause;

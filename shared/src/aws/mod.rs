@@ -45,6 +45,8 @@ pub struct Endpoints {
     pub sso_admin: Option<String>,
     /// S3 (the IdP's SAML metadata).
     pub s3: Option<String>,
+    /// Secrets Manager (the IdP application's credentials).
+    pub secrets: Option<String>,
 }
 
 impl Endpoints {
@@ -56,6 +58,7 @@ impl Endpoints {
             dynamodb: Some(url.to_owned()),
             sso_admin: Some(url.to_owned()),
             s3: Some(url.to_owned()),
+            secrets: Some(url.to_owned()),
         }
     }
 }

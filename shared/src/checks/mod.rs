@@ -1,6 +1,7 @@
 //! The checks, by stable id ([`CheckId`]).
 
 pub mod idp;
+pub mod idp_app;
 pub mod instance;
 pub mod key_policy;
 pub mod key_state;

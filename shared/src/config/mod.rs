@@ -9,7 +9,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::regions;
 
+mod idp_app;
 mod validate;
+
+pub use idp_app::{
+    ENTRA_LOGIN_ENDPOINT, GRAPH_ENDPOINT, IdpApplication, ProviderKind, ProviderSettings,
+    ServiceUrl,
+};
 
 use validate::{RawConfig, is_key_id, validate};
 
@@ -209,6 +215,10 @@ pub struct IdpSettings {
     pub certificate_warning_days: u32,
     /// The EventBridge `source` of `sso-directory.amazonaws.com` events.
     pub sso_directory_event_source: String,
+    /// The SAML application at the IdP, read through the IdP's API, when configured.
+    pub application: Option<IdpApplication>,
+    /// Whether remediate mode may add missing ACS URLs to the application (never removes).
+    pub allow_update: bool,
 }
 
 /// A KMS key ARN, split into its parts.

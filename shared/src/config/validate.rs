@@ -36,6 +36,9 @@ pub(super) struct RawIdp {
     saml_metadata: Option<String>,
     certificate_warning_days: Option<u32>,
     sso_directory_event_source: Option<String>,
+    application: Option<super::idp_app::RawApplication>,
+    #[serde(default)]
+    allow_update: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -121,8 +124,13 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
     check_policy_section(&raw, &mut p);
     check_remediation_section(&raw, &mut p);
     let saml_metadata = check_idp_section(&raw, &mut p);
+    let application = check_idp_application(&raw, &mut p);
     match key_arn {
-        Some(key_arn) if p.0.is_empty() => Ok(assemble(raw, key_arn, saml_metadata)),
+        Some(key_arn) if p.0.is_empty() => {
+            let mut config = assemble(raw, key_arn, saml_metadata);
+            config.idp.application = application;
+            Ok(config)
+        }
         _ => Err(p.0),
     }
 }
@@ -379,6 +387,36 @@ fn check_idp_section(raw: &RawConfig, p: &mut Problems) -> Option<MetadataLocati
     saml_metadata
 }
 
+/// `[idp.application]`, when present and valid. Judging the live application needs the
+/// tenant id in the ACS URLs, and `allow_update` needs an application to update.
+fn check_idp_application(raw: &RawConfig, p: &mut Problems) -> Option<IdpApplication> {
+    let Some(app) = &raw.idp.application else {
+        if raw.idp.allow_update {
+            p.bad(
+                "idp.allow_update",
+                "true, but no [idp.application] says which application to update".into(),
+            );
+        }
+        return None;
+    };
+    if raw.saml_tenant_id.is_none() {
+        p.bad(
+            "saml_tenant_id",
+            "required with [idp.application]: the ACS URLs the application must have end with it"
+                .into(),
+        );
+    }
+    match app.check() {
+        Ok(application) => Some(application),
+        Err(problems) => {
+            for (place, message) in problems {
+                p.bad(&place, message);
+            }
+            None
+        }
+    }
+}
+
 /// The configuration from a section-by-section valid raw one, with the defaults filled in.
 fn assemble(raw: RawConfig, key_arn: KeyArn, saml_metadata: Option<MetadataLocation>) -> Config {
     let mut regions = raw.regions;
@@ -434,6 +472,8 @@ fn assemble(raw: RawConfig, key_arn: KeyArn, saml_metadata: Option<MetadataLocat
                 .idp
                 .sso_directory_event_source
                 .unwrap_or_else(|| DEFAULT_SSO_DIRECTORY_EVENT_SOURCE.to_owned()),
+            application: None,
+            allow_update: raw.idp.allow_update,
         },
     }
 }

@@ -69,3 +69,37 @@ pub fn urls_for(config: &Config, region: &str) -> RegionUrls {
 pub fn documented_for(config: &Config) -> bool {
     config.partition() == "aws"
 }
+
+/// The SP entity IDs (the "IAM Identity Center issuer URL") the IdP's audience may be. AWS
+/// publishes no pattern for it; instances show
+/// `https://<primary>.signin.aws.amazon.com/platform/saml/<identity-store-id>` (first here,
+/// the one proposed). The other hosts of the ACS URLs and the tenant id in place of the
+/// identity store id are accepted too, so an unpublished variant is not reported as wrong
+/// (docs/idp-guard.md).
+pub fn sp_entity_ids(config: &Config) -> Vec<String> {
+    let region = &config.primary_region;
+    let mut ids = vec![config.identity_store_id.clone()];
+    ids.extend(config.saml_tenant_id.clone());
+    let mut out = Vec::new();
+    for id in &ids {
+        for host in ["signin.aws.amazon.com", "signin.aws", "sso.signin.aws"] {
+            out.push(format!("https://{region}.{host}/platform/saml/{id}"));
+        }
+    }
+    out
+}
+
+/// The Region whose ACS URL `url` is, for the configured tenant, in any documented form.
+pub fn acs_url_region<'a>(config: &Config, url: &'a str) -> Option<&'a str> {
+    let tenant = config.saml_tenant_id.as_deref()?;
+    let rest = url.strip_prefix("https://")?;
+    let (host, path) = rest.split_once('/')?;
+    if path != format!("platform/saml/acs/{tenant}") {
+        return None;
+    }
+    let region = host
+        .strip_suffix(".sso.signin.aws")
+        .or_else(|| host.strip_suffix(".signin.aws.amazon.com"))
+        .or_else(|| host.strip_suffix(".signin.aws"))?;
+    crate::domain::regions::is_region_name(region).then_some(region)
+}

@@ -11,12 +11,17 @@ use crate::checks::instance::{
     check_region_supported, check_replica_policy, unreadable_instance,
 };
 use crate::checks::key_state::unreadable_key;
-use crate::config::Config;
+use crate::config::{Config, IdentitySource};
 use crate::domain::time::Timestamp;
 use crate::finding::{Finding, Remediation, Status};
 use crate::guard::idp::metadata_findings;
+use crate::guard::idp_app::{Permit, review_app, unreadable_app};
 use crate::guard::key::{Inspection, inspect};
-use crate::ports::{DocumentSource, InstanceDirectory, KeyStore, PortError, PortErrorKind};
+use crate::idp_app::{IdpError, IdpErrorKind};
+use crate::ports::local::LocalBudget;
+use crate::ports::{
+    DocumentSource, IdentityProviderApps, InstanceDirectory, KeyStore, PortError, PortErrorKind,
+};
 
 /// The result of an audit.
 #[derive(Debug, Clone, Serialize)]
@@ -136,13 +141,20 @@ fn region_findings(
 /// Sweeps the instance and every Region with every check (the drift sweeper runs the same
 /// code). Read-only. `documents` reads the IdP's SAML metadata when the configuration names
 /// it; `now` dates the certificate check.
-pub async fn audit<K: KeyStore, D: InstanceDirectory, S: DocumentSource>(
+pub async fn audit<K, D, S, A>(
     config: &Config,
     keys: &K,
     directory: Option<&D>,
     documents: &S,
+    apps: Option<&A>,
     now: Timestamp,
-) -> AuditReport {
+) -> AuditReport
+where
+    K: KeyStore,
+    D: InstanceDirectory,
+    S: DocumentSource,
+    A: IdentityProviderApps,
+{
     let mut notes = Vec::new();
     let describe_instance = async {
         match directory {
@@ -181,15 +193,41 @@ pub async fn audit<K: KeyStore, D: InstanceDirectory, S: DocumentSource>(
         ));
     }
     findings.push(check_idp_source(config, &ObservedSource::Configured));
-    match metadata_findings(config, documents, now).await {
+    let metadata = match metadata_findings(config, documents, now).await {
         Ok((metadata_findings, metadata)) => {
-            findings.extend(check_acs_urls(config, &regions, metadata.as_ref()));
             findings.extend(metadata_findings);
+            metadata
         }
         Err(e) => {
-            findings.extend(check_acs_urls(config, &regions, None));
             notes.push(format!("the IdP's SAML metadata could not be read ({e})"));
+            None
         }
+    };
+    match apps {
+        // The live application settles IDP-ACS-URLS (read-only here: the update it would
+        // need is shown, never sent).
+        Some(apps) if config.identity_source == IdentitySource::ExternalIdp => {
+            match review_app(
+                config,
+                apps,
+                &LocalBudget::default(),
+                &regions,
+                &Permit::Report,
+                now,
+            )
+            .await
+            {
+                Ok(review) => findings.extend(review.findings),
+                Err(e) => {
+                    findings.push(unreadable_app(
+                        config,
+                        &IdpError::new(apps.provider(), IdpErrorKind::Retryable, e.to_string()),
+                    ));
+                    notes.push(format!("the IdP application could not be read ({e})"));
+                }
+            }
+        }
+        _ => findings.extend(check_acs_urls(config, &regions, metadata.as_ref())),
     }
     AuditReport {
         regions,

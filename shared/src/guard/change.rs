@@ -86,7 +86,10 @@ pub struct Assessment {
     pub findings: Vec<Finding>,
     /// Replicas handed to the key guard's logic.
     pub replicas: Vec<RegionReport>,
-    /// Whether KMS was changed (so unpublished findings go to the outbox).
+    /// The findings of the re-read after a remediation: not published, they resolve what
+    /// the remediation fixed (a second observation for the open-failure ledger).
+    pub verified: Vec<Finding>,
+    /// Whether live state was changed (so unpublished findings go to the outbox).
     pub changed: bool,
     /// A write failed in a way a retry may fix and may or may not have landed: the findings
     /// are published, then the invocation fails so the retry re-reads and finishes.
@@ -169,7 +172,11 @@ impl<B: FindingBus, C: ClaimStore> Delivery<B, C> {
         )
         .await?;
         let resolved = self
-            .resolve(&[&assessment.findings], Some(&trigger), now)
+            .resolve(
+                &[&assessment.findings, &assessment.verified],
+                Some(&trigger),
+                now,
+            )
             .await;
         assessment.findings.extend(resolved);
         Ok(ChangeOutcome::Handled {

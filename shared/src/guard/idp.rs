@@ -15,10 +15,13 @@ use crate::config::{Config, IdentitySource};
 use crate::domain::time::Timestamp;
 use crate::finding::Finding;
 use crate::guard::change::{Assessment, ChangeClaim, ChangeOutcome, InstanceChange};
+use crate::guard::idp_app::{AppReview, Permit, review_app};
 use crate::guard::{Delivery, GuardError};
 use crate::intake::envelope::CloudTrailEvent;
-use crate::intake::instance::{IdentityEvent, IdentityEventKind};
-use crate::ports::{ClaimStore, DocumentSource, FindingBus, InstanceDirectory};
+use crate::intake::instance::{IdentityEvent, IdentityEventKind, IdpEvent, InstanceEvent};
+use crate::ports::{
+    ActionBudget, ClaimStore, DocumentSource, FindingBus, IdentityProviderApps, InstanceDirectory,
+};
 use crate::saml::read_metadata;
 
 /// The most SAML metadata read (real documents are a few KiB; a federation aggregate is not
@@ -27,7 +30,7 @@ pub const METADATA_LIMIT: usize = 1024 * 1024;
 
 /// idp-guard over its ports. It never calls KMS.
 #[derive(Debug)]
-pub struct IdpGuard<D, B, C, S> {
+pub struct IdpGuard<D, B, C, S, A, K> {
     /// The configuration.
     pub config: Config,
     /// Bus, claims and outbox.
@@ -36,6 +39,10 @@ pub struct IdpGuard<D, B, C, S> {
     pub directory: D,
     /// Where the IdP's SAML metadata is read from.
     pub documents: S,
+    /// The IdP application's API, when `[idp.application]` is configured.
+    pub apps: Option<A>,
+    /// The circuit breaker for changes to the IdP application.
+    pub budget: K,
 }
 
 /// What a call left as the identity source.
@@ -92,12 +99,14 @@ pub async fn metadata_findings<S: DocumentSource>(
     }
 }
 
-impl<D, B, C, S> IdpGuard<D, B, C, S>
+impl<D, B, C, S, A, K> IdpGuard<D, B, C, S, A, K>
 where
     D: InstanceDirectory,
     B: FindingBus,
     C: ClaimStore,
     S: DocumentSource,
+    A: IdentityProviderApps,
+    K: ActionBudget,
 {
     /// Handles one EventBridge event (or bare CloudTrail record) at time `now`.
     pub async fn handle_event(
@@ -105,10 +114,94 @@ where
         event: &Value,
         now: Timestamp,
     ) -> Result<ChangeOutcome, GuardError> {
-        match CloudTrailEvent::try_from(event).and_then(|e| IdentityEvent::try_from(&e)) {
-            Ok(ev) => self.handle_identity_event(&ev, now).await,
+        match CloudTrailEvent::try_from(event).and_then(|e| IdpEvent::try_from(&e)) {
+            Ok(IdpEvent::Identity(ev)) => self.handle_identity_event(&ev, now).await,
+            Ok(IdpEvent::Region(ev)) => self.handle_region_change(&ev, now).await,
             Err(rejection) => Ok(rejection.into()),
         }
+    }
+
+    /// A Region added or removed: the IdP application's ACS URLs are judged (and, per mode,
+    /// completed) once per change. Without `[idp.application]` there is nothing to check here:
+    /// region-guard reports the Region itself.
+    pub async fn handle_region_change(
+        &self,
+        ev: &InstanceEvent,
+        now: Timestamp,
+    ) -> Result<ChangeOutcome, GuardError> {
+        let Some(apps) = &self.apps else {
+            return Ok(ChangeOutcome::Skipped {
+                reason: format!(
+                    "{}: no [idp.application] is configured, so there is no IdP application to check",
+                    ev.kind.name()
+                ),
+            });
+        };
+        let config = &self.config;
+        let subject = format!(
+            "idp-application:{}",
+            ev.target_region.as_deref().unwrap_or_default()
+        );
+        let change = InstanceChange {
+            kind: ev.kind.name(),
+            change: &ev.change,
+            instance_arn: ev.instance_arn.as_deref(),
+            subject: &subject,
+            delivered_in: &ev.delivered_in,
+        };
+        self.delivery
+            .handle_change(&config.instance_arn, change, now, |claim| async move {
+                let regions = self.live_regions().await?;
+                let withheld = self.withheld(&ev.change, &claim);
+                let permit = Permit::for_guard(config, withheld);
+                let review = review_app(config, apps, &self.budget, &regions, &permit, now).await?;
+                Ok(Assessment {
+                    findings: review.findings,
+                    verified: review.verified,
+                    changed: review.changed,
+                    ..Assessment::default()
+                })
+            })
+            .await
+    }
+
+    /// Why a change to the IdP must not be made now, if it must not: idc-guard's own role
+    /// made the change (loop protection), or the claim store failed (a change could repeat).
+    fn withheld(
+        &self,
+        change: &crate::intake::envelope::Change,
+        claim: &ChangeClaim,
+    ) -> Option<String> {
+        if let Some(role) = self
+            .config
+            .remediation
+            .guard_role_arns
+            .iter()
+            .find(|r| change.actor.is_role(r))
+        {
+            return Some(format!(
+                "The change was made by idc-guard's own role {role}: re-checked, never remediated (loop protection)."
+            ));
+        }
+        match claim {
+            ChangeClaim::Degraded(reason) => Some(reason.clone()),
+            _ => None,
+        }
+    }
+
+    /// The enabled Regions, live (the configured ones when `ListRegions` is refused).
+    async fn live_regions(&self) -> Result<Vec<String>, GuardError> {
+        let config = &self.config;
+        let live = match self
+            .directory
+            .list_regions(&config.primary_region, &config.instance_arn)
+            .await
+        {
+            Ok(regions) => Some(regions),
+            Err(e) if e.retryable() => return Err(e.into()),
+            Err(_) => None,
+        };
+        Ok(enabled_regions(config, live.as_deref()))
     }
 
     /// Handles an identity-source change once.
@@ -128,44 +221,64 @@ where
         };
         self.delivery
             .handle_change(&config.instance_arn, change, now, |claim| async move {
-                let mut findings = self.assess(ev, now).await?;
+                let mut review = self.assess(ev, &claim, now).await?;
                 if let ChangeClaim::Degraded(reason) = &claim {
-                    // Nothing is remediated here anyway; the note says duplicates may follow.
-                    for f in &mut findings {
+                    // Nothing is remediated then; the note says duplicates may follow.
+                    for f in review
+                        .findings
+                        .iter_mut()
+                        .filter(|f| f.remediation.is_none())
+                    {
                         f.message.push(' ');
                         f.message.push_str(reason);
                     }
                 }
                 Ok(Assessment {
-                    findings,
+                    findings: review.findings,
+                    verified: review.verified,
+                    changed: review.changed,
                     ..Assessment::default()
                 })
             })
             .await
     }
 
-    async fn assess(&self, ev: &IdentityEvent, now: Timestamp) -> Result<Vec<Finding>, GuardError> {
+    async fn assess(
+        &self,
+        ev: &IdentityEvent,
+        claim: &ChangeClaim,
+        now: Timestamp,
+    ) -> Result<AppReview, GuardError> {
         let config = &self.config;
-        let live = match self
-            .directory
-            .list_regions(&config.primary_region, &config.instance_arn)
-            .await
-        {
-            Ok(regions) => Some(regions),
-            Err(e) if e.retryable() => return Err(e.into()),
-            Err(_) => None,
-        };
-        let regions = enabled_regions(config, live.as_deref());
+        let regions = self.live_regions().await?;
         let observed = observed(ev);
-        let mut findings = vec![check_idp_source(config, &observed)];
-        if ev.kind.leaves_external_idp() {
-            // The call says an external IdP is in use, whatever the configuration expected.
-            let mut as_external = config.clone();
-            as_external.identity_source = IdentitySource::ExternalIdp;
-            let (metadata, parsed) = metadata_findings(&as_external, &self.documents, now).await?;
-            findings.extend(check_acs_urls(&as_external, &regions, parsed.as_ref()));
-            findings.extend(metadata);
+        let mut review = AppReview {
+            findings: vec![check_idp_source(config, &observed)],
+            ..AppReview::default()
+        };
+        if !ev.kind.leaves_external_idp() {
+            return Ok(review);
         }
-        Ok(findings)
+        // The call says an external IdP is in use, whatever the configuration expected.
+        let mut as_external = config.clone();
+        as_external.identity_source = IdentitySource::ExternalIdp;
+        let (metadata, parsed) = metadata_findings(&as_external, &self.documents, now).await?;
+        match &self.apps {
+            // The live application settles IDP-ACS-URLS; the metadata still dates its
+            // certificate when configured.
+            Some(apps) => {
+                let permit = Permit::for_guard(&as_external, self.withheld(&ev.change, claim));
+                let app =
+                    review_app(&as_external, apps, &self.budget, &regions, &permit, now).await?;
+                review.findings.extend(app.findings);
+                review.verified = app.verified;
+                review.changed = app.changed;
+            }
+            None => review
+                .findings
+                .extend(check_acs_urls(&as_external, &regions, parsed.as_ref())),
+        }
+        review.findings.extend(metadata);
+        Ok(review)
     }
 }

@@ -16,6 +16,7 @@ pub mod audit;
 pub mod change;
 pub mod delivery;
 pub mod idp;
+pub mod idp_app;
 pub mod key;
 pub mod region;
 pub mod resolution;

@@ -240,6 +240,7 @@ where
             replicas,
             changed,
             interrupted,
+            ..Assessment::default()
         })
     }
 

@@ -12,7 +12,9 @@ use crate::domain::time::Timestamp;
 use crate::finding::{Finding, Severity, Status, Trigger};
 use crate::guard::audit::{AuditReport, audit};
 use crate::guard::{Delivery, GuardError};
-use crate::ports::{ClaimStore, DocumentSource, FindingBus, InstanceDirectory, KeyStore};
+use crate::ports::{
+    ClaimStore, DocumentSource, FindingBus, IdentityProviderApps, InstanceDirectory, KeyStore,
+};
 
 /// The `trigger.event_name` of sweep findings.
 pub const SWEEP_EVENT_NAME: &str = "ScheduledSweep";
@@ -87,11 +89,16 @@ pub fn summary(config: &Config, report: &AuditReport) -> Finding {
 /// scheduler's event id); `now` is the sweep's time. A publish failure fails the invocation
 /// so the scheduler's retry (and its DLQ) keeps the sweep. Then the open-failure ledgers are
 /// updated, so what failed before and passes now is resolved, once.
-pub async fn sweep<K, D, S, B, C>(
+#[expect(
+    clippy::too_many_arguments,
+    reason = "each port the sweep reads, passed once"
+)]
+pub async fn sweep<K, D, S, A, B, C>(
     config: &Config,
     keys: &K,
     directory: &D,
     documents: &S,
+    apps: Option<&A>,
     delivery: &Delivery<B, C>,
     sweep_id: &str,
     now: Timestamp,
@@ -100,10 +107,11 @@ where
     K: KeyStore,
     D: InstanceDirectory,
     S: DocumentSource,
+    A: IdentityProviderApps,
     B: FindingBus,
     C: ClaimStore,
 {
-    let report = audit(config, keys, Some(directory), documents, now).await;
+    let report = audit(config, keys, Some(directory), documents, apps, now).await;
     let trigger = Trigger {
         event_id: sweep_id.to_owned(),
         event_name: SWEEP_EVENT_NAME.to_owned(),

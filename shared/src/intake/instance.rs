@@ -219,6 +219,32 @@ impl TryFrom<&CloudTrailEvent> for IdentityEvent {
     }
 }
 
+/// What idp-guard reacts to: an identity-source change, or a Region added or removed (the
+/// IdP application must then have, or may drop, that Region's ACS URL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdpEvent {
+    /// An identity-source or external-IdP call.
+    Identity(IdentityEvent),
+    /// `AddRegion` or `RemoveRegion`.
+    Region(InstanceEvent),
+}
+
+impl TryFrom<&CloudTrailEvent> for IdpEvent {
+    type Error = Rejection;
+
+    fn try_from(e: &CloudTrailEvent) -> Result<IdpEvent, Rejection> {
+        match IdentityEvent::try_from(e) {
+            Err(Rejection::Skip(Skip::UnhandledEvent(name))) => match InstanceEvent::try_from(e) {
+                Ok(ev) if ev.kind == InstanceEventKind::UpdateInstance => {
+                    Err(Rejection::Skip(Skip::UnhandledEvent(name)))
+                }
+                other => other.map(IdpEvent::Region),
+            },
+            other => other.map(IdpEvent::Identity),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -40,7 +40,23 @@ impl Owner {
         }
     }
 
-    /// The guard that reacts to `event`, if any.
+    /// Every guard that reacts to `event`: its owner, and idp-guard also for `AddRegion` and
+    /// `RemoveRegion` (the IdP application's ACS URLs follow the Regions).
+    pub fn every(event: &CloudTrailEvent) -> Vec<Owner> {
+        let mut guards: Vec<Owner> = Owner::of(event).into_iter().collect();
+        let region_change = [
+            InstanceEventKind::AddRegion,
+            InstanceEventKind::RemoveRegion,
+        ]
+        .iter()
+        .any(|k| k.name() == event.event_name);
+        if guards == [Owner::Region] && region_change {
+            guards.push(Owner::Idp);
+        }
+        guards
+    }
+
+    /// The guard that owns `event`, if any (see [`Owner::every`] for the others that react).
     pub fn of(event: &CloudTrailEvent) -> Option<Owner> {
         let from = |source: &str| event.event_source.is_empty() || event.event_source == source;
         let name = event.event_name.as_str();

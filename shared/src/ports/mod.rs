@@ -17,6 +17,7 @@ use serde::Serialize;
 use crate::domain::live::{Grant, InstanceDescription, InstanceRegion, KeyDescription};
 use crate::domain::time::Timestamp;
 use crate::finding::Finding;
+use crate::idp_app::{AppUpdate, IdpApp, IdpError, ProviderKind};
 
 /// What went wrong talking to a service, in terms a guard can act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -404,6 +405,28 @@ impl fmt::Display for Budget {
                 write!(f, "{limit} actions already taken in this window")
             }
         }
+    }
+}
+
+/// The SAML application at the external IdP, through the IdP's API (Graph, Okta).
+pub trait IdentityProviderApps: Send + Sync {
+    /// The provider.
+    fn provider(&self) -> ProviderKind;
+    /// Reads the application, fresh.
+    fn read_app(&self) -> impl Future<Output = Result<IdpApp, IdpError>> + Send;
+    /// Sends `update` (built from a read by [`crate::idp_app::add_acs_urls`]).
+    fn update_app(&self, update: &AppUpdate) -> impl Future<Output = Result<(), IdpError>> + Send;
+}
+
+impl<T: IdentityProviderApps> IdentityProviderApps for &T {
+    fn provider(&self) -> ProviderKind {
+        (**self).provider()
+    }
+    fn read_app(&self) -> impl Future<Output = Result<IdpApp, IdpError>> + Send {
+        (**self).read_app()
+    }
+    fn update_app(&self, update: &AppUpdate) -> impl Future<Output = Result<(), IdpError>> + Send {
+        (**self).update_app(update)
     }
 }
 

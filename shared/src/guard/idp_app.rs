@@ -1,0 +1,354 @@
+//! The IdP application, live: IDP-ACS-URLS and IDP-CERTIFICATE judged against what the IdP's
+//! API returns, and in remediate mode with `idp.allow_update` the missing ACS URLs added.
+//!
+//! The change only adds: the update is built from a read taken just before it is sent, with
+//! every URL already there kept in its place. Where the provider returns an `ETag` it goes
+//! back as `If-Match`, and a conflict re-reads and rebuilds (so a concurrent edit is kept);
+//! neither Graph nor Okta documents one for these objects, so the re-read right before the
+//! write is what keeps the window short. A re-read afterwards verifies that every URL added
+//! is there and none that was there is gone. One circuit-breaker unit per change.
+
+use crate::checks::idp_app::{RegionAcs, app_label, check_app_certificates, check_live_acs};
+use crate::config::{Config, Mode};
+use crate::domain::time::Timestamp;
+use crate::finding::{CheckId, Finding, Remediation, RemediationOutcome, Status, fingerprint};
+use crate::guard::GuardError;
+use crate::idp_app::{AppUpdate, IdpApp, IdpError, IdpErrorKind, add_acs_urls, missing_from};
+use crate::ports::{ActionBudget, Budget, IdentityProviderApps, PortError, PortErrorKind};
+
+/// How many times a write that met a conflict is rebuilt from a fresh read.
+const WRITE_ATTEMPTS: usize = 3;
+
+/// What the review found and did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AppReview {
+    /// The findings (the inspection; a remediated failure carries its remediation).
+    pub findings: Vec<Finding>,
+    /// The findings of the re-read after a change (they resolve what was fixed).
+    pub verified: Vec<Finding>,
+    /// Whether an update was sent to the IdP.
+    pub changed: bool,
+}
+
+/// What the caller allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Permit {
+    /// Report only; show the update that would be sent (notify, `idp check`).
+    Report,
+    /// Report the update as planned (dry-run, `idp sync --dry-run`).
+    Plan,
+    /// Send it (remediate mode with `idp.allow_update`, `idp sync`).
+    Apply,
+    /// Remediate mode, but not now: the reason (loop protection, a degraded claim).
+    Withheld(String),
+}
+
+impl Permit {
+    /// The permit of a guard in `config`'s mode; `withheld` is a reason not to act now.
+    pub fn for_guard(config: &Config, withheld: Option<String>) -> Permit {
+        match config.remediation.mode {
+            Mode::Notify => Permit::Report,
+            Mode::DryRun => Permit::Plan,
+            Mode::Remediate if !config.idp.allow_update => Permit::Withheld(
+                "Not remediated: idp.allow_update is false, so idc-guard never writes to the IdP."
+                    .into(),
+            ),
+            Mode::Remediate => withheld.map_or(Permit::Apply, Permit::Withheld),
+        }
+    }
+}
+
+/// The IdP operation an error came from, as a port error (for retries and the log).
+pub fn port_error(op: &str, config: &Config, e: &IdpError) -> PortError {
+    let kind = if e.retryable() {
+        PortErrorKind::Transient
+    } else {
+        PortErrorKind::Rejected
+    };
+    PortError::new(op, &config.primary_region, kind, e.to_string())
+}
+
+/// The finding when the application cannot be read: an error (it neither opens nor closes a
+/// failure), saying "cannot verify" and the missing permission when that is why.
+pub fn unreadable_app(config: &Config, e: &IdpError) -> Finding {
+    let check = CheckId::IdpAcsUrls;
+    let why = match &e.kind {
+        IdpErrorKind::MissingPermission(permission) => {
+            format!("missing permission {permission} ({e})")
+        }
+        _ => e.to_string(),
+    };
+    crate::checks::finding_on(
+        check,
+        Status::Error,
+        &config.primary_region,
+        &config.instance_arn,
+        format!("{check} cannot verify the IdP application: {why}"),
+        "unreadable-app",
+    )
+}
+
+/// Reads the application and judges it for `regions`; fixes what `permit` allows. A
+/// throttled or unreachable IdP is an `Err` (retried); any other read failure is the
+/// "cannot verify" finding.
+pub async fn review_app<A, K>(
+    config: &Config,
+    apps: &A,
+    budget: &K,
+    regions: &[String],
+    permit: &Permit,
+    now: Timestamp,
+) -> Result<AppReview, GuardError>
+where
+    A: IdentityProviderApps,
+    K: ActionBudget,
+{
+    let app = match apps.read_app().await {
+        Ok(app) => app,
+        Err(e) if e.retryable() => return Err(port_error("idp:read-app", config, &e).into()),
+        Err(e) => {
+            return Ok(AppReview {
+                findings: vec![unreadable_app(config, &e)],
+                ..AppReview::default()
+            });
+        }
+    };
+    let missing: Vec<String> = crate::checks::idp_app::region_acs(config, regions, &app)
+        .into_iter()
+        .filter(|r| r.registered.is_none())
+        .map(|r| r.to_add)
+        .collect();
+    let planned = if missing.is_empty() {
+        None
+    } else {
+        Some(add_acs_urls(&app, &missing))
+    };
+    let (action, remediation) = match (&planned, permit) {
+        (None, _) => (String::new(), None),
+        (Some(Err(e)), _) => (
+            format!(" It cannot be added automatically: {e}."),
+            Some(RemediationOutcome::Skipped),
+        ),
+        (Some(Ok(None)), _) => (
+            " The application lists it, but its service principal does not yet (Entra syncs them); re-checked on the next sweep.".to_owned(),
+            Some(RemediationOutcome::Skipped),
+        ),
+        (Some(Ok(Some(update))), Permit::Report) => (
+            format!(" Remediate mode with idp.allow_update = true would send: {update}"),
+            Some(RemediationOutcome::Skipped),
+        ),
+        (Some(Ok(Some(update))), Permit::Plan) => (
+            format!(" Dry-run: would send {update}"),
+            Some(RemediationOutcome::Planned),
+        ),
+        (Some(Ok(Some(update))), Permit::Withheld(reason)) => (
+            format!(" {reason} The change would be: {update}"),
+            Some(RemediationOutcome::Skipped),
+        ),
+        (Some(Ok(Some(_))), Permit::Apply) => (String::new(), None),
+    };
+    let mut review = AppReview {
+        findings: judge(config, regions, &app, now, &action),
+        ..AppReview::default()
+    };
+    if let (Some(Ok(Some(update))), Permit::Apply) = (&planned, permit) {
+        apply(
+            config,
+            apps,
+            budget,
+            regions,
+            &app,
+            &missing,
+            update,
+            now,
+            &mut review,
+        )
+        .await?;
+    } else if let Some(outcome) = remediation {
+        let actions = match &planned {
+            Some(Ok(Some(update))) => vec![update.to_string()],
+            _ => Vec::new(),
+        };
+        attach(
+            &mut review.findings,
+            config.remediation.mode,
+            &actions,
+            outcome,
+            "",
+        );
+    }
+    Ok(review)
+}
+
+fn judge(
+    config: &Config,
+    regions: &[String],
+    app: &IdpApp,
+    now: Timestamp,
+    action: &str,
+) -> Vec<Finding> {
+    let suffix = |_: &RegionAcs| action.to_owned();
+    let mut findings = check_live_acs(config, regions, app, &suffix);
+    findings.extend(check_app_certificates(config, app, now));
+    findings
+}
+
+/// Records `outcome` on every missing-URL failure, with `note` appended to its message.
+fn attach(
+    findings: &mut [Finding],
+    mode: Mode,
+    actions: &[String],
+    outcome: RemediationOutcome,
+    note: &str,
+) {
+    for f in findings.iter_mut().filter(|f| is_missing_url(f)) {
+        f.message.push_str(note);
+        f.remediation = Some(Remediation {
+            mode,
+            actions: actions.to_vec(),
+            outcome,
+            previous_policy: None,
+        });
+    }
+}
+
+/// Whether `f` is a Region's missing ACS URL (not the audience or a stale URL).
+fn is_missing_url(f: &Finding) -> bool {
+    f.check == CheckId::IdpAcsUrls
+        && f.status == Status::Fail
+        && f.fingerprint == fingerprint(f.check.id(), &f.resource, &f.region, "missing")
+}
+
+/// Takes a breaker unit, writes from a fresh read (rebuilding on a conflict), verifies.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the review's state, passed through once"
+)]
+async fn apply<A, K>(
+    config: &Config,
+    apps: &A,
+    budget: &K,
+    regions: &[String],
+    first: &IdpApp,
+    missing: &[String],
+    planned: &AppUpdate,
+    now: Timestamp,
+    review: &mut AppReview,
+) -> Result<(), GuardError>
+where
+    A: IdentityProviderApps,
+    K: ActionBudget,
+{
+    let mode = config.remediation.mode;
+    let settings = &config.remediation;
+    let window = i64::from(settings.window_minutes) * 60;
+    let window_start = Timestamp(now.0 - now.0.rem_euclid(window.max(1)));
+    let breaker_key = format!("idp-app:{}", first.id);
+    let refused = match budget
+        .take(
+            &breaker_key,
+            window_start,
+            settings.max_actions_per_window,
+            window_start.plus(2 * window),
+        )
+        .await
+    {
+        Ok(Budget::Granted { .. }) => None,
+        Ok(Budget::Exhausted { limit }) => Some(format!(
+            " Circuit breaker open: {limit} changes to this IdP application already in the current {}-minute window; nothing was sent. The change would be: {planned}",
+            settings.window_minutes
+        )),
+        Err(e) if e.retryable() => return Err(e.into()),
+        Err(e) => Some(format!(
+            " Not remediated: the circuit breaker could not be read ({e}). The change would be: {planned}"
+        )),
+    };
+    if let Some(note) = refused {
+        attach(
+            &mut review.findings,
+            mode,
+            &[planned.to_string()],
+            RemediationOutcome::Skipped,
+            &note,
+        );
+        return Ok(());
+    }
+    let (sent, result) = write(apps, missing).await;
+    review.changed = sent.is_some();
+    let sent_text = sent
+        .as_ref()
+        .map_or_else(|| planned.to_string(), ToString::to_string);
+    let verdict = match result {
+        Err(e) => Err(format!(" The update failed: {e}.")),
+        Ok(()) => match apps.read_app().await {
+            Err(e) => Err(format!(
+                " The update was sent but could not be verified: {e}."
+            )),
+            Ok(after) => {
+                let lost = missing_from(&after.acs_urls, &first.acs_urls);
+                let absent = missing_from(&after.acs_urls, missing);
+                review.verified = judge(config, regions, &after, now, "");
+                if !lost.is_empty() {
+                    Err(format!(
+                        " After the update the application no longer lists {}: someone else changed it at the same time; check it at the IdP.",
+                        lost.join(", ")
+                    ))
+                } else if !absent.is_empty() {
+                    Err(format!(
+                        " After the update the application still lacks {} (verified by a re-read).",
+                        absent.join(", ")
+                    ))
+                } else {
+                    Ok(format!(
+                        " Added by idc-guard and verified by a re-read of the {}: {sent_text}",
+                        app_label(&after)
+                    ))
+                }
+            }
+        },
+    };
+    let (outcome, note) = match verdict {
+        Ok(note) => (RemediationOutcome::Applied, note),
+        Err(note) => (RemediationOutcome::Failed, note),
+    };
+    attach(&mut review.findings, mode, &[sent_text], outcome, &note);
+    Ok(())
+}
+
+/// Sends the update built from a fresh read; on a conflict, reads and rebuilds. Returns the
+/// update last sent (`None` when nothing was sent) and how it ended.
+async fn write<A: IdentityProviderApps>(
+    apps: &A,
+    missing: &[String],
+) -> (Option<AppUpdate>, Result<(), IdpError>) {
+    let mut sent = None;
+    for _ in 0..WRITE_ATTEMPTS {
+        let fresh = match apps.read_app().await {
+            Ok(app) => app,
+            Err(e) => return (sent, Err(e)),
+        };
+        let update = match add_acs_urls(&fresh, missing) {
+            Ok(Some(update)) => update,
+            // Someone else added them meanwhile.
+            Ok(None) => return (sent, Ok(())),
+            Err(e) => return (sent, Err(e.into())),
+        };
+        let result = apps.update_app(&update).await;
+        sent = Some(update);
+        match result {
+            Err(e) if e.kind == IdpErrorKind::Conflict => {}
+            other => return (sent, other),
+        }
+    }
+    let provider = apps.provider();
+    (
+        sent,
+        Err(IdpError::new(
+            provider,
+            IdpErrorKind::Conflict,
+            format!(
+                "the application changed during each of {WRITE_ATTEMPTS} attempts; nothing was overwritten"
+            ),
+        )),
+    )
+}
