@@ -230,6 +230,7 @@ mod tests {
             }],
             etag: None,
             document: serde_json::Value::Null,
+            write_blocker: None,
         }
     }
 

@@ -13,7 +13,9 @@ use crate::config::{Config, Mode};
 use crate::domain::time::Timestamp;
 use crate::finding::{CheckId, Finding, Remediation, RemediationOutcome, Status, fingerprint};
 use crate::guard::GuardError;
-use crate::idp_app::{AppUpdate, IdpApp, IdpError, IdpErrorKind, add_acs_urls, missing_from};
+use crate::idp_app::{
+    AppUpdate, IdpApp, IdpError, IdpErrorKind, ResponseError, add_acs_urls, missing_from,
+};
 use crate::ports::{ActionBudget, Budget, IdentityProviderApps, PortError, PortErrorKind};
 
 /// How many times a write that met a conflict is rebuilt from a fresh read.
@@ -123,35 +125,12 @@ where
     } else {
         Some(add_acs_urls(&app, &missing))
     };
-    let (action, remediation) = match (&planned, permit) {
-        (None, _) => (String::new(), None),
-        (Some(Err(e)), _) => (
-            format!(" It cannot be added automatically: {e}."),
-            Some(RemediationOutcome::Skipped),
-        ),
-        (Some(Ok(None)), _) => (
-            " The application lists it, but its service principal does not yet (Entra syncs them); re-checked on the next sweep.".to_owned(),
-            Some(RemediationOutcome::Skipped),
-        ),
-        (Some(Ok(Some(update))), Permit::Report) => (
-            format!(" Remediate mode with idp.allow_update = true would send: {update}"),
-            Some(RemediationOutcome::Skipped),
-        ),
-        (Some(Ok(Some(update))), Permit::Plan) => (
-            format!(" Dry-run: would send {update}"),
-            Some(RemediationOutcome::Planned),
-        ),
-        (Some(Ok(Some(update))), Permit::Withheld(reason)) => (
-            format!(" {reason} The change would be: {update}"),
-            Some(RemediationOutcome::Skipped),
-        ),
-        (Some(Ok(Some(_))), Permit::Apply) => (String::new(), None),
-    };
+    let (action, remediation) = intent(planned.as_ref(), permit, &app);
     let mut review = AppReview {
         findings: judge(config, regions, &app, now, &action),
         ..AppReview::default()
     };
-    if let (Some(Ok(Some(update))), Permit::Apply) = (&planned, permit) {
+    if let (Some(Ok(Some(update))), Permit::Apply, None) = (&planned, permit, &app.write_blocker) {
         apply(
             config,
             apps,
@@ -178,6 +157,44 @@ where
         );
     }
     Ok(review)
+}
+
+/// What the finding says about the change, and what becomes of it (`None`: it is sent).
+fn intent(
+    planned: Option<&Result<Option<AppUpdate>, ResponseError>>,
+    permit: &Permit,
+    app: &IdpApp,
+) -> (String, Option<RemediationOutcome>) {
+    match (planned, permit) {
+        (None, _) => (String::new(), None),
+        (Some(Err(e)), _) => (
+            format!(" It cannot be added automatically: {e}."),
+            Some(RemediationOutcome::Skipped),
+        ),
+        (Some(Ok(None)), _) => (
+            " The application lists it, but its service principal does not yet (Entra syncs them); re-checked on the next sweep.".to_owned(),
+            Some(RemediationOutcome::Skipped),
+        ),
+        (Some(Ok(Some(update))), Permit::Report) => (
+            format!(" Remediate mode with idp.allow_update = true would send: {update}"),
+            Some(RemediationOutcome::Skipped),
+        ),
+        (Some(Ok(Some(update))), Permit::Plan) => (
+            format!(" Dry-run: would send {update}"),
+            Some(RemediationOutcome::Planned),
+        ),
+        (Some(Ok(Some(update))), Permit::Withheld(reason)) => (
+            format!(" {reason} The change would be: {update}"),
+            Some(RemediationOutcome::Skipped),
+        ),
+        (Some(Ok(Some(update))), Permit::Apply) => match &app.write_blocker {
+            Some(blocker) => (
+                format!(" It cannot be added automatically: {blocker}. The change would be: {update}"),
+                Some(RemediationOutcome::Skipped),
+            ),
+            None => (String::new(), None),
+        },
+    }
 }
 
 fn judge(
@@ -351,4 +368,261 @@ async fn write<A: IdentityProviderApps>(
             ),
         )),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::memory::{MemoryApps, MemoryBudget};
+
+    const US: &str = "https://us-east-1.signin.aws/platform/saml/acs/abc";
+    const EU: &str = "https://eu-west-1.signin.aws/platform/saml/acs/abc";
+    const AP: &str = "https://ap-south-1.signin.aws/platform/saml/acs/abc";
+    const AUDIENCE: &str = "https://us-east-1.signin.aws.amazon.com/platform/saml/d-1234567890";
+    const NOW: Timestamp = Timestamp(1_800_000_000);
+
+    fn config(mode: Mode, allow_update: bool) -> Config {
+        let mut c = Config::from_toml(
+            &crate::config::tests::example_with(
+                r#"["us-east-1", "eu-west-1"]"#,
+                "saml_tenant_id = \"abc\"\n",
+            ),
+            "test",
+        )
+        .unwrap();
+        c.remediation.mode = mode;
+        c.idp.allow_update = allow_update;
+        c
+    }
+
+    fn regions() -> Vec<String> {
+        vec!["us-east-1".into(), "eu-west-1".into()]
+    }
+
+    async fn run(config: &Config, apps: &MemoryApps, budget: &MemoryBudget) -> AppReview {
+        let permit = Permit::for_guard(config, None);
+        review_app(config, apps, budget, &regions(), &permit, NOW)
+            .await
+            .unwrap()
+    }
+
+    fn missing(review: &AppReview) -> Vec<&Finding> {
+        review
+            .findings
+            .iter()
+            .filter(|f| is_missing_url(f))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn notify_and_dry_run_show_the_exact_patch_and_send_nothing() {
+        for (mode, outcome, words) in [
+            (
+                Mode::Notify,
+                RemediationOutcome::Skipped,
+                "would send: PATCH /applications/obj-1",
+            ),
+            (
+                Mode::DryRun,
+                RemediationOutcome::Planned,
+                "Dry-run: would send PATCH /applications/obj-1",
+            ),
+            (
+                Mode::Remediate,
+                RemediationOutcome::Skipped,
+                "idp.allow_update is false",
+            ),
+        ] {
+            let apps = MemoryApps::entra(&[US], AUDIENCE);
+            let review = run(&config(mode, false), &apps, &MemoryBudget::default()).await;
+            let eu = missing(&review);
+            assert_eq!(eu.len(), 1, "{mode:?}");
+            assert!(eu[0].message.contains(words), "{}", eu[0].message);
+            assert!(
+                eu[0]
+                    .message
+                    .contains(&format!("\"redirectUris\":[\"{US}\",\"{EU}\"]")),
+                "{}",
+                eu[0].message
+            );
+            assert_eq!(eu[0].remediation.as_ref().unwrap().outcome, outcome);
+            assert!(apps.updates().is_empty() && !review.changed);
+        }
+    }
+
+    #[tokio::test]
+    async fn remediate_adds_only_the_missing_url_and_verifies() {
+        let apps = MemoryApps::entra(&["https://keep.example/first", US], AUDIENCE);
+        let review = run(
+            &config(Mode::Remediate, true),
+            &apps,
+            &MemoryBudget::default(),
+        )
+        .await;
+        assert!(review.changed);
+        assert_eq!(
+            apps.reply_urls(),
+            vec!["https://keep.example/first", US, EU]
+        );
+        let eu = missing(&review);
+        let r = eu[0].remediation.as_ref().unwrap();
+        assert_eq!(r.outcome, RemediationOutcome::Applied, "{}", eu[0].message);
+        assert!(eu[0].message.contains("verified by a re-read"));
+        // The re-read passes in every Region: it resolves the failure.
+        assert!(
+            review
+                .verified
+                .iter()
+                .filter(|f| f.check == CheckId::IdpAcsUrls)
+                .all(|f| f.status == Status::Pass)
+        );
+        // Sent with the read's version.
+        assert_eq!(apps.updates()[0].if_match.as_deref(), Some("W/\"1\""));
+        // Nothing left to do: a second run sends nothing.
+        let again = run(
+            &config(Mode::Remediate, true),
+            &apps,
+            &MemoryBudget::default(),
+        )
+        .await;
+        assert!(!again.changed && missing(&again).is_empty());
+        assert_eq!(apps.updates().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_conflict_is_rebuilt_from_a_fresh_read_keeping_the_other_edit() {
+        let apps = MemoryApps::entra(&[US], AUDIENCE);
+        apps.conflict_with(&[AP]);
+        let review = run(
+            &config(Mode::Remediate, true),
+            &apps,
+            &MemoryBudget::default(),
+        )
+        .await;
+        assert_eq!(apps.reply_urls(), vec![US, AP, EU]);
+        let updates = apps.updates();
+        assert_eq!(updates.len(), 2);
+        assert_ne!(updates[0].if_match, updates[1].if_match);
+        assert_eq!(
+            missing(&review)[0].remediation.as_ref().unwrap().outcome,
+            RemediationOutcome::Applied
+        );
+        // Conflicts on every attempt: nothing overwritten, reported as failed.
+        let apps = MemoryApps::entra(&[US], AUDIENCE);
+        apps.conflict_with(&[AP, AP, AP]);
+        let review = run(
+            &config(Mode::Remediate, true),
+            &apps,
+            &MemoryBudget::default(),
+        )
+        .await;
+        let f = missing(&review)[0];
+        assert_eq!(
+            f.remediation.as_ref().unwrap().outcome,
+            RemediationOutcome::Failed
+        );
+        assert!(
+            f.message.contains("nothing was overwritten"),
+            "{}",
+            f.message
+        );
+    }
+
+    #[tokio::test]
+    async fn a_url_lost_to_a_concurrent_writer_fails_the_verification() {
+        let apps = MemoryApps::entra(&["https://keep.example/first", US], AUDIENCE);
+        apps.drop_on_write("https://keep.example/first");
+        let review = run(
+            &config(Mode::Remediate, true),
+            &apps,
+            &MemoryBudget::default(),
+        )
+        .await;
+        let f = missing(&review)[0];
+        assert_eq!(
+            f.remediation.as_ref().unwrap().outcome,
+            RemediationOutcome::Failed
+        );
+        assert!(
+            f.message
+                .contains("no longer lists https://keep.example/first"),
+            "{}",
+            f.message
+        );
+    }
+
+    #[tokio::test]
+    async fn one_breaker_unit_per_change() {
+        let mut c = config(Mode::Remediate, true);
+        c.remediation.max_actions_per_window = 1;
+        let budget = MemoryBudget::default();
+        let first = MemoryApps::entra(&[US], AUDIENCE);
+        assert!(run(&c, &first, &budget).await.changed);
+        let second = MemoryApps::entra(&[US], AUDIENCE);
+        let review = run(&c, &second, &budget).await;
+        assert!(!review.changed && second.updates().is_empty());
+        assert!(missing(&review)[0].message.contains("Circuit breaker open"));
+    }
+
+    #[tokio::test]
+    async fn a_missing_permission_cannot_verify_and_throttling_retries() {
+        use crate::idp_app::{IdpError, ProviderKind};
+        let apps = MemoryApps::entra(&[US], AUDIENCE);
+        apps.fail_reads(IdpError::new(
+            ProviderKind::EntraId,
+            IdpErrorKind::MissingPermission("Application.Read.All".into()),
+            "GET application app-1: 403 Forbidden",
+        ));
+        let review = run(
+            &config(Mode::Notify, false),
+            &apps,
+            &MemoryBudget::default(),
+        )
+        .await;
+        assert_eq!(review.findings.len(), 1);
+        assert_eq!(review.findings[0].status, Status::Error);
+        assert!(review.findings[0].message.contains(
+            "cannot verify the IdP application: missing permission Application.Read.All"
+        ));
+        apps.fail_reads(IdpError::new(
+            ProviderKind::EntraId,
+            IdpErrorKind::Retryable,
+            "429",
+        ));
+        let permit = Permit::Report;
+        let e = review_app(
+            &config(Mode::Notify, false),
+            &apps,
+            &MemoryBudget::default(),
+            &regions(),
+            &permit,
+            NOW,
+        )
+        .await;
+        assert!(matches!(e, Err(GuardError::Port(p)) if p.retryable()));
+    }
+
+    #[tokio::test]
+    async fn a_refused_write_fails_the_remediation_and_names_why() {
+        use crate::idp_app::{IdpError, ProviderKind};
+        let apps = MemoryApps::entra(&[US], AUDIENCE);
+        apps.fail_updates(IdpError::new(
+            ProviderKind::EntraId,
+            IdpErrorKind::MissingPermission("Application.ReadWrite.OwnedBy".into()),
+            "PATCH application app-1: 403 Forbidden",
+        ));
+        let review = run(
+            &config(Mode::Remediate, true),
+            &apps,
+            &MemoryBudget::default(),
+        )
+        .await;
+        let f = missing(&review)[0];
+        assert_eq!(
+            f.remediation.as_ref().unwrap().outcome,
+            RemediationOutcome::Failed
+        );
+        assert!(f.message.contains("403 Forbidden"), "{}", f.message);
+        assert_eq!(apps.reply_urls(), vec![US]);
+    }
 }

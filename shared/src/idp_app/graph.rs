@@ -37,6 +37,24 @@ pub fn service_principal_query(app_id: &str) -> String {
     format!("/servicePrincipals?$filter=appId%20eq%20'{app_id}'&$select={SERVICE_PRINCIPAL_SELECT}")
 }
 
+/// The application's owners, for the ownership check before a write (`directoryObject`s:
+/// a service principal carries its `appId`).
+pub fn owners_path(object_id: &str) -> String {
+    format!("/applications/{object_id}/owners?$select=id,appId")
+}
+
+/// Why the caller (`client_id`) cannot write the application, from its `owners`.
+pub fn ownership_blocker(owners: &[Value], client_id: &str) -> Option<String> {
+    let owned = owners
+        .iter()
+        .any(|o| o.get("appId").and_then(Value::as_str) == Some(client_id));
+    (!owned).then(|| {
+        format!(
+            "idc-guard's service principal (client id {client_id}) is not an owner of the application, and Application.ReadWrite.OwnedBy changes only applications it owns; add it as an owner"
+        )
+    })
+}
+
 /// One page of a Graph collection: its items and `@odata.nextLink`.
 pub fn read_page(body: &Value) -> Result<(Vec<Value>, Option<String>), ResponseError> {
     let items = match body.get("value") {
@@ -77,6 +95,7 @@ pub fn read_app(
         certificates,
         etag,
         document: application.clone(),
+        write_blocker: None,
     })
 }
 

@@ -35,6 +35,9 @@ pub struct IdpApp {
     pub etag: Option<String>,
     /// The object as read: the update is built from it, so nothing else in it changes.
     pub document: Value,
+    /// Why idc-guard's own identity could not write it, when the read found out (Entra: its
+    /// service principal is not an owner, which `Application.ReadWrite.OwnedBy` requires).
+    pub write_blocker: Option<String>,
 }
 
 /// A signing certificate as the IdP's API lists it.
@@ -105,7 +108,7 @@ impl ResponseError {
 }
 
 /// The strings of the array at `field` of `object` (absent or `null` is empty).
-pub(crate) fn strings(
+pub fn strings(
     provider: ProviderKind,
     object: &Value,
     field: &str,

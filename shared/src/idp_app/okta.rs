@@ -110,6 +110,7 @@ pub fn read_app(app: &Value, keys: &Value, etag: Option<String>) -> Result<IdpAp
         certificates: certificates(keys, active.as_deref())?,
         etag,
         document: app.clone(),
+        write_blocker: None,
     })
 }
 

@@ -30,6 +30,9 @@ const MAX_PAGES: usize = 50;
 pub struct HttpApps {
     application: IdpApplication,
     client: Client,
+    /// Entra with write access: the guard's own client id, whose ownership of the
+    /// application is checked on every read.
+    owner_check: Option<String>,
 }
 
 /// The permission each provider needs, for "missing permission" outcomes.
@@ -62,6 +65,15 @@ impl HttpApps {
         max_wait: Duration,
     ) -> Result<HttpApps, IdpError> {
         let provider = application.provider.kind();
+        let owner_check = match &credentials {
+            Credentials::EntraSecret { client_id, .. }
+            | Credentials::EntraCertificate { client_id, .. }
+                if write =>
+            {
+                Some(client_id.clone())
+            }
+            _ => None,
+        };
         let tokens = TokenSource::new(&application, credentials, write)?;
         let http = reqwest::Client::builder()
             .timeout(timeout)
@@ -76,6 +88,7 @@ impl HttpApps {
                 )
             })?;
         Ok(HttpApps {
+            owner_check,
             application,
             client: Client {
                 provider,
@@ -158,11 +171,17 @@ impl HttpApps {
                 &format!("service principal of {app_id}"),
             )
             .await?;
-        Ok(graph::read_app(
-            &answer.body,
-            principals.first(),
-            answer.etag,
-        )?)
+        let mut app = graph::read_app(&answer.body, principals.first(), answer.etag)?;
+        if let Some(client_id) = &self.owner_check {
+            let owners = self
+                .graph_list(
+                    &graph::owners_path(&app.id),
+                    &format!("owners of application {}", app.id),
+                )
+                .await?;
+            app.write_blocker = graph::ownership_blocker(&owners, client_id);
+        }
+        Ok(app)
     }
 
     async fn read_okta(&self) -> Result<IdpApp, IdpError> {

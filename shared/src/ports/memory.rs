@@ -447,3 +447,142 @@ impl crate::ports::InstanceDirectory for MemoryDirectory {
         Ok(self.regions.clone())
     }
 }
+
+/// An Entra ID application in memory (Graph's JSON), with an ETag that changes on every
+/// write, scripted failures and a log of the updates received.
+#[derive(Debug)]
+pub struct MemoryApps {
+    state: Mutex<MemoryAppState>,
+}
+
+#[derive(Debug)]
+struct MemoryAppState {
+    document: serde_json::Value,
+    version: u32,
+    read_error: Option<crate::idp_app::IdpError>,
+    update_error: Option<crate::idp_app::IdpError>,
+    /// Updates still to refuse with a conflict, each after adding this URL as "someone else".
+    conflicts: Vec<String>,
+    /// URLs the next accepted update silently drops (another writer's lost update).
+    drop_on_write: Vec<String>,
+    updates: Vec<crate::idp_app::AppUpdate>,
+}
+
+impl MemoryApps {
+    /// The application with `reply_urls` as its `web.redirectUris` and `audience`.
+    pub fn entra(reply_urls: &[&str], audience: &str) -> MemoryApps {
+        MemoryApps {
+            state: Mutex::new(MemoryAppState {
+                document: serde_json::json!({
+                    "id": "obj-1", "appId": "app-1", "displayName": "AWS IAM Identity Center",
+                    "identifierUris": [audience],
+                    "web": {"redirectUris": reply_urls, "logoutUrl": "https://example.com/out"}
+                }),
+                version: 1,
+                read_error: None,
+                update_error: None,
+                conflicts: Vec::new(),
+                drop_on_write: Vec::new(),
+                updates: Vec::new(),
+            }),
+        }
+    }
+
+    /// Every read fails with `e`.
+    pub fn fail_reads(&self, e: crate::idp_app::IdpError) {
+        lock(&self.state).read_error = Some(e);
+    }
+
+    /// Every update fails with `e`.
+    pub fn fail_updates(&self, e: crate::idp_app::IdpError) {
+        lock(&self.state).update_error = Some(e);
+    }
+
+    /// The next updates conflict: before refusing each, another writer adds its URL.
+    pub fn conflict_with(&self, other_writers: &[&str]) {
+        lock(&self.state).conflicts = other_writers.iter().map(|s| (*s).to_owned()).collect();
+    }
+
+    /// The next accepted update loses `url` (a concurrent writer's change overwrote it).
+    pub fn drop_on_write(&self, url: &str) {
+        lock(&self.state).drop_on_write.push(url.to_owned());
+    }
+
+    /// The reply URLs now.
+    pub fn reply_urls(&self) -> Vec<String> {
+        let state = lock(&self.state);
+        crate::idp_app::strings(
+            crate::idp_app::ProviderKind::EntraId,
+            &state.document,
+            "web.redirectUris",
+        )
+        .unwrap_or_default()
+    }
+
+    /// The updates accepted or refused, in order.
+    pub fn updates(&self) -> Vec<crate::idp_app::AppUpdate> {
+        lock(&self.state).updates.clone()
+    }
+}
+
+impl crate::ports::IdentityProviderApps for MemoryApps {
+    fn provider(&self) -> crate::idp_app::ProviderKind {
+        crate::idp_app::ProviderKind::EntraId
+    }
+
+    async fn read_app(&self) -> Result<crate::idp_app::IdpApp, crate::idp_app::IdpError> {
+        let state = lock(&self.state);
+        if let Some(e) = &state.read_error {
+            return Err(e.clone());
+        }
+        let etag = format!("W/\"{}\"", state.version);
+        Ok(crate::idp_app::graph::read_app(
+            &state.document,
+            None,
+            Some(etag),
+        )?)
+    }
+
+    async fn update_app(
+        &self,
+        update: &crate::idp_app::AppUpdate,
+    ) -> Result<(), crate::idp_app::IdpError> {
+        use crate::idp_app::{IdpError, IdpErrorKind, ProviderKind};
+        let mut state = lock(&self.state);
+        state.updates.push(update.clone());
+        if let Some(e) = &state.update_error {
+            return Err(e.clone());
+        }
+        if !state.conflicts.is_empty() {
+            let other = state.conflicts.remove(0);
+            if let Some(list) = state
+                .document
+                .pointer_mut("/web/redirectUris")
+                .and_then(serde_json::Value::as_array_mut)
+            {
+                list.push(serde_json::Value::String(other));
+            }
+            state.version += 1;
+        }
+        if update.if_match.as_deref() != Some(format!("W/\"{}\"", state.version).as_str()) {
+            return Err(IdpError::new(
+                ProviderKind::EntraId,
+                IdpErrorKind::Conflict,
+                "412 Precondition Failed",
+            ));
+        }
+        let mut web = update.body.get("web").cloned().unwrap_or_default();
+        let dropped = std::mem::take(&mut state.drop_on_write);
+        if let Some(list) = web
+            .get_mut("redirectUris")
+            .and_then(serde_json::Value::as_array_mut)
+        {
+            list.retain(|u| !dropped.iter().any(|d| u == d));
+        }
+        if let Some(object) = state.document.as_object_mut() {
+            object.insert("web".into(), web);
+        }
+        state.version += 1;
+        Ok(())
+    }
+}
