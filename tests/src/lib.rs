@@ -3,6 +3,7 @@
 pub mod demo;
 pub mod fault_proxy;
 pub mod idc_emulator;
+pub mod idp_server;
 pub mod key_fixture;
 pub mod local_aws;
 pub mod policy_gen;

@@ -62,7 +62,13 @@ pub fn read_page(body: &Value) -> Result<(Vec<Value>, Option<String>), ResponseE
         Some(_) => return Err(ResponseError::new(P, "value", "is not an array")),
         None => return Err(ResponseError::new(P, "value", "is missing")),
     };
-    Ok((items, string(P, body, "@odata.nextLink")?))
+    // One key with dots in its name, not a path.
+    let next = match body.get("@odata.nextLink") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(link)) => Some(link.clone()),
+        Some(_) => return Err(ResponseError::new(P, "@odata.nextLink", "is not a string")),
+    };
+    Ok((items, next))
 }
 
 /// The application read with its service principal (`None` when the tenant has none).
@@ -231,6 +237,12 @@ mod tests {
         let e = read_app(&application(), Some(&sp), None).unwrap_err();
         assert_eq!(e.field, "keyCredentials[0].endDateTime");
         assert!(read_page(&json!({"value": {}})).is_err());
+        let (items, next) =
+            read_page(&json!({"value": [1], "@odata.nextLink": "https://graph/next"})).unwrap();
+        assert_eq!(
+            (items.len(), next.as_deref()),
+            (1, Some("https://graph/next"))
+        );
     }
 
     #[test]
