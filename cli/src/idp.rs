@@ -69,7 +69,11 @@ pub fn idp_command(args: &IdpArgs<'_>) -> Result<Outcome, UsageError> {
                 .map(|apps| LiveApps::Ready(Box::new(apps)))
                 .unwrap_or_else(LiveApps::Unusable),
             None => {
-                let secrets = SecretsManagerSecrets::new(&sdk, endpoints.secrets.clone());
+                let secrets = SecretsManagerSecrets::for_secret(
+                    &sdk,
+                    endpoints.secrets.clone(),
+                    &application.credentials_secret,
+                );
                 load(&application, &secrets, write)
                     .await
                     .map_err(|e| UsageError(format!("reading the credentials secret: {e}")))?

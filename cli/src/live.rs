@@ -100,7 +100,11 @@ pub fn audit_command(
         let documents = Documents::new(&sdk, endpoints.s3.clone());
         let apps = match &config.idp.application {
             Some(application) => {
-                let secrets = SecretsManagerSecrets::new(&sdk, endpoints.secrets.clone());
+                let secrets = SecretsManagerSecrets::for_secret(
+                    &sdk,
+                    endpoints.secrets.clone(),
+                    &application.credentials_secret,
+                );
                 match load(application, &secrets, false).await {
                     Ok(apps) => Some(apps),
                     Err(e) => Some(LiveApps::Unusable(IdpError::new(

@@ -562,7 +562,11 @@ async fn idp_apps(
         return Ok(None);
     };
     let write = config.remediation.mode == Mode::Remediate && config.idp.allow_update;
-    let secrets = SecretsManagerSecrets::new(sdk, endpoints.secrets.clone());
+    let secrets = SecretsManagerSecrets::for_secret(
+        sdk,
+        endpoints.secrets.clone(),
+        &application.credentials_secret,
+    );
     load(application, &secrets, write)
         .await
         .map(Some)

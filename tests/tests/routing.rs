@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use idc_guard_core::intake::Owner;
 use idc_guard_core::intake::envelope::{CloudTrailEvent, Rejection, Skip};
-use idc_guard_core::intake::instance::{IdentityEvent, InstanceEvent};
+use idc_guard_core::intake::instance::{IdpEvent, InstanceEvent};
 use idc_guard_core::intake::key::KeyEvent;
 use idc_guard_tests::demo::read_routes;
 use idc_guard_tests::key_fixture::{KeyFixture, PRIMARY};
@@ -44,27 +44,30 @@ fn corpus() -> Vec<(String, Value)> {
         .collect()
 }
 
-/// The guard that would act on `event`: its intake takes the event (whatever the key or
-/// instance, which only live state and the configuration decide).
-fn handled_by(event: &Value) -> Option<&'static str> {
+/// The guards that would act on `event`: each whose intake takes the event (whatever the key
+/// or instance, which only live state and the configuration decide). A Region change goes to
+/// region-guard and to idp-guard (for the IdP application's ACS URLs).
+fn handled_by(event: &Value) -> Vec<&'static str> {
     let record = match CloudTrailEvent::try_from(event) {
         Ok(r) => r,
-        Err(Rejection::Skip(_)) => return None,
+        Err(Rejection::Skip(_)) => return Vec::new(),
         Err(Rejection::Malformed(e)) => panic!("a corpus event is malformed: {e}"),
     };
-    let owner = Owner::of(&record)?;
     let taken = |r: Result<(), Rejection>| match r {
         Ok(()) => true,
         Err(Rejection::Skip(Skip::OtherKey(_) | Skip::OtherInstance(_))) => true,
         Err(Rejection::Skip(_)) => false,
         Err(Rejection::Malformed(e)) => panic!("a corpus event is malformed: {e}"),
     };
-    let takes = match owner {
-        Owner::KeyPolicy => taken(KeyEvent::try_from(&record).map(|_| ())),
-        Owner::Region => taken(InstanceEvent::try_from(&record).map(|_| ())),
-        Owner::Idp => taken(IdentityEvent::try_from(&record).map(|_| ())),
-    };
-    takes.then(|| owner.function())
+    Owner::every(&record)
+        .into_iter()
+        .filter(|owner| match owner {
+            Owner::KeyPolicy => taken(KeyEvent::try_from(&record).map(|_| ())),
+            Owner::Region => taken(InstanceEvent::try_from(&record).map(|_| ())),
+            Owner::Idp => taken(IdpEvent::try_from(&record).map(|_| ())),
+        })
+        .map(Owner::function)
+        .collect()
 }
 
 fn routes() -> Vec<idc_guard_tests::demo::world::Route> {

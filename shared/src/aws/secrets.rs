@@ -28,6 +28,40 @@ impl SecretsManagerSecrets {
     }
 }
 
+impl SecretsManagerSecrets {
+    /// The client for `secret_id`: in the Region its ARN names (a secret is read where it
+    /// lives: the IdP credentials are in the home Region, idp-guard runs in the primary), else
+    /// in `sdk`'s Region.
+    pub fn for_secret(
+        sdk: &SdkConfig,
+        endpoint: Option<String>,
+        secret_id: &str,
+    ) -> SecretsManagerSecrets {
+        match arn_region(secret_id) {
+            Some(region) => SecretsManagerSecrets::new(
+                &sdk.to_builder()
+                    .region(aws_types::region::Region::new(region.to_owned()))
+                    .build(),
+                endpoint,
+            ),
+            None => SecretsManagerSecrets::new(sdk, endpoint),
+        }
+    }
+}
+
+/// The Region of a Secrets Manager ARN (`arn:<partition>:secretsmanager:<region>:...`).
+fn arn_region(secret_id: &str) -> Option<&str> {
+    let mut parts = secret_id.split(':');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("arn"), Some(_), Some("secretsmanager"), Some(region))
+            if crate::domain::regions::is_region_name(region) =>
+        {
+            Some(region)
+        }
+        _ => None,
+    }
+}
+
 impl SecretSource for SecretsManagerSecrets {
     async fn secret_string(&self, id: &str) -> Result<String, PortError> {
         const OP: &str = "secretsmanager:GetSecretValue";
@@ -47,5 +81,20 @@ impl SecretSource for SecretsManagerSecrets {
                 format!("secret {id} has no string value (binary secrets are not supported)"),
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::arn_region;
+
+    #[test]
+    fn a_secret_arn_names_its_region() {
+        assert_eq!(
+            arn_region("arn:aws:secretsmanager:eu-west-1:111122223333:secret:idc-guard/idp-AbCdEf"),
+            Some("eu-west-1")
+        );
+        assert_eq!(arn_region("idc-guard/idp"), None);
+        assert_eq!(arn_region("arn:aws:s3:::bucket"), None);
     }
 }
