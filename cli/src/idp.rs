@@ -64,11 +64,12 @@ pub fn idp_command(args: &IdpArgs<'_>) -> Result<Outcome, UsageError> {
     let (review, regions) = runtime()?.block_on(async {
         let sdk = sdk_for(&config).await;
         let endpoints = args.connection.endpoints();
-        let apps = match &secret_file {
-            Some(text) => from_secret(application.clone(), text, write)
+        let apps = match (&secret_file, args.credentials_file) {
+            // A credentials file the user named is input: a bad one is a usage error.
+            (Some(text), Some(path)) => from_secret(application.clone(), text, write)
                 .map(|apps| LiveApps::Ready(Box::new(apps)))
-                .unwrap_or_else(LiveApps::Unusable),
-            None => {
+                .map_err(|e| UsageError(format!("{path}: {e}")))?,
+            _ => {
                 let secrets = SecretsManagerSecrets::for_secret(
                     &sdk,
                     endpoints.secrets.clone(),
