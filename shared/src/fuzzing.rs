@@ -373,3 +373,107 @@ pub fn evidence_digest(data: &[u8]) {
         );
     }
 }
+
+/// The IdP adapters' readers of untrusted responses and secrets. The first byte picks one:
+/// a Graph application (0), with its service principal (1), a Graph page (2), an Okta app and
+/// its keys (3), the Entra (4) or Okta (5) credentials secret. A refusal names its field;
+/// an application that reads gets an add-only update that keeps every URL it had and, read
+/// back, lists them and the added ones; a refused secret never repeats a value.
+pub fn idp_responses(data: &[u8]) {
+    use crate::idp_app::credentials::read_credentials;
+    use crate::idp_app::{ProviderKind, graph, okta};
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
+    let Ok(text) = std::str::from_utf8(rest) else {
+        return;
+    };
+    if selector % 6 >= 4 {
+        let provider = if selector % 6 == 4 {
+            ProviderKind::EntraId
+        } else {
+            ProviderKind::Okta
+        };
+        if let Err(e) = read_credentials(provider, text) {
+            let message = e.to_string();
+            if let Ok(Value::Object(o)) = serde_json::from_str::<Value>(text) {
+                for value in o.values().filter_map(Value::as_str) {
+                    let value = value.trim();
+                    assert!(
+                        value.len() < 8 || !message.contains(value),
+                        "a credentials error repeats a value: {message}"
+                    );
+                }
+            }
+        }
+        return;
+    }
+    let Ok(value) = serde_json::from_str::<Value>(text) else {
+        return;
+    };
+    let read = match selector % 6 {
+        0 => graph::read_app(&value, None, None),
+        1 => graph::read_app(
+            value.get("application").unwrap_or(&Value::Null),
+            value.get("servicePrincipal"),
+            None,
+        ),
+        2 => {
+            if let Err(e) = graph::read_page(&value) {
+                assert!(!e.field.is_empty(), "a refusal names no field: {e}");
+            }
+            return;
+        }
+        _ => okta::read_app(
+            value.get("app").unwrap_or(&Value::Null),
+            value.get("keys").unwrap_or(&Value::Null),
+            None,
+        ),
+    };
+    match read {
+        Err(e) => assert!(!e.field.is_empty(), "a refusal names no field: {e}"),
+        Ok(app) => updates_only_add(&app),
+    }
+}
+
+/// The update that registers two more ACS URLs keeps every URL `app` had, and the
+/// application it leaves lists them all.
+fn updates_only_add(app: &crate::idp_app::IdpApp) {
+    use crate::idp_app::{ProviderKind, add_acs_urls, graph, okta};
+    let wanted = vec![
+        "https://eu-west-1.signin.aws/platform/saml/acs/fuzz".to_owned(),
+        app.acs_urls.first().cloned().unwrap_or_default(),
+    ];
+    let Ok(Some(update)) = add_acs_urls(app, &wanted) else {
+        return;
+    };
+    let after = match app.provider {
+        ProviderKind::EntraId => {
+            let mut document = app.document.clone();
+            if let (Some(o), Some(web)) = (document.as_object_mut(), update.body.get("web")) {
+                o.insert("web".into(), web.clone());
+            }
+            graph::read_app(&document, None, None)
+        }
+        ProviderKind::Okta => okta::read_app(&update.body, &Value::Array(Vec::new()), None),
+    };
+    let Ok(after) = after else {
+        unreachable!("the updated application does not read back")
+    };
+    for url in app.acs_urls.iter().chain(&update.adds) {
+        assert!(after.acs_urls.contains(url), "the update lost {url}");
+    }
+    if app.provider == ProviderKind::EntraId {
+        let before =
+            crate::idp_app::strings(ProviderKind::EntraId, &app.document, "web.redirectUris")
+                .unwrap_or_default();
+        let now =
+            crate::idp_app::strings(ProviderKind::EntraId, &after.document, "web.redirectUris")
+                .unwrap_or_default();
+        assert!(
+            now.starts_with(&before),
+            "the update reordered or removed reply URLs"
+        );
+        assert!(update.adds.iter().all(|u| now.contains(u)));
+    }
+}

@@ -120,3 +120,9 @@ fn config_inputs() {
     ));
     assert!(replay(fuzzing::config, &inputs) >= 1);
 }
+
+#[test]
+fn idp_responses_inputs() {
+    let inputs = read_all(&["fuzz/seeds/idp_responses", "fuzz/regressions/idp_responses"]);
+    assert!(replay(fuzzing::idp_responses, &inputs) >= 6);
+}

@@ -298,3 +298,72 @@ mod tests {
         assert_eq!(o.origin(), "https://example.okta.com");
     }
 }
+
+#[cfg(test)]
+mod config_tests {
+    use crate::config::Config;
+
+    fn config(tail: &str) -> Result<Config, String> {
+        Config::from_toml(
+            &crate::config::tests::example_with(r#"["us-east-1", "eu-west-1"]"#, tail),
+            "c.toml",
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    const ENTRA: &str = "saml_tenant_id = \"t\"\n[idp.application]\nprovider = \"entra-id\"\napp_id = \"4a2b7c9d-0e1f-4a3b-8c5d-6e7f8a9b0c1d\"\ntenant = \"contoso.onmicrosoft.com\"\ncredentials_secret = \"idc-guard/idp\"\n";
+
+    #[test]
+    fn an_application_reads_with_its_defaults() {
+        let c = config(ENTRA).unwrap();
+        let app = c.idp.application.unwrap();
+        match app.provider {
+            super::ProviderSettings::EntraId {
+                graph_endpoint,
+                login_endpoint,
+                ..
+            } => {
+                assert_eq!(graph_endpoint.as_str(), super::GRAPH_ENDPOINT);
+                assert_eq!(login_endpoint.as_str(), super::ENTRA_LOGIN_ENDPOINT);
+            }
+            super::ProviderSettings::Okta { .. } => panic!("entra-id expected"),
+        }
+        assert!(!c.idp.allow_update);
+    }
+
+    #[test]
+    fn every_bad_setting_is_named() {
+        let cases = [
+            (
+                format!("{ENTRA}endpoint = \"http://graph.example.com/v1.0\"\n"),
+                "idp.application.endpoint: \"http://graph.example.com/v1.0\" is not HTTPS",
+            ),
+            (format!("{ENTRA}surprise = 1\n"), "unknown key `surprise`"),
+            (
+                ENTRA.replace("tenant = \"contoso.onmicrosoft.com\"\n", ""),
+                "idp.application.tenant",
+            ),
+            (
+                ENTRA.replace("saml_tenant_id = \"t\"\n", ""),
+                "saml_tenant_id: required with [idp.application]",
+            ),
+            (
+                ENTRA.replace("entra-id", "okta"),
+                "idp.application.org_url: required for provider = \"okta\"",
+            ),
+            (
+                ENTRA.replace("4a2b7c9d-0e1f-4a3b-8c5d-6e7f8a9b0c1d", "../../admin"),
+                "idp.application.app_id",
+            ),
+            (
+                "[idp]\nallow_update = true\n".to_owned(),
+                "idp.allow_update: true, but no [idp.application]",
+            ),
+            (ENTRA.replace("entra-id", "ping"), "unknown variant `ping`"),
+        ];
+        for (tail, expected) in cases {
+            let e = config(&tail).unwrap_err();
+            assert!(e.contains(expected), "{tail}\n=> {e}");
+        }
+    }
+}
