@@ -139,6 +139,23 @@ def main(argv):
         else:
             saml_bucket, saml_key = m.groups()
 
+    # The IdP application's credentials: the shared stack creates the secret (empty); the
+    # regional stacks let idp-guard read it by ARN, which exists once the shared stack does.
+    application = idp.get("application") or {}
+    secret_name = env(
+        "IDP_CREDENTIALS_SECRET_NAME", "idc-guard/idp-credentials" if application else ""
+    )
+    secret_arn = str(application.get("credentials_secret", ""))
+    if application and not secret_arn.startswith("arn:"):
+        print(
+            "note: idp.application.credentials_secret is not an ARN: the regional stacks grant "
+            "idp-guard no read on it. Deploy the shared stack, set the value of its "
+            "IdpCredentialsSecretArn output, put that ARN in the configuration, then deploy the "
+            "Regions (docs/idp-guard.md).",
+            file=sys.stderr,
+        )
+        secret_arn = ""
+
     if problems:
         for p in problems:
             print(p, file=sys.stderr)
@@ -166,6 +183,7 @@ def main(argv):
         SamlMetadataBucket=saml_bucket,
         SamlMetadataKey=saml_key,
         EnableSecurityHub=env("ENABLE_SECURITY_HUB", "false"),
+        IdpCredentialsSecretName=secret_name,
     )
     supported = config.get("policy", {}).get("supported_regions", [])
     replica_regions = env("REPLICA_REGIONS", ",".join(supported) or "*")
@@ -189,6 +207,7 @@ def main(argv):
             ),
             SamlMetadataBucket=saml_bucket,
             SamlMetadataKey=saml_key,
+            IdpCredentialsSecretArn=secret_arn,
             AlarmTopicArn=alarm_topic_arn(r),
         )
     for name, params in files.items():

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 seconds="${FUZZ_SECONDS:-60}"
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(key_policy cloudtrail_event cloudtrail_records evidence_digest finding_message saml_metadata config)
+[ ${#targets[@]} -gt 0 ] || targets=(key_policy cloudtrail_event cloudtrail_records evidence_digest finding_message saml_metadata config idp_responses)
 
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
@@ -44,6 +44,7 @@ seed evidence_digest fuzz/seeds/evidence_digest/*
 seed finding_message fuzz/seeds/finding_message/*
 seed saml_metadata shared/tests/fixtures/saml/*.xml
 seed config examples/config.toml
+seed idp_responses fuzz/seeds/idp_responses/*
 
 for t in "${targets[@]}"; do
   [ -d "fuzz/regressions/$t" ] && seed "$t" fuzz/regressions/"$t"/*

@@ -189,7 +189,9 @@ where
             .replicas(ev, &focus, primary_policy.as_deref(), claim, now)
             .await?;
         findings.append(&mut assessment.findings);
-        if ev.kind == InstanceEventKind::AddRegion {
+        // With an IdP application, idp-guard judges the added Region's ACS URL live (one
+        // path); without one, the reminder lists the URLs to register.
+        if ev.kind == InstanceEventKind::AddRegion && config.idp.application.is_none() {
             findings.extend(check_acs_urls(config, &focus, None));
         }
         assessment.findings = findings;

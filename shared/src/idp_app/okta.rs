@@ -15,6 +15,8 @@ use crate::domain::time::Timestamp;
 
 const P: ProviderKind = ProviderKind::Okta;
 const SIGN_ON: &str = "settings.signOn";
+/// The most `acsEndpoints` an app may have (the Apps API's schema).
+const MAX_ACS_ENDPOINTS: usize = 100;
 
 /// The app's path under the org URL.
 pub fn app_path(app_id: &str) -> String {
@@ -172,6 +174,17 @@ pub fn add_acs_endpoints(
     for (index, url) in (first..).zip(&adds) {
         list.push(json!({"url": url, "index": index}));
     }
+    if list.len() > MAX_ACS_ENDPOINTS {
+        return Err(ResponseError::new(
+            P,
+            &format!("{SIGN_ON}.acsEndpoints"),
+            format!(
+                "adding {} URL(s) would make {} entries; Okta allows at most {MAX_ACS_ENDPOINTS}",
+                adds.len(),
+                list.len()
+            ),
+        ));
+    }
     let mut body = doc.clone();
     let sign_on = body
         .pointer_mut("/settings/signOn")
@@ -276,8 +289,15 @@ mod tests {
             None,
         )
         .unwrap();
-        let e = add_acs_endpoints(&hidden, &[ap]).unwrap_err();
+        let e = add_acs_endpoints(&hidden, std::slice::from_ref(&ap)).unwrap_err();
         assert_eq!(e.field, "settings.signOn.allowMultipleAcsEndpoints");
+        // Okta's limit of 100 endpoints is kept.
+        let full: Vec<Value> = (0..100)
+            .map(|i| json!({"url": format!("https://x/{i}"), "index": i}))
+            .collect();
+        let full = read_app(&app(true, Value::Array(full)), &keys(), None).unwrap();
+        let e = add_acs_endpoints(&full, &[ap]).unwrap_err();
+        assert!(e.problem.contains("at most 100"), "{e}");
     }
 
     #[test]
