@@ -105,10 +105,19 @@ pub fn read_credentials(
         ProviderKind::Okta => &["client_id", "private_key", "key_id", "api_token"],
     };
     if let Some(unknown) = object.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(bad(format!(
-            "unknown field \"{unknown}\" (expected {})",
-            allowed.join(", ")
-        )));
+        // A name is shown only when it looks like one: a value pasted where a name goes
+        // (a secret as a key) must not come back in the error.
+        let looks_like_a_name = unknown.len() <= 32
+            && unknown
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let named = if looks_like_a_name {
+            format!("unknown field \"{unknown}\"")
+        } else {
+            "an unknown field (its name is not shown: it does not look like a field name)"
+                .to_owned()
+        };
+        return Err(bad(format!("{named} (expected {})", allowed.join(", "))));
     }
     let field = |name: &str| -> Result<Option<String>, CredentialsError> {
         match object.get(name) {
@@ -265,6 +274,11 @@ mod tests {
                 ProviderKind::Okta,
                 "hunter2-secret".to_owned(),
                 "not a JSON object",
+            ),
+            (
+                ProviderKind::Okta,
+                object(&[("hunter2-secret-as-a-name", "x")]),
+                "its name is not shown",
             ),
             (
                 ProviderKind::Okta,

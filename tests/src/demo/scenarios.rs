@@ -9,12 +9,15 @@ use idc_guard_core::checks::key_policy::check_parsed;
 use idc_guard_core::finding::{Finding, Status};
 use idc_guard_policy::document::parse_key_policy;
 
-use crate::demo::world::{TENANT, World};
+use crate::demo::world::{World, acs_url, reply_urls};
 use crate::key_fixture::{GUARD_ROLE, PRIMARY};
 use crate::local_aws::MOTO_ACCOUNT;
+use idc_guard_core::model::render::render_policy;
 
 /// A Region added in scenario 4 before its replica exists.
 pub const NEW_REGION: &str = "eu-central-1";
+/// A Region added in scenario 5 with its replica ready, but not at the IdP.
+pub const IDP_REGION: &str = "eu-west-2";
 
 /// What one scenario produced.
 #[derive(Debug, Default)]
@@ -53,7 +56,7 @@ impl Observed {
 }
 
 /// The scenarios, in order.
-pub const SCENARIOS: [(&str, &str); 8] = [
+pub const SCENARIOS: [(&str, &str); 9] = [
     (
         "org-statement-dropped",
         "A key policy edit drops the organization statement (us-east-1)",
@@ -69,6 +72,10 @@ pub const SCENARIOS: [(&str, &str); 8] = [
     (
         "region-before-replica",
         "eu-central-1 added to the instance before its replica exists",
+    ),
+    (
+        "idp-lacks-acs-url",
+        "eu-west-2 added (its key replica ready); the IdP application lacks its ACS URL",
     ),
     ("idp-changed", "The external IdP's configuration changed"),
     ("duplicate-delivery", "The first event delivered again"),
@@ -186,12 +193,39 @@ pub async fn act(world: &World, id: &str, first: Option<&Value>) -> Result<Vec<V
                 &now_text(),
             )])
         }
+        "idp-lacks-acs-url" => {
+            // The runbook's first step done right: the replica, with the model policy.
+            f.kms(PRIMARY)
+                .replicate_key()
+                .key_id(&f.key_id)
+                .replica_region(IDP_REGION)
+                .policy(render_policy(&f.config))
+                .send()
+                .await
+                .map_err(|e| format!("kms:ReplicateKey: {e:?}"))?;
+            world
+                .sso(PRIMARY)
+                .add_region()
+                .instance_arn(&f.config.instance_arn)
+                .region_name(IDP_REGION)
+                .send()
+                .await
+                .map_err(|e| format!("sso:AddRegion: {e:?}"))?;
+            Ok(vec![sso_event(
+                "AddRegion",
+                "aws.sso",
+                "sso.amazonaws.com",
+                json!({"instanceArn": f.config.instance_arn, "regionName": IDP_REGION}),
+                "demo-5",
+                &now_text(),
+            )])
+        }
         "idp-changed" => Ok(vec![sso_event(
             "UpdateExternalIdPConfigurationForDirectory",
             &f.config.idp.sso_directory_event_source,
             "sso-directory.amazonaws.com",
             json!({}),
-            "demo-5",
+            "demo-6",
             &now_text(),
         )]),
         "duplicate-delivery" => Ok(first.cloned().into_iter().collect()),
@@ -307,12 +341,47 @@ pub async fn verify(
                 ),
             )
         }
-        "idp-changed" => {
-            let acs = seen.finding("IDP-ACS-URLS", PRIMARY);
-            let url = format!("https://eu-west-1.signin.aws/platform/saml/acs/{TENANT}");
+        "idp-lacks-acs-url" => {
+            let url = acs_url(IDP_REGION);
+            let failure = seen.findings.iter().find(|f| {
+                f.check == "IDP-ACS-URLS" && f.region == IDP_REGION && f.status == Status::Fail
+            });
+            let outcome = failure
+                .and_then(|f| f.remediation.as_ref())
+                .map(|r| r.outcome.to_string());
+            let want = match mode {
+                "remediate" => "applied",
+                "dry-run" => "planned",
+                _ => "skipped",
+            };
+            let at_idp = reply_urls(world).contains(&url);
+            let posted = seen.slack.iter().any(|m| {
+                m.to_string().contains("IDP-ACS-URLS") && m.to_string().contains(IDP_REGION)
+            });
             expect(
-                acs.is_some_and(|f| f.status == Status::Warn && f.message.contains(&url)),
-                format!("IDP-ACS-URLS lists every Region's URLs (e.g. {url})"),
+                failure.is_some_and(|f| f.message.contains(&format!("Add {url}")))
+                    && outcome.as_deref() == Some(want)
+                    && at_idp == remediate
+                    && posted
+                    && !seen.evidence.is_empty(),
+                format!(
+                    "IDP-ACS-URLS {IDP_REGION}: fails naming {url}, remediation {} (want {want}); at the IdP: {at_idp} (want {remediate}); Slack: {posted}; {} evidence record(s)",
+                    outcome.unwrap_or_else(|| "none".into()),
+                    seen.evidence.len()
+                ),
+            )
+        }
+        "idp-changed" => {
+            // Judged live against the Entra application: the primary's URL is there.
+            let acs = seen.finding("IDP-ACS-URLS", PRIMARY);
+            expect(
+                acs.is_some_and(|f| {
+                    f.status == Status::Pass && f.message.contains("Microsoft Entra ID app")
+                }),
+                format!(
+                    "IDP-ACS-URLS {PRIMARY} judged against the Entra application: {}",
+                    acs.map_or("no finding".to_owned(), |f| f.message.clone())
+                ),
             )
         }
         "duplicate-delivery" => {

@@ -1,5 +1,6 @@
 //! The demo's organization on local servers: moto (KMS, EventBridge, SQS, DynamoDB, S3,
-//! Secrets Manager), the Identity Center emulator and a Slack receiver. An instance with
+//! Secrets Manager), the Identity Center emulator, a Slack receiver and a local Microsoft
+//! Graph holding the Identity Center SAML application in Entra ID. An instance with
 //! primary us-east-1 and additional eu-west-1 and ap-southeast-2, a multi-Region key with a
 //! replica in each, the model policy on each, and EventBridge wired with infra/'s patterns
 //! (each rule's target replaced by a queue the demo reads, since moto cannot invoke a local
@@ -12,6 +13,8 @@ use serde_json::{Value, json};
 
 use crate::demo::slack::SlackReceiver;
 use crate::idc_emulator::{EmulatorOptions, RunningEmulator, SeedInstance, start};
+use crate::idp_server::IdpServer;
+use crate::idp_server::fixtures::{ENTRA_APP_ID, entra_secret_json, entra_world};
 use crate::key_fixture::{KeyFixture, PRIMARY, fixture_config_text};
 use crate::local_aws::{MOTO_ACCOUNT, Moto, unique};
 
@@ -58,6 +61,8 @@ pub struct World {
     pub bucket: String,
     /// The webhook secret's name.
     pub secret_id: String,
+    /// Entra ID (a local Graph) with the SAML application, which knows every Region's ACS URL.
+    pub idp: IdpServer,
     /// The configuration the guards run with (TOML).
     pub config_text: String,
     /// infra/'s routes, wired.
@@ -97,6 +102,19 @@ impl World {
         let slack = SlackReceiver::start()
             .await
             .map_err(|e| format!("Slack receiver: {e}"))?;
+        let reply_urls: Vec<String> = REGIONS.iter().map(|r| acs_url(r)).collect();
+        let idp = IdpServer::start(entra_world(&reply_urls))
+            .await
+            .map_err(|e| format!("local Graph: {e}"))?;
+        let idp_secret = unique("idc-guard/idp-credentials");
+        let config_text = format!(
+            "{config_text}[idp]\nallow_update = true\n[idp.application]\nprovider = \"entra-id\"\napp_id = \"{ENTRA_APP_ID}\"\ntenant = \"{}\"\nendpoint = \"{}/v1.0\"\nlogin_endpoint = \"{}\"\ncredentials_secret = \"{idp_secret}\"\n",
+            crate::idp_server::fixtures::TENANT,
+            idp.url,
+            idp.url
+        );
+        fixture.config = idc_guard_core::config::Config::from_toml(&config_text, "demo config")
+            .map_err(|e| e.to_string())?;
         let secret_id = unique("idc-guard/slack-webhook");
         let secrets = aws_sdk_secretsmanager::Client::from_conf(
             aws_sdk_secretsmanager::config::Builder::from(&fixture.sdk)
@@ -107,6 +125,13 @@ impl World {
             .create_secret()
             .name(&secret_id)
             .secret_string(json!({"webhook_url": slack.url}).to_string())
+            .send()
+            .await
+            .map_err(debug("secretsmanager:CreateSecret"))?;
+        secrets
+            .create_secret()
+            .name(&idp_secret)
+            .secret_string(entra_secret_json())
             .send()
             .await
             .map_err(debug("secretsmanager:CreateSecret"))?;
@@ -134,6 +159,7 @@ impl World {
             slack,
             bucket,
             secret_id,
+            idp,
             config_text,
             routes: wired,
         })
@@ -201,6 +227,28 @@ impl World {
         }
         Ok(())
     }
+}
+
+/// The IPv4 ACS URL of `region` for the demo's tenant.
+pub fn acs_url(region: &str) -> String {
+    format!("https://{region}.signin.aws/platform/saml/acs/{TENANT}")
+}
+
+/// The Reply URLs the Entra application has now.
+pub fn reply_urls(world: &World) -> Vec<String> {
+    world
+        .idp
+        .world()
+        .applications
+        .first()
+        .and_then(|a| a.pointer("/web/redirectUris"))
+        .and_then(Value::as_array)
+        .map(|urls| {
+            urls.iter()
+                .filter_map(|u| u.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn s3(fixture: &KeyFixture) -> aws_sdk_s3::Client {
