@@ -187,8 +187,15 @@ fn pem(
         .split_once("-----")
         .ok_or_else(|| bad(format!("\"{name}\" is not PEM (unterminated BEGIN line)")))?;
     if !labels.contains(&label) {
+        // A label is repeated only when it reads like one (capitals and spaces).
+        let shown =
+            if label.len() <= 40 && label.chars().all(|c| c.is_ascii_uppercase() || c == ' ') {
+                format!("a PEM \"{label}\"")
+            } else {
+                "a PEM block of another kind".to_owned()
+            };
         return Err(bad(format!(
-            "\"{name}\" is a PEM \"{label}\", expected {} (an encrypted key is not supported)",
+            "\"{name}\" is {shown}, expected {} (an encrypted key is not supported)",
             labels.join(" or ")
         )));
     }

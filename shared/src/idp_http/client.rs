@@ -52,7 +52,8 @@ pub struct Client {
     pub http: reqwest::Client,
     /// Tokens.
     pub tokens: TokenSource,
-    /// The longest `Retry-After` honoured; longer is left to the caller's retry.
+    /// The most one call waits in all (throttling, back-off); more is left to the caller's
+    /// retry.
     pub max_wait: Duration,
 }
 
@@ -76,6 +77,9 @@ impl Client {
     pub async fn send(&self, call: &Call<'_>) -> Result<Answer, IdpError> {
         let mut refreshed = false;
         let mut attempt = 0;
+        // All the waiting one call may do: an invocation makes a handful of calls and must
+        // end well within the function's 60 s (the claims' lease assumes it).
+        let mut waited = Duration::ZERO;
         loop {
             attempt += 1;
             let auth = self.tokens.authorization(&self.http, false).await?;
@@ -94,7 +98,8 @@ impl Client {
             }
             let response = match request.send().await {
                 Ok(r) => r,
-                Err(_) if attempt < ATTEMPTS => {
+                Err(_) if attempt < ATTEMPTS && waited + self.backoff(attempt) <= self.max_wait => {
+                    waited += self.backoff(attempt);
                     pause(self.backoff(attempt)).await;
                     continue;
                 }
@@ -142,9 +147,10 @@ impl Client {
                 }
                 429 | 500 | 502 | 503 | 504 if attempt < ATTEMPTS => {
                     let wait = wait_for(&headers).unwrap_or_else(|| self.backoff(attempt));
-                    if wait > self.max_wait {
-                        return Err(self.err(IdpErrorKind::Retryable, format!("{} {}: {status}, asked to wait {} s (more than the {} s this invocation waits)", call.method, call.what, wait.as_secs(), self.max_wait.as_secs())));
+                    if waited + wait > self.max_wait {
+                        return Err(self.err(IdpErrorKind::Retryable, format!("{} {}: {status}, asked to wait {} s (more than the {} s one call waits in all; left to the next attempt)", call.method, call.what, wait.as_secs(), self.max_wait.as_secs())));
                     }
+                    waited += wait;
                     pause(wait).await;
                 }
                 _ => return Err(self.failure(call, status, &body.unwrap_or_default())),

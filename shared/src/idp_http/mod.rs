@@ -263,7 +263,7 @@ pub fn from_secret(
         credentials,
         write,
         Duration::from_secs(10),
-        Duration::from_secs(20),
+        Duration::from_secs(5),
     )
 }
 
