@@ -75,7 +75,7 @@ pub const SCENARIOS: [(&str, &str); 9] = [
     ),
     (
         "idp-lacks-acs-url",
-        "eu-west-2 added (its key replica ready); the IdP application lacks its ACS URL",
+        "eu-west-2 added, replica ready; the IdP lacks its ACS URL",
     ),
     ("idp-changed", "The external IdP's configuration changed"),
     ("duplicate-delivery", "The first event delivered again"),
@@ -175,24 +175,7 @@ pub async fn act(world: &World, id: &str, first: Option<&Value>) -> Result<Vec<V
                 "demo-3",
             )])
         }
-        "region-before-replica" => {
-            world
-                .sso(PRIMARY)
-                .add_region()
-                .instance_arn(&f.config.instance_arn)
-                .region_name(NEW_REGION)
-                .send()
-                .await
-                .map_err(|e| format!("sso:AddRegion: {e:?}"))?;
-            Ok(vec![sso_event(
-                "AddRegion",
-                "aws.sso",
-                "sso.amazonaws.com",
-                json!({"instanceArn": f.config.instance_arn, "regionName": NEW_REGION}),
-                "demo-4",
-                &now_text(),
-            )])
-        }
+        "region-before-replica" => add_region(world, NEW_REGION, "demo-4").await,
         "idp-lacks-acs-url" => {
             // The runbook's first step done right: the replica, with the model policy.
             f.kms(PRIMARY)
@@ -203,22 +186,10 @@ pub async fn act(world: &World, id: &str, first: Option<&Value>) -> Result<Vec<V
                 .send()
                 .await
                 .map_err(|e| format!("kms:ReplicateKey: {e:?}"))?;
-            world
-                .sso(PRIMARY)
-                .add_region()
-                .instance_arn(&f.config.instance_arn)
-                .region_name(IDP_REGION)
-                .send()
-                .await
-                .map_err(|e| format!("sso:AddRegion: {e:?}"))?;
-            Ok(vec![sso_event(
-                "AddRegion",
-                "aws.sso",
-                "sso.amazonaws.com",
-                json!({"instanceArn": f.config.instance_arn, "regionName": IDP_REGION}),
-                "demo-5",
-                &now_text(),
-            )])
+            // moto copies the primary's policy onto a new replica (docs/local-aws.md); the
+            // runbook puts the model policy on it.
+            f.put_policy(IDP_REGION, &render_policy(&f.config)).await?;
+            add_region(world, IDP_REGION, "demo-5").await
         }
         "idp-changed" => Ok(vec![sso_event(
             "UpdateExternalIdPConfigurationForDirectory",
@@ -236,6 +207,27 @@ pub async fn act(world: &World, id: &str, first: Option<&Value>) -> Result<Vec<V
         }
         _ => Ok(Vec::new()),
     }
+}
+
+/// Adds `region` to the instance on the emulator; the `AddRegion` event it produces.
+async fn add_region(world: &World, region: &str, id: &str) -> Result<Vec<Value>, String> {
+    let f = &world.fixture;
+    world
+        .sso(PRIMARY)
+        .add_region()
+        .instance_arn(&f.config.instance_arn)
+        .region_name(region)
+        .send()
+        .await
+        .map_err(|e| format!("sso:AddRegion: {e:?}"))?;
+    Ok(vec![sso_event(
+        "AddRegion",
+        "aws.sso",
+        "sso.amazonaws.com",
+        json!({"instanceArn": f.config.instance_arn, "regionName": region}),
+        id,
+        &now_text(),
+    )])
 }
 
 fn drop_statement(doc: &mut Value, index: usize) {

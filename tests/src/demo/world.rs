@@ -83,8 +83,6 @@ impl World {
             "saml_tenant_id = \"{TENANT}\"\n{}create_missing_replicas = true\nrepair_replica_policies = true\n",
             fixture_config_text(&fixture.config.key_arn.to_string(), &REGIONS, mode)
         );
-        fixture.config = idc_guard_core::config::Config::from_toml(&config_text, "demo config")
-            .map_err(|e| e.to_string())?;
         let emulator = start(EmulatorOptions {
             add_delay: Duration::from_millis(200),
             kms_endpoint: None,
@@ -102,17 +100,7 @@ impl World {
         let slack = SlackReceiver::start()
             .await
             .map_err(|e| format!("Slack receiver: {e}"))?;
-        let reply_urls: Vec<String> = REGIONS.iter().map(|r| acs_url(r)).collect();
-        let idp = IdpServer::start(entra_world(&reply_urls))
-            .await
-            .map_err(|e| format!("local Graph: {e}"))?;
-        let idp_secret = unique("idc-guard/idp-credentials");
-        let config_text = format!(
-            "{config_text}[idp]\nallow_update = true\n[idp.application]\nprovider = \"entra-id\"\napp_id = \"{ENTRA_APP_ID}\"\ntenant = \"{}\"\nendpoint = \"{}/v1.0\"\nlogin_endpoint = \"{}\"\ncredentials_secret = \"{idp_secret}\"\n",
-            crate::idp_server::fixtures::TENANT,
-            idp.url,
-            idp.url
-        );
+        let (idp, config_text) = idp_application(&fixture, config_text).await?;
         fixture.config = idc_guard_core::config::Config::from_toml(&config_text, "demo config")
             .map_err(|e| e.to_string())?;
         let secret_id = unique("idc-guard/slack-webhook");
@@ -125,13 +113,6 @@ impl World {
             .create_secret()
             .name(&secret_id)
             .secret_string(json!({"webhook_url": slack.url}).to_string())
-            .send()
-            .await
-            .map_err(debug("secretsmanager:CreateSecret"))?;
-        secrets
-            .create_secret()
-            .name(&idp_secret)
-            .secret_string(entra_secret_json())
             .send()
             .await
             .map_err(debug("secretsmanager:CreateSecret"))?;
@@ -227,6 +208,36 @@ impl World {
         }
         Ok(())
     }
+}
+
+/// The local Graph with the Identity Center SAML application (every Region's ACS URL), its
+/// credentials in Secrets Manager, and `config_text` with `[idp.application]` pointing there.
+async fn idp_application(
+    fixture: &KeyFixture,
+    config_text: String,
+) -> Result<(IdpServer, String), String> {
+    let reply_urls: Vec<String> = REGIONS.iter().map(|r| acs_url(r)).collect();
+    let idp = IdpServer::start(entra_world(&reply_urls))
+        .await
+        .map_err(|e| format!("local Graph: {e}"))?;
+    let secret = unique("idc-guard/idp-credentials");
+    aws_sdk_secretsmanager::Client::from_conf(
+        aws_sdk_secretsmanager::config::Builder::from(&fixture.sdk)
+            .endpoint_url(&fixture.url)
+            .build(),
+    )
+    .create_secret()
+    .name(&secret)
+    .secret_string(entra_secret_json())
+    .send()
+    .await
+    .map_err(debug("secretsmanager:CreateSecret"))?;
+    let url = &idp.url;
+    let text = format!(
+        "{config_text}[idp]\nallow_update = true\n[idp.application]\nprovider = \"entra-id\"\napp_id = \"{ENTRA_APP_ID}\"\ntenant = \"{}\"\nendpoint = \"{url}/v1.0\"\nlogin_endpoint = \"{url}\"\ncredentials_secret = \"{secret}\"\n",
+        crate::idp_server::fixtures::TENANT
+    );
+    Ok((idp, text))
 }
 
 /// The IPv4 ACS URL of `region` for the demo's tenant.
