@@ -480,3 +480,90 @@ async fn audit_sweeps_every_region_of_the_instance_read_only() {
     // Read-only, even though the configuration says remediate.
     assert_eq!(f.policy(REPLICA).await.unwrap(), pinned);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_hands_a_region_added_to_region_guard_and_idp_guard() {
+    use idc_guard_tests::idp_server::IdpServer;
+    use idc_guard_tests::idp_server::fixtures::{
+        SAML_TENANT, acs, entra_idp_tables, entra_secret_json, entra_world,
+    };
+    let (moto, f, files, _) = fixture("notify").await;
+    let emu = start(EmulatorOptions {
+        add_delay: std::time::Duration::from_millis(10),
+        kms_endpoint: None,
+    })
+    .await
+    .unwrap();
+    emu.try_seed(&SeedInstance {
+        instance_arn: f.config.instance_arn.clone(),
+        owner_account_id: MOTO_ACCOUNT.to_owned(),
+        identity_store_id: f.config.identity_store_id.clone(),
+        primary_region: PRIMARY.to_owned(),
+        regions: vec![PRIMARY.to_owned(), REPLICA.to_owned()],
+        kms_key_arn: Some(f.config.key_arn.to_string()),
+    })
+    .unwrap();
+    let idp = IdpServer::start(entra_world(&[acs(PRIMARY)]))
+        .await
+        .unwrap();
+    let secret = idc_guard_tests::local_aws::unique("idc-guard/idp");
+    aws_sdk_secretsmanager::Client::from_conf(
+        aws_sdk_secretsmanager::config::Builder::from(&f.sdk)
+            .endpoint_url(&moto.url)
+            .build(),
+    )
+    .create_secret()
+    .name(&secret)
+    .secret_string(entra_secret_json())
+    .send()
+    .await
+    .unwrap();
+    let config = files.write(
+        "config-idp.toml",
+        &format!(
+            "saml_tenant_id = \"{SAML_TENANT}\"\n{}{}",
+            fixture_config_text(&f.config.key_arn.to_string(), &[PRIMARY, REPLICA], "notify"),
+            entra_idp_tables(&idp.url, false, &secret)
+        ),
+    );
+    let event = idc_guard_tests::demo::scenarios::sso_event(
+        "AddRegion",
+        "aws.sso",
+        "sso.amazonaws.com",
+        serde_json::json!({"instanceArn": f.config.instance_arn, "regionName": REPLICA}),
+        "ev-add",
+        "2026-11-27T10:00:00Z",
+    );
+    let event = files.write("add-region.json", &event.to_string());
+    let out = idc_guard(&[
+        "replay",
+        "--config",
+        &config,
+        &event,
+        "--endpoint-url",
+        &moto.url,
+        "--sso-endpoint-url",
+        &emu.url,
+        "--format",
+        "json",
+    ]);
+    let lines: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(lines[0]["guard"], "region-guard");
+    assert_eq!(lines[1]["guard"], "idp-guard");
+    assert_eq!(lines[0]["record"], lines[1]["record"]);
+    let idp_findings = lines[1]["outcome"]["findings"].as_array().unwrap();
+    assert!(
+        idp_findings.iter().any(|f| f["check"] == "IDP-ACS-URLS"
+            && f["region"] == REPLICA
+            && f["status"] == "fail"
+            && f["message"].as_str().unwrap().contains(&acs(REPLICA))),
+        "{idp_findings:#?}"
+    );
+    // One record, two guards.
+    assert_eq!(lines[2]["total"]["records"], 1);
+    assert!(idp.world().writes().is_empty());
+}

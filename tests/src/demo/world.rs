@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::demo::slack::SlackReceiver;
 use crate::idc_emulator::{EmulatorOptions, RunningEmulator, SeedInstance, start};
 use crate::idp_server::IdpServer;
-use crate::idp_server::fixtures::{ENTRA_APP_ID, entra_secret_json, entra_world};
+use crate::idp_server::fixtures::{entra_idp_tables, entra_secret_json, entra_world};
 use crate::key_fixture::{KeyFixture, PRIMARY, fixture_config_text};
 use crate::local_aws::{MOTO_ACCOUNT, Moto, unique};
 
@@ -232,11 +232,12 @@ async fn idp_application(
     .send()
     .await
     .map_err(debug("secretsmanager:CreateSecret"))?;
-    let url = &idp.url;
-    let text = format!(
-        "{config_text}[idp]\nallow_update = true\n[idp.application]\nprovider = \"entra-id\"\napp_id = \"{ENTRA_APP_ID}\"\ntenant = \"{}\"\nendpoint = \"{url}/v1.0\"\nlogin_endpoint = \"{url}\"\ncredentials_secret = \"{secret}\"\n",
-        crate::idp_server::fixtures::TENANT
-    );
+    // Before [remediation], which stays the last table: the benchmarks append to it.
+    let tables = entra_idp_tables(&idp.url, true, &secret);
+    let text = config_text.replacen("[remediation]", &format!("{tables}[remediation]"), 1);
+    if !text.contains("[idp.application]") {
+        return Err("the demo configuration has no [remediation] table".to_owned());
+    }
     Ok((idp, text))
 }
 

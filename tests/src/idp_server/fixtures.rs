@@ -176,10 +176,20 @@ pub fn okta_world(sso: &str, extra: &[String]) -> IdpWorld {
     }
 }
 
-/// `[idp]` for the Entra world at `url` (TOML, appended to a configuration).
+/// `saml_tenant_id` and `[idp]` for the Entra world at `url` (TOML, appended to a
+/// configuration that has no tables).
 pub fn entra_idp_section(url: &str, allow_update: bool) -> String {
     format!(
-        "saml_tenant_id = \"{SAML_TENANT}\"\n[idp]\nallow_update = {allow_update}\n[idp.application]\nprovider = \"entra-id\"\napp_id = \"{ENTRA_APP_ID}\"\ntenant = \"{TENANT}\"\nendpoint = \"{url}/v1.0\"\nlogin_endpoint = \"{url}\"\ncredentials_secret = \"idc-guard/idp/entra\"\n"
+        "saml_tenant_id = \"{SAML_TENANT}\"\n{}",
+        entra_idp_tables(url, allow_update, "idc-guard/idp/entra")
+    )
+}
+
+/// The `[idp]` and `[idp.application]` tables for the Entra world at `url`, with the
+/// credentials in `secret` (appended after a configuration's last table).
+pub fn entra_idp_tables(url: &str, allow_update: bool, secret: &str) -> String {
+    format!(
+        "[idp]\nallow_update = {allow_update}\n[idp.application]\nprovider = \"entra-id\"\napp_id = \"{ENTRA_APP_ID}\"\ntenant = \"{TENANT}\"\nendpoint = \"{url}/v1.0\"\nlogin_endpoint = \"{url}\"\ncredentials_secret = \"{secret}\"\n"
     )
 }
 
