@@ -142,6 +142,35 @@ async fn throttling_waits_for_retry_after_then_gives_up_retryably() {
 }
 
 #[tokio::test]
+async fn the_calls_of_one_review_share_a_time_budget_and_any_wait_is_bounded() {
+    let server = IdpServer::start(entra_world(&[acs("us-east-1")]))
+        .await
+        .unwrap();
+    let apps = apps(
+        entra_application(&server.url).unwrap(),
+        &entra_secret_json(),
+        false,
+    );
+    apps.limit_calls(Duration::from_millis(50));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let e = apps.read_app().await.unwrap_err();
+    assert!(
+        e.retryable() && e.message.contains("time for IdP calls is used up"),
+        "{e}"
+    );
+    assert!(server.world().log.is_empty(), "nothing was sent");
+    // A new review starts a new budget; an absurd Retry-After neither overflows nor waits.
+    apps.limit_calls(Duration::from_secs(30));
+    {
+        let mut w = server.world();
+        w.throttle = 1;
+        w.retry_after = u64::MAX;
+    }
+    let e = apps.read_app().await.unwrap_err();
+    assert!(e.retryable(), "{e}");
+}
+
+#[tokio::test]
 async fn a_missing_permission_and_an_unknown_app_are_named() {
     let server = IdpServer::start(entra_world(&[acs("us-east-1")]))
         .await

@@ -222,6 +222,7 @@ mod tests {
             id: "obj-1".into(),
             name: "AWS".into(),
             acs_urls: acs.iter().map(|s| (*s).to_owned()).collect(),
+            configured_urls: acs.iter().map(|s| (*s).to_owned()).collect(),
             entity_ids: vec![audience.to_owned()],
             certificates: vec![AppCertificate {
                 id: "k".into(),

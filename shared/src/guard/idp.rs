@@ -159,6 +159,7 @@ where
                     findings: review.findings,
                     verified: review.verified,
                     changed: review.changed,
+                    interrupted: review.interrupted,
                     ..Assessment::default()
                 })
             })
@@ -237,6 +238,7 @@ where
                     findings: review.findings,
                     verified: review.verified,
                     changed: review.changed,
+                    interrupted: review.interrupted,
                     ..Assessment::default()
                 })
             })
@@ -273,6 +275,7 @@ where
                 review.findings.extend(app.findings);
                 review.verified = app.verified;
                 review.changed = app.changed;
+                review.interrupted = app.interrupted;
             }
             None => review
                 .findings

@@ -30,6 +30,10 @@ pub struct AppReview {
     pub verified: Vec<Finding>,
     /// Whether an update was sent to the IdP.
     pub changed: bool,
+    /// A write or its verification failed in a way a retry may fix (throttling, the network):
+    /// the findings are published, then the invocation fails so the retry re-reads and
+    /// finishes.
+    pub interrupted: Option<PortError>,
 }
 
 /// What the caller allows.
@@ -74,12 +78,7 @@ pub fn port_error(op: &str, config: &Config, e: &IdpError) -> PortError {
 /// failure), saying "cannot verify" and the missing permission when that is why.
 pub fn unreadable_app(config: &Config, e: &IdpError) -> Finding {
     let check = CheckId::IdpAcsUrls;
-    let why = match &e.kind {
-        IdpErrorKind::MissingPermission(permission) => {
-            format!("missing permission {permission} ({e})")
-        }
-        _ => e.to_string(),
-    };
+    let why = described(e);
     crate::checks::finding_on(
         check,
         Status::Error,
@@ -105,6 +104,7 @@ where
     A: IdentityProviderApps,
     K: ActionBudget,
 {
+    apps.begin();
     let app = match apps.read_app().await {
         Ok(app) => app,
         Err(e) if e.retryable() => return Err(port_error("idp:read-app", config, &e).into()),
@@ -125,7 +125,10 @@ where
     } else {
         Some(add_acs_urls(&app, &missing))
     };
-    let (action, remediation) = intent(planned.as_ref(), permit, &app);
+    let (mut action, remediation) = intent(planned.as_ref(), permit, &app);
+    if planned.as_ref().is_some_and(|p| matches!(p, Ok(Some(_)))) {
+        action.push_str(&blocker_note(&app, permit));
+    }
     let mut review = AppReview {
         findings: judge(config, regions, &app, now, &action),
         ..AppReview::default()
@@ -194,6 +197,16 @@ fn intent(
             ),
             None => (String::new(), None),
         },
+    }
+}
+
+/// What a report or a plan adds when idc-guard could not send the change even if allowed.
+fn blocker_note(app: &IdpApp, permit: &Permit) -> String {
+    match (&app.write_blocker, permit) {
+        (Some(blocker), Permit::Report | Permit::Plan) => {
+            format!(" Sending it would fail now: {blocker}.")
+        }
+        _ => String::new(),
     }
 }
 
@@ -296,31 +309,25 @@ where
         .as_ref()
         .map_or_else(|| planned.to_string(), ToString::to_string);
     let verdict = match result {
-        Err(e) => Err(format!(" The update failed: {e}.")),
+        Err(e) => {
+            if e.retryable() {
+                review.interrupted = Some(port_error("idp:update-app", config, &e));
+            }
+            Err(format!(" The update failed: {}.", described(&e)))
+        }
         Ok(()) => match apps.read_app().await {
-            Err(e) => Err(format!(
-                " The update was sent but could not be verified: {e}."
-            )),
-            Ok(after) => {
-                let lost = missing_from(&after.acs_urls, &first.acs_urls);
-                let absent = missing_from(&after.acs_urls, missing);
-                review.verified = judge(config, regions, &after, now, "");
-                if !lost.is_empty() {
-                    Err(format!(
-                        " After the update the application no longer lists {}: someone else changed it at the same time; check it at the IdP.",
-                        lost.join(", ")
-                    ))
-                } else if !absent.is_empty() {
-                    Err(format!(
-                        " After the update the application still lacks {} (verified by a re-read).",
-                        absent.join(", ")
-                    ))
-                } else {
-                    Ok(format!(
-                        " Added by idc-guard and verified by a re-read of the {}: {sent_text}",
-                        app_label(&after)
-                    ))
+            Err(e) => {
+                if e.retryable() {
+                    review.interrupted = Some(port_error("idp:read-app", config, &e));
                 }
+                Err(format!(
+                    " The update was sent but could not be verified: {}.",
+                    described(&e)
+                ))
+            }
+            Ok(after) => {
+                review.verified = judge(config, regions, &after, now, "");
+                verify(first, &after, missing, &sent_text)
             }
         },
     };
@@ -330,6 +337,49 @@ where
     };
     attach(&mut review.findings, mode, &[sent_text], outcome, &note);
     Ok(())
+}
+
+/// An IdP error for a finding, with the permission it lacks when that is why.
+fn described(e: &IdpError) -> String {
+    match &e.kind {
+        IdpErrorKind::MissingPermission(permission) => {
+            format!("missing permission {permission} ({e})")
+        }
+        _ => e.to_string(),
+    }
+}
+
+/// The verdict of the re-read `after`: every URL added is in the list the update wrote, and
+/// every URL of that list read before is still there. Entra's service principal may not list
+/// them yet (it follows the application); that is said, not failed.
+fn verify(first: &IdpApp, after: &IdpApp, added: &[String], sent: &str) -> Result<String, String> {
+    let lost = missing_from(&after.configured_urls, &first.configured_urls);
+    let absent = missing_from(&after.configured_urls, added);
+    if !lost.is_empty() {
+        return Err(format!(
+            " After the update the application no longer lists {}: someone else changed it at the same time; check it at the IdP.",
+            lost.join(", ")
+        ));
+    }
+    if !absent.is_empty() {
+        return Err(format!(
+            " After the update the application still lacks {} (verified by a re-read).",
+            absent.join(", ")
+        ));
+    }
+    let lagging = missing_from(&after.acs_urls, added);
+    let pending = if lagging.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " Its service principal does not list {} yet (Entra copies it from the application); the next event or sweep confirms it.",
+            lagging.join(", ")
+        )
+    };
+    Ok(format!(
+        " Added by idc-guard and verified by a re-read of the {}: {sent}.{pending}",
+        app_label(after)
+    ))
 }
 
 /// Sends the update built from a fresh read; on a conflict, reads and rebuilds. Returns the
@@ -344,6 +394,10 @@ async fn write<A: IdentityProviderApps>(
             Ok(app) => app,
             Err(e) => return (sent, Err(e)),
         };
+        if let Some(blocker) = &fresh.write_blocker {
+            let refused = IdpError::new(fresh.provider, IdpErrorKind::Refused, blocker.clone());
+            return (sent, Err(refused));
+        }
         let update = match add_acs_urls(&fresh, missing) {
             Ok(Some(update)) => update,
             // Someone else added them meanwhile.
@@ -603,6 +657,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_throttled_write_is_published_then_retried() {
+        use crate::idp_app::{IdpError, ProviderKind};
+        let apps = MemoryApps::entra(&[US], AUDIENCE);
+        apps.fail_updates(IdpError::new(
+            ProviderKind::EntraId,
+            IdpErrorKind::Retryable,
+            "PATCH application app-1: 429 after 4 attempts",
+        ));
+        let review = run(
+            &config(Mode::Remediate, true),
+            &apps,
+            &MemoryBudget::default(),
+        )
+        .await;
+        assert!(
+            review
+                .interrupted
+                .as_ref()
+                .is_some_and(PortError::retryable)
+        );
+        let f = missing(&review)[0];
+        assert_eq!(
+            f.remediation.as_ref().unwrap().outcome,
+            RemediationOutcome::Failed
+        );
+    }
+
+    #[tokio::test]
     async fn a_refused_write_fails_the_remediation_and_names_why() {
         use crate::idp_app::{IdpError, ProviderKind};
         let apps = MemoryApps::entra(&[US], AUDIENCE);
@@ -622,7 +704,13 @@ mod tests {
             f.remediation.as_ref().unwrap().outcome,
             RemediationOutcome::Failed
         );
-        assert!(f.message.contains("403 Forbidden"), "{}", f.message);
+        assert!(
+            f.message
+                .contains("missing permission Application.ReadWrite.OwnedBy"),
+            "{}",
+            f.message
+        );
+        assert!(review.interrupted.is_none(), "a refusal is not retried");
         assert_eq!(apps.reply_urls(), vec![US]);
     }
 }

@@ -87,16 +87,21 @@ pub fn read_app(
     let (acs_urls, certificates) = match service_principal {
         Some(sp) => {
             let reply = strings(P, sp, "replyUrls")?;
-            let both = redirect.into_iter().filter(|u| reply.contains(u)).collect();
+            let both = redirect
+                .iter()
+                .filter(|u| reply.contains(u))
+                .cloned()
+                .collect();
             (both, certificates(sp)?)
         }
-        None => (redirect, Vec::new()),
+        None => (redirect.clone(), Vec::new()),
     };
     Ok(IdpApp {
         provider: P,
         id,
         name,
         acs_urls,
+        configured_urls: redirect,
         entity_ids,
         certificates,
         etag,
@@ -139,7 +144,7 @@ fn certificates(sp: &Value) -> Result<Vec<AppCertificate>, ResponseError> {
             .unwrap_or_default();
         let thumbprint = string(P, key, "customKeyIdentifier")
             .map_err(|e| rename(e, &at("customKeyIdentifier")))?
-            .map(|t| t.to_ascii_uppercase());
+            .map(|t| thumbprint_hex(&t));
         out.push(AppCertificate {
             id,
             not_after,
@@ -147,6 +152,17 @@ fn certificates(sp: &Value) -> Result<Vec<AppCertificate>, ResponseError> {
         });
     }
     Ok(out)
+}
+
+/// A `customKeyIdentifier` (Graph's Binary type, base64: the certificate's SHA-1
+/// thumbprint) as the upper-case hex that `preferredTokenSigningKeyThumbprint` is written in.
+/// Text that is not base64 of 20 bytes is compared as it is.
+fn thumbprint_hex(identifier: &str) -> String {
+    use base64::Engine;
+    match base64::engine::general_purpose::STANDARD.decode(identifier.trim()) {
+        Ok(bytes) if bytes.len() == 20 => hex::encode_upper(bytes),
+        _ => identifier.trim().to_ascii_uppercase(),
+    }
 }
 
 fn rename(mut e: ResponseError, field: &str) -> ResponseError {
@@ -206,11 +222,14 @@ mod tests {
                 "https://us-east-1.signin.aws/platform/saml/acs/abc",
                 "https://eu-west-1.signin.aws/platform/saml/acs/abc"
             ],
-            "preferredTokenSigningKeyThumbprint": "ab12",
+            // Graph's own example: the identifier in base64, the thumbprint in hex.
+            "preferredTokenSigningKeyThumbprint": "DA20FCA696C4F83E8A9AED59BE33368ED421F3C1",
             "keyCredentials": [
                 {"usage": "Sign", "endDateTime": "2029-01-01T00:00:00Z", "keyId": "s"},
                 {"usage": "Verify", "endDateTime": "2029-01-01T00:00:00Z", "keyId": "v",
-                 "customKeyIdentifier": "AB12"}
+                 "customKeyIdentifier": "2iD8ppbE+D6Kmu1ZvjM2jtQh88E="},
+                {"usage": "Verify", "endDateTime": "2027-01-01T00:00:00Z", "keyId": "old",
+                 "customKeyIdentifier": "AAAAAAAAAAAAAAAAAAAAAAAAAAA="}
             ]
         });
         let app = read_app(&application(), Some(&sp), Some("W/\"1\"".into())).unwrap();
@@ -220,8 +239,12 @@ mod tests {
             app.acs_urls,
             vec!["https://us-east-1.signin.aws/platform/saml/acs/abc".to_owned()]
         );
-        assert_eq!(app.certificates.len(), 1);
-        assert!(app.certificates[0].active);
+        assert_eq!(app.certificates.len(), 2);
+        assert!(
+            app.certificates[0].active,
+            "the base64 identifier matches the hex thumbprint"
+        );
+        assert!(!app.certificates[1].active);
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub struct IdpApp {
     pub name: String,
     /// The ACS (reply) URLs the IdP accepts, in the provider's order.
     pub acs_urls: Vec<String>,
+    /// The list an update writes (Entra: the application's `web.redirectUris`, which its
+    /// service principal copies; Okta: the same as `acs_urls`): what a write is verified on.
+    pub configured_urls: Vec<String>,
     /// The SP entity IDs the IdP issues assertions for (Graph `identifierUris`, Okta
     /// `audience`).
     pub entity_ids: Vec<String>,

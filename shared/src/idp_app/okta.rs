@@ -58,13 +58,17 @@ fn endpoints(app: &Value) -> Result<Vec<(String, i64)>, ResponseError> {
                     "is missing or not a string",
                 )
             })?;
-            let index = e.get("index").and_then(Value::as_i64).ok_or_else(|| {
-                ResponseError::new(
-                    P,
-                    &format!("{field}[{i}].index"),
-                    "is missing or not an integer",
-                )
-            })?;
+            let index = e
+                .get("index")
+                .and_then(Value::as_i64)
+                .filter(|i| *i >= 0)
+                .ok_or_else(|| {
+                    ResponseError::new(
+                        P,
+                        &format!("{field}[{i}].index"),
+                        "is missing or not an integer",
+                    )
+                })?;
             Ok((url.to_owned(), index))
         })
         .collect()
@@ -107,6 +111,7 @@ pub fn read_app(app: &Value, keys: &Value, etag: Option<String>) -> Result<IdpAp
         provider: P,
         name: string(P, app, "label")?.unwrap_or_else(|| id.clone()),
         id,
+        configured_urls: acs_urls.clone(),
         acs_urls,
         entity_ids,
         certificates: certificates(keys, active.as_deref())?,
@@ -166,7 +171,19 @@ pub fn add_acs_endpoints(
             "is false while acsEndpoints lists URLs: turning it on would activate URLs idc-guard did not add; review them in Okta first",
         ));
     }
-    let first = existing.iter().map(|(_, i)| *i).max().map_or(0, |m| m + 1);
+    let first = existing
+        .iter()
+        .map(|(_, i)| *i)
+        .max()
+        .map_or(Some(0), |m| m.checked_add(1));
+    let last = first.and_then(|f| f.checked_add(i64::try_from(adds.len()).ok()?));
+    let (Some(first), Some(_)) = (first, last) else {
+        return Err(ResponseError::new(
+            P,
+            &format!("{SIGN_ON}.acsEndpoints"),
+            "an index is too large to number new endpoints after it",
+        ));
+    };
     let mut list: Vec<Value> = existing
         .iter()
         .map(|(url, index)| json!({"url": url, "index": index}))

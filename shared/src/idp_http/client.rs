@@ -2,7 +2,8 @@
 //! try; 429 and 5xx wait (`Retry-After`, or Okta's `X-Rate-Limit-Reset`) and try again, a few
 //! times; 403, 404 and 412 become their own outcomes. Bodies are read up to a limit.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use reqwest::header::{
     ACCEPT, AUTHORIZATION, CONTENT_TYPE, ETAG, HeaderMap, IF_MATCH, RETRY_AFTER,
@@ -52,6 +53,10 @@ pub struct Client {
     pub http: reqwest::Client,
     /// Tokens.
     pub tokens: TokenSource,
+    /// The longest a single request may take.
+    pub request_timeout: Duration,
+    /// When the current invocation's IdP calls must be done ([`Client::begin`]).
+    pub deadline: Mutex<Option<Instant>>,
     /// The most one call waits in all (throttling, back-off); more is left to the caller's
     /// retry.
     pub max_wait: Duration,
@@ -73,8 +78,41 @@ impl Client {
         IdpError::new(self.provider, kind, message)
     }
 
+    /// A new invocation's calls begin: together they may take `budget`, so the invocation
+    /// ends well within the function's 60 s (the claims' lease assumes it).
+    pub fn begin(&self, budget: Duration) {
+        let mut deadline = self
+            .deadline
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *deadline = Instant::now().checked_add(budget);
+    }
+
+    /// How long the next request may take: the request timeout, cut to what is left of the
+    /// invocation's budget; an error once nothing is left.
+    pub fn time_left(&self, what: &str) -> Result<Duration, IdpError> {
+        let deadline = *self
+            .deadline
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let left = deadline.map_or(self.request_timeout, |d| {
+            d.saturating_duration_since(Instant::now())
+                .min(self.request_timeout)
+        });
+        if left < Duration::from_millis(100) {
+            return Err(self.err(
+                IdpErrorKind::Retryable,
+                format!(
+                    "{what}: this invocation's time for IdP calls is used up; left to the next attempt"
+                ),
+            ));
+        }
+        Ok(left)
+    }
+
     /// Makes `call`.
     pub async fn send(&self, call: &Call<'_>) -> Result<Answer, IdpError> {
+        let what = format!("{} {}", call.method, call.what);
         let mut refreshed = false;
         let mut attempt = 0;
         // All the waiting one call may do: an invocation makes a handful of calls and must
@@ -82,80 +120,114 @@ impl Client {
         let mut waited = Duration::ZERO;
         loop {
             attempt += 1;
-            let auth = self.tokens.authorization(&self.http, false).await?;
-            let mut request = self
-                .http
-                .request(call.method.clone(), call.url)
-                .header(ACCEPT, "application/json")
-                .header(AUTHORIZATION, auth.expose_str());
-            if let Some(body) = call.body {
-                request = request
-                    .header(CONTENT_TYPE, "application/json")
-                    .body(body.to_string());
-            }
-            if let Some(tag) = call.if_match {
-                request = request.header(IF_MATCH, tag);
-            }
-            let response = match request.send().await {
+            let response = match self.request(call, &what).await?.send().await {
                 Ok(r) => r,
-                Err(_) if attempt < ATTEMPTS && waited + self.backoff(attempt) <= self.max_wait => {
-                    waited += self.backoff(attempt);
+                Err(_)
+                    if attempt < ATTEMPTS
+                        && waited.saturating_add(self.backoff(attempt)) <= self.max_wait =>
+                {
+                    waited = waited.saturating_add(self.backoff(attempt));
                     pause(self.backoff(attempt)).await;
                     continue;
                 }
                 Err(e) => {
-                    return Err(self.err(
-                        IdpErrorKind::Retryable,
-                        format!("{} {}: {}", call.method, call.what, describe(&e)),
-                    ));
+                    return Err(
+                        self.err(IdpErrorKind::Retryable, format!("{what}: {}", describe(&e)))
+                    );
                 }
             };
             let status = response.status().as_u16();
             let headers = response.headers().clone();
             let body = read_body(response).await;
             match status {
-                200..=299 => {
-                    let body = body.map_err(|e| {
-                        self.err(
-                            IdpErrorKind::Malformed,
-                            format!("{} {}: {e}", call.method, call.what),
-                        )
-                    })?;
-                    let json = if body.is_empty() {
-                        Value::Null
-                    } else {
-                        serde_json::from_slice(&body).map_err(|e| {
-                            self.err(
-                                IdpErrorKind::Malformed,
-                                format!(
-                                    "{} {}: the response is not JSON ({e})",
-                                    call.method, call.what
-                                ),
-                            )
-                        })?
-                    };
-                    let etag = headers
-                        .get(ETAG)
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned);
-                    return Ok(Answer { body: json, etag });
-                }
+                200..=299 => return self.answer(&what, &headers, body),
                 401 if !refreshed && self.tokens.refreshable() => {
                     // An expired or revoked token: one fresh token, one more try.
                     refreshed = true;
-                    self.tokens.authorization(&self.http, true).await?;
+                    self.tokens
+                        .authorization(&self.http, true, self.time_left(&what)?)
+                        .await?;
                 }
                 429 | 500 | 502 | 503 | 504 if attempt < ATTEMPTS => {
-                    let wait = wait_for(&headers).unwrap_or_else(|| self.backoff(attempt));
-                    if waited + wait > self.max_wait {
-                        return Err(self.err(IdpErrorKind::Retryable, format!("{} {}: {status}, asked to wait {} s (more than the {} s one call waits in all; left to the next attempt)", call.method, call.what, wait.as_secs(), self.max_wait.as_secs())));
+                    // Okta sends X-Rate-Limit-Reset on every answer: it means something only
+                    // on a 429.
+                    let asked = if status == 429 {
+                        wait_for(&headers)
+                    } else {
+                        retry_after(&headers)
+                    };
+                    let wait = asked.unwrap_or_else(|| self.backoff(attempt));
+                    if waited.saturating_add(wait) > self.max_wait {
+                        return Err(self.err(IdpErrorKind::Retryable, format!("{what}: {status}, asked to wait {} s (more than the {} s one call waits in all; left to the next attempt)", wait.as_secs(), self.max_wait.as_secs())));
                     }
-                    waited += wait;
+                    waited = waited.saturating_add(wait);
                     pause(wait).await;
                 }
                 _ => return Err(self.failure(call, status, &body.unwrap_or_default())),
             }
         }
+    }
+
+    /// The request for `call`, with the current token (marked sensitive) and a timeout of
+    /// what is left of the invocation's budget.
+    async fn request(
+        &self,
+        call: &Call<'_>,
+        what: &str,
+    ) -> Result<reqwest::RequestBuilder, IdpError> {
+        let auth = self
+            .tokens
+            .authorization(&self.http, false, self.time_left(what)?)
+            .await?;
+        let mut authorization =
+            reqwest::header::HeaderValue::from_str(auth.expose_str()).map_err(|_| {
+                self.err(
+                    IdpErrorKind::Malformed,
+                    format!("{what}: the access token is not a valid header value"),
+                )
+            })?;
+        // Kept out of any debug output of the request.
+        authorization.set_sensitive(true);
+        let mut request = self
+            .http
+            .request(call.method.clone(), call.url)
+            .timeout(self.time_left(what)?)
+            .header(ACCEPT, "application/json")
+            .header(AUTHORIZATION, authorization);
+        if let Some(body) = call.body {
+            request = request
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.to_string());
+        }
+        if let Some(tag) = call.if_match {
+            request = request.header(IF_MATCH, tag);
+        }
+        Ok(request)
+    }
+
+    /// A 2xx answer: its JSON (`Null` when empty) and `ETag`.
+    fn answer(
+        &self,
+        what: &str,
+        headers: &HeaderMap,
+        body: Result<Vec<u8>, String>,
+    ) -> Result<Answer, IdpError> {
+        let body = body.map_err(|e| self.err(IdpErrorKind::Malformed, format!("{what}: {e}")))?;
+        let json = if body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&body).map_err(|e| {
+                self.err(
+                    IdpErrorKind::Malformed,
+                    format!("{what}: the response is not JSON ({e})"),
+                )
+            })?
+        };
+        let etag = headers
+            .get(ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok(Answer { body: json, etag })
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
@@ -219,18 +291,34 @@ fn error_code(body: &[u8]) -> String {
 /// How long the server asks to wait: `Retry-After` in seconds (Graph), else Okta's
 /// `X-Rate-Limit-Reset` (epoch seconds) from now.
 fn wait_for(headers: &HeaderMap) -> Option<Duration> {
-    let text = |name| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-    };
-    if let Some(seconds) = text(RETRY_AFTER.as_str()).and_then(|v| v.parse::<u64>().ok()) {
-        return Some(Duration::from_secs(seconds));
-    }
-    let reset = text("x-rate-limit-reset")?.parse::<u64>().ok()?;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
-    Some(Duration::from_secs(reset.saturating_sub(now)))
+    retry_after(headers).or_else(|| {
+        let reset = header_text(headers, "x-rate-limit-reset")?
+            .parse::<u64>()
+            .ok()?;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
+        Some(bounded(reset.saturating_sub(now)))
+    })
+}
+
+/// `Retry-After` in seconds (an HTTP date is not read: neither provider sends one).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let seconds = header_text(headers, RETRY_AFTER.as_str())?
+        .parse::<u64>()
+        .ok()?;
+    Some(bounded(seconds))
+}
+
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
+/// A wait the server asks for, kept to a day: more is as good as "not now", and a huge value
+/// must not overflow the sums.
+fn bounded(seconds: u64) -> Duration {
+    Duration::from_secs(seconds.min(86_400))
 }
 
 async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, String> {

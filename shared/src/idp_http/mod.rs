@@ -30,8 +30,8 @@ const MAX_PAGES: usize = 50;
 pub struct HttpApps {
     application: IdpApplication,
     client: Client,
-    /// Entra with write access: the guard's own client id, whose ownership of the
-    /// application is checked on every read.
+    /// Entra: the guard's own client id, whose ownership of the application is checked on
+    /// every read (a report says when a change could not be sent).
     owner_check: Option<String>,
 }
 
@@ -67,11 +67,7 @@ impl HttpApps {
         let provider = application.provider.kind();
         let owner_check = match &credentials {
             Credentials::EntraSecret { client_id, .. }
-            | Credentials::EntraCertificate { client_id, .. }
-                if write =>
-            {
-                Some(client_id.clone())
-            }
+            | Credentials::EntraCertificate { client_id, .. } => Some(client_id.clone()),
             _ => None,
         };
         let tokens = TokenSource::new(&application, credentials, write)?;
@@ -94,9 +90,17 @@ impl HttpApps {
                 provider,
                 http,
                 tokens,
+                request_timeout: timeout,
+                deadline: std::sync::Mutex::new(None),
                 max_wait,
             },
         })
+    }
+
+    /// The calls that follow may take `budget` in all; then they fail as retryable. A
+    /// review sets 40 s ([`IdentityProviderApps::begin`]).
+    pub fn limit_calls(&self, budget: Duration) {
+        self.client.begin(budget);
     }
 
     fn base(&self) -> &ServiceUrl {
@@ -214,9 +218,17 @@ impl HttpApps {
     }
 }
 
+/// The time one review's IdP calls may take in all: a review makes about a dozen calls, and
+/// the invocation must end within the function's 60 s.
+const REVIEW_BUDGET: Duration = Duration::from_secs(40);
+
 impl IdentityProviderApps for HttpApps {
     fn provider(&self) -> ProviderKind {
         self.client.provider
+    }
+
+    fn begin(&self) {
+        self.limit_calls(REVIEW_BUDGET);
     }
 
     async fn read_app(&self) -> Result<IdpApp, IdpError> {
@@ -308,6 +320,12 @@ impl IdentityProviderApps for LiveApps {
         match self {
             LiveApps::Ready(apps) => apps.provider(),
             LiveApps::Unusable(e) => e.provider,
+        }
+    }
+
+    fn begin(&self) {
+        if let LiveApps::Ready(apps) = self {
+            apps.begin();
         }
     }
 

@@ -161,6 +161,7 @@ impl TokenSource {
         &self,
         http: &reqwest::Client,
         refresh: bool,
+        timeout: Duration,
     ) -> Result<Secret, IdpError> {
         if let Auth::Ssws(token) = &self.auth {
             return Ok(Secret::from(format!("SSWS {}", token.expose_str())));
@@ -174,7 +175,7 @@ impl TokenSource {
         {
             return Ok(token.clone());
         }
-        let (token, lifetime) = self.request(http).await?;
+        let (token, lifetime) = self.request(http, timeout).await?;
         let header = Secret::from(format!("Bearer {}", token.expose_str()));
         let until = Instant::now() + lifetime.saturating_sub(EXPIRY_MARGIN);
         *cache = Some((header.clone(), until));
@@ -235,10 +236,15 @@ impl TokenSource {
         Ok(form)
     }
 
-    async fn request(&self, http: &reqwest::Client) -> Result<(Secret, Duration), IdpError> {
+    async fn request(
+        &self,
+        http: &reqwest::Client,
+        timeout: Duration,
+    ) -> Result<(Secret, Duration), IdpError> {
         let p = self.provider;
         let response = http
             .post(&self.token_url)
+            .timeout(timeout)
             .header("Accept", "application/json")
             .form(&self.form()?)
             .send()

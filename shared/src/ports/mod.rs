@@ -412,6 +412,8 @@ impl fmt::Display for Budget {
 pub trait IdentityProviderApps: Send + Sync {
     /// The provider.
     fn provider(&self) -> ProviderKind;
+    /// One review begins: an adapter with a time budget for its calls starts it.
+    fn begin(&self) {}
     /// Reads the application, fresh.
     fn read_app(&self) -> impl Future<Output = Result<IdpApp, IdpError>> + Send;
     /// Sends `update` (built from a read by [`crate::idp_app::add_acs_urls`]).
@@ -421,6 +423,9 @@ pub trait IdentityProviderApps: Send + Sync {
 impl<T: IdentityProviderApps> IdentityProviderApps for &T {
     fn provider(&self) -> ProviderKind {
         (**self).provider()
+    }
+    fn begin(&self) {
+        (**self).begin();
     }
     fn read_app(&self) -> impl Future<Output = Result<IdpApp, IdpError>> + Send {
         (**self).read_app()

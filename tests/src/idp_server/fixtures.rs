@@ -107,9 +107,9 @@ pub fn entra_world(reply_urls: &[String]) -> IdpWorld {
         "preferredTokenSigningKeyThumbprint": "A1B2C3D4E5F60718293A4B5C6D7E8F9012345678",
         "keyCredentials": [
             {"keyId": "3c2b1a00-0000-4000-8000-000000000001", "usage": "Sign", "type": "AsymmetricX509Cert",
-             "customKeyIdentifier": "A1B2C3D4E5F60718293A4B5C6D7E8F9012345678", "endDateTime": "2029-06-30T12:00:00Z"},
+             "customKeyIdentifier": "obLD1OX2BxgpOktcbX6PkBI0Vng=", "endDateTime": "2029-06-30T12:00:00Z"},
             {"keyId": "3c2b1a00-0000-4000-8000-000000000002", "usage": "Verify", "type": "AsymmetricX509Cert",
-             "customKeyIdentifier": "A1B2C3D4E5F60718293A4B5C6D7E8F9012345678", "endDateTime": "2029-06-30T12:00:00Z"}
+             "customKeyIdentifier": "obLD1OX2BxgpOktcbX6PkBI0Vng=", "endDateTime": "2029-06-30T12:00:00Z"}
         ]
     });
     let owners = vec![
