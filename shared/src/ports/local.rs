@@ -155,32 +155,3 @@ pub struct NoPause;
 impl crate::ports::Pause for NoPause {
     async fn pause(&self, _seconds: u64) {}
 }
-
-/// No IdP application: the type of `None` where `[idp.application]` may be configured.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct NoIdpApps;
-
-impl crate::ports::IdentityProviderApps for NoIdpApps {
-    fn provider(&self) -> crate::idp_app::ProviderKind {
-        crate::idp_app::ProviderKind::EntraId
-    }
-
-    async fn read_app(&self) -> Result<crate::idp_app::IdpApp, crate::idp_app::IdpError> {
-        Err(not_configured())
-    }
-
-    async fn update_app(
-        &self,
-        _update: &crate::idp_app::AppUpdate,
-    ) -> Result<(), crate::idp_app::IdpError> {
-        Err(not_configured())
-    }
-}
-
-fn not_configured() -> crate::idp_app::IdpError {
-    crate::idp_app::IdpError::new(
-        crate::idp_app::ProviderKind::EntraId,
-        crate::idp_app::IdpErrorKind::Refused,
-        "no [idp.application] is configured",
-    )
-}
