@@ -110,22 +110,24 @@ impl ResponseError {
     }
 }
 
+/// The value at the dotted path `field` of `object` (`web.redirectUris`); `None` when a part
+/// is absent or the value is `null`. Every reader of a response field goes through it.
+pub(crate) fn at<'a>(object: &'a Value, field: &str) -> Option<&'a Value> {
+    field
+        .split('.')
+        .try_fold(object, |v, part| v.get(part))
+        .filter(|v| !v.is_null())
+}
+
 /// The strings of the array at `field` of `object` (absent or `null` is empty).
 pub fn strings(
     provider: ProviderKind,
     object: &Value,
     field: &str,
 ) -> Result<Vec<String>, ResponseError> {
-    let mut at = object;
-    for part in field.split('.') {
-        match at.get(part) {
-            Some(v) => at = v,
-            None => return Ok(Vec::new()),
-        }
-    }
-    match at {
-        Value::Null => Ok(Vec::new()),
-        Value::Array(items) => items
+    match at(object, field) {
+        None => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
             .iter()
             .enumerate()
             .map(|(i, v)| {
@@ -134,27 +136,20 @@ pub fn strings(
                 })
             })
             .collect(),
-        _ => Err(ResponseError::new(provider, field, "is not an array")),
+        Some(_) => Err(ResponseError::new(provider, field, "is not an array")),
     }
 }
 
-/// The string at `field` of `object`; `required` makes absence an error.
+/// The string at `field` of `object` (absent or `null` is `None`).
 pub(crate) fn string(
     provider: ProviderKind,
     object: &Value,
     field: &str,
 ) -> Result<Option<String>, ResponseError> {
-    let mut at = object;
-    for part in field.split('.') {
-        match at.get(part) {
-            Some(v) => at = v,
-            None => return Ok(None),
-        }
-    }
-    match at {
-        Value::Null => Ok(None),
-        Value::String(s) => Ok(Some(s.clone())),
-        _ => Err(ResponseError::new(provider, field, "is not a string")),
+    match at(object, field) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(ResponseError::new(provider, field, "is not a string")),
     }
 }
 

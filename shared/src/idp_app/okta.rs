@@ -9,7 +9,8 @@
 use serde_json::{Value, json};
 
 use super::{
-    AppCertificate, AppUpdate, IdpApp, ProviderKind, ResponseError, missing_from, required, string,
+    AppCertificate, AppUpdate, IdpApp, ProviderKind, ResponseError, at, missing_from, required,
+    string,
 };
 use crate::domain::time::Timestamp;
 
@@ -29,8 +30,8 @@ pub fn keys_path(app_id: &str) -> String {
 }
 
 fn bool_at(app: &Value, field: &str) -> Result<bool, ResponseError> {
-    match app.pointer(&format!("/{}", field.replace('.', "/"))) {
-        None | Some(Value::Null) => Ok(false),
+    match at(app, field) {
+        None => Ok(false),
         Some(Value::Bool(b)) => Ok(*b),
         Some(_) => Err(ResponseError::new(P, field, "is not a boolean")),
     }
@@ -39,10 +40,7 @@ fn bool_at(app: &Value, field: &str) -> Result<bool, ResponseError> {
 /// The `acsEndpoints` as `(url, index)`.
 fn endpoints(app: &Value) -> Result<Vec<(String, i64)>, ResponseError> {
     let field = format!("{SIGN_ON}.acsEndpoints");
-    let Some(list) = app
-        .pointer("/settings/signOn/acsEndpoints")
-        .filter(|v| !v.is_null())
-    else {
+    let Some(list) = at(app, &field) else {
         return Ok(Vec::new());
     };
     let Value::Array(list) = list else {
