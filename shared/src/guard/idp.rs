@@ -14,7 +14,7 @@ use crate::checks::instance::enabled_regions;
 use crate::config::{Config, IdentitySource};
 use crate::domain::time::Timestamp;
 use crate::finding::Finding;
-use crate::guard::change::{Assessment, ChangeClaim, ChangeOutcome, InstanceChange};
+use crate::guard::change::{ChangeClaim, ChangeOutcome, InstanceChange};
 use crate::guard::idp_app::{AppReview, Permit, review_app};
 use crate::guard::{Delivery, GuardError};
 use crate::intake::envelope::CloudTrailEvent;
@@ -155,13 +155,7 @@ where
                 let withheld = self.withheld(&ev.change, &claim);
                 let permit = Permit::for_guard(config, withheld);
                 let review = review_app(config, apps, &self.budget, &regions, &permit, now).await?;
-                Ok(Assessment {
-                    findings: review.findings,
-                    verified: review.verified,
-                    changed: review.changed,
-                    interrupted: review.interrupted,
-                    ..Assessment::default()
-                })
+                Ok(review.into())
             })
             .await
     }
@@ -234,13 +228,7 @@ where
                         f.message.push_str(reason);
                     }
                 }
-                Ok(Assessment {
-                    findings: review.findings,
-                    verified: review.verified,
-                    changed: review.changed,
-                    interrupted: review.interrupted,
-                    ..Assessment::default()
-                })
+                Ok(review.into())
             })
             .await
     }

@@ -13,6 +13,7 @@ use crate::config::{Config, Mode};
 use crate::domain::time::Timestamp;
 use crate::finding::{CheckId, Finding, Remediation, RemediationOutcome, Status, fingerprint};
 use crate::guard::GuardError;
+use crate::guard::change::Assessment;
 use crate::idp_app::{
     AppUpdate, IdpApp, IdpError, IdpErrorKind, ResponseError, add_acs_urls, missing_from,
 };
@@ -34,6 +35,18 @@ pub struct AppReview {
     /// the findings are published, then the invocation fails so the retry re-reads and
     /// finishes.
     pub interrupted: Option<PortError>,
+}
+
+impl From<AppReview> for Assessment {
+    fn from(review: AppReview) -> Self {
+        Assessment {
+            findings: review.findings,
+            verified: review.verified,
+            changed: review.changed,
+            interrupted: review.interrupted,
+            ..Self::default()
+        }
+    }
 }
 
 /// What the caller allows.
