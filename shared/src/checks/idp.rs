@@ -226,7 +226,6 @@ pub fn check_certificates(
     now: Timestamp,
 ) -> Vec<Finding> {
     let check = CheckId::IdpCertificate;
-    let warn_days = i64::from(config.idp.certificate_warning_days);
     if metadata.signing_certificates.is_empty() {
         let mut f = on(
             config,
@@ -242,46 +241,66 @@ pub fn check_certificates(
         .signing_certificates
         .iter()
         .map(|cert| {
-            let days = cert.days_left(now);
             let name = cert.subject.as_deref().unwrap_or("(no CN)");
             let which = format!(
                 "the signing certificate {name} (SHA-256 {}, valid until {})",
                 cert.sha256_fingerprint, cert.not_after
             );
             let cause = format!("cert:{}", cert.sha256_fingerprint);
-            if days < 0 {
-                let mut f = on(
-                    config,
-                    check,
-                    Status::Fail,
-                    format!("{check} fails: {which} expired {} days ago; {}.", -days, check.consequence()),
-                    &format!("{cause}:expired"),
-                );
-                f.severity = Severity::Critical;
-                f
-            } else if days < warn_days {
-                let mut f = on(
-                    config,
-                    check,
-                    Status::Warn,
-                    format!(
-                        "{check}: {which} expires in {days} days (warning under {warn_days}); rotate it at the IdP and update Identity Center."
-                    ),
-                    &format!("{cause}:expiring"),
-                );
-                f.severity = Severity::Medium;
-                f
-            } else {
-                on(
-                    config,
-                    check,
-                    Status::Pass,
-                    format!("{check} holds: {which} is valid for {days} more days"),
-                    &cause,
-                )
-            }
+            certificate_expiry(config, &which, cert.days_left(now), &cause, &cause)
         })
         .collect()
+}
+
+/// IDP-CERTIFICATE for one signing certificate (`which` says which), `days` whole days before
+/// it expires: a critical failure once expired, a medium warning under
+/// `idp.certificate_warning_days`, else a pass. The pass's fingerprint cause is `pass_cause`;
+/// the others are `cause:expired` and `cause:expiring`. The metadata's certificates and the
+/// keys an IdP's API lists are judged alike.
+pub(crate) fn certificate_expiry(
+    config: &Config,
+    which: &str,
+    days: i64,
+    cause: &str,
+    pass_cause: &str,
+) -> Finding {
+    let check = CheckId::IdpCertificate;
+    let warn_days = i64::from(config.idp.certificate_warning_days);
+    if days < 0 {
+        let mut f = on(
+            config,
+            check,
+            Status::Fail,
+            format!(
+                "{check} fails: {which} expired {} days ago; {}.",
+                -days,
+                check.consequence()
+            ),
+            &format!("{cause}:expired"),
+        );
+        f.severity = Severity::Critical;
+        f
+    } else if days < warn_days {
+        let mut f = on(
+            config,
+            check,
+            Status::Warn,
+            format!(
+                "{check}: {which} expires in {days} days (warning under {warn_days}); rotate it at the IdP and update Identity Center."
+            ),
+            &format!("{cause}:expiring"),
+        );
+        f.severity = Severity::Medium;
+        f
+    } else {
+        on(
+            config,
+            check,
+            Status::Pass,
+            format!("{check} holds: {which} is valid for {days} more days"),
+            pass_cause,
+        )
+    }
 }
 
 /// An IDP-CERTIFICATE error: the metadata at `location` could not be read or parsed.

@@ -2,6 +2,7 @@
 //! its API): every enabled Region's ACS URL registered, no URL left for a Region no longer
 //! enabled, the audience Identity Center's entity ID, the active signing certificate valid.
 
+use crate::checks::idp::certificate_expiry;
 use crate::checks::{CheckId, finding_on};
 use crate::config::Config;
 use crate::domain::time::Timestamp;
@@ -153,7 +154,6 @@ pub fn check_app_certificates(config: &Config, app: &IdpApp, now: Timestamp) -> 
     let check = CheckId::IdpCertificate;
     let label = app_label(app);
     let any_active = app.certificates.iter().any(|c| c.active);
-    let warn_days = i64::from(config.idp.certificate_warning_days);
     let judged: Vec<_> = app
         .certificates
         .iter()
@@ -174,28 +174,13 @@ pub fn check_app_certificates(config: &Config, app: &IdpApp, now: Timestamp) -> 
     judged
         .iter()
         .map(|cert| {
-            let days = (cert.not_after.0 - now.0).div_euclid(86_400);
             let which = format!(
                 "the {label}'s signing certificate {} (valid until {})",
                 cert.id, cert.not_after
             );
-            let (status, severity, message, cause) = if days < 0 {
-                (Status::Fail, Severity::Critical, format!("{check} fails: {which} expired {} days ago; {}.", -days, check.consequence()), "expired")
-            } else if days < warn_days {
-                (Status::Warn, Severity::Medium, format!("{check}: {which} expires in {days} days (warning under {warn_days}); rotate it at the IdP and update Identity Center."), "expiring")
-            } else {
-                (Status::Pass, Severity::Info, format!("{check} holds: {which} is valid for {days} more days"), "ok")
-            };
-            let mut f = finding_on(
-                check,
-                status,
-                &config.primary_region,
-                &config.instance_arn,
-                message,
-                &format!("app-key:{}:{cause}", cert.id),
-            );
-            f.severity = severity;
-            f
+            let cause = format!("app-key:{}", cert.id);
+            let days = now.days_until(cert.not_after);
+            certificate_expiry(config, &which, days, &cause, &format!("{cause}:ok"))
         })
         .collect()
 }

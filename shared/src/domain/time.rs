@@ -28,6 +28,12 @@ impl Timestamp {
         Timestamp(i64::try_from(secs).unwrap_or(i64::MAX))
     }
 
+    /// Whole days from this instant until `later`, rounded down: 0 on its last day, negative
+    /// once it has passed (-1 for up to a day after it).
+    pub fn days_until(self, later: Timestamp) -> i64 {
+        later.0.saturating_sub(self.0).div_euclid(86_400)
+    }
+
     /// This instant plus `seconds`.
     pub fn plus(self, seconds: i64) -> Timestamp {
         Timestamp(self.0.saturating_add(seconds))

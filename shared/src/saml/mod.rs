@@ -58,7 +58,7 @@ impl SigningCertificate {
     /// Whole days from `now` until `not_after`, rounded down: 0 on its last day, negative
     /// once it has expired (-1 for up to a day after `not_after`).
     pub fn days_left(&self, now: Timestamp) -> i64 {
-        self.not_after.0.saturating_sub(now.0).div_euclid(86_400)
+        now.days_until(self.not_after)
     }
 }
 
