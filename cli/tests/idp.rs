@@ -17,7 +17,7 @@ use idc_guard_tests::idp_server::IdpServer;
 use idc_guard_tests::idp_server::fixtures::{
     ENTRA_CLIENT_SECRET, acs, entra_idp_section, entra_secret_json, entra_world,
 };
-use idc_guard_tests::local_aws::{MOTO_ACCOUNT, unique};
+use idc_guard_tests::local_aws::unique;
 use serde_json::{Value, json};
 
 struct Setup {
@@ -40,17 +40,10 @@ impl Setup {
         })
         .await
         .unwrap();
-        emu.try_seed(&SeedInstance {
-            instance_arn: "arn:aws:sso:::instance/ssoins-1234567890abcdef".into(),
-            owner_account_id: MOTO_ACCOUNT.to_owned(),
-            identity_store_id: "d-1234567890".into(),
-            primary_region: "us-east-1".into(),
-            regions: vec!["us-east-1".into(), "eu-west-1".into()],
-            kms_key_arn: Some(
-                "arn:aws:kms:us-east-1:111122223333:key/mrk-0123456789abcdef0123456789abcdef"
-                    .into(),
-            ),
-        })
+        emu.try_seed(&SeedInstance::of(
+            &idc_guard_tests::config_with(&json!({})).unwrap(),
+            &["us-east-1", "eu-west-1"],
+        ))
         .unwrap();
         let idp = IdpServer::start(entra_world(&[acs("us-east-1")]))
             .await

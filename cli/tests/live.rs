@@ -234,14 +234,7 @@ async fn replay_dispatches_every_record_of_a_gzipped_log_file_to_its_guard() {
     let emulator = start(EmulatorOptions::default()).await.unwrap();
     emulator
         .emulator()
-        .try_seed(&SeedInstance {
-            instance_arn: f.config.instance_arn.clone(),
-            owner_account_id: MOTO_ACCOUNT.into(),
-            identity_store_id: f.config.identity_store_id.clone(),
-            primary_region: PRIMARY.into(),
-            regions: vec![PRIMARY.into(), REPLICA.into()],
-            kms_key_arn: Some(f.config.key_arn.to_string()),
-        })
+        .try_seed(&SeedInstance::of(&f.config, &[PRIMARY, REPLICA]))
         .unwrap();
     f.edit_policy(REPLICA, |doc| {
         doc["Statement"].as_array_mut().unwrap().remove(2);
@@ -397,14 +390,10 @@ async fn audit_sweeps_every_region_of_the_instance_read_only() {
     // The instance has a third Region the configuration does not list, without a replica.
     emulator
         .emulator()
-        .try_seed(&SeedInstance {
-            instance_arn: "arn:aws:sso:::instance/ssoins-1234567890abcdef".into(),
-            owner_account_id: MOTO_ACCOUNT.into(),
-            identity_store_id: "d-1234567890".into(),
-            primary_region: PRIMARY.into(),
-            regions: vec![PRIMARY.into(), REPLICA.into(), "ap-southeast-2".into()],
-            kms_key_arn: Some(f.config.key_arn.to_string()),
-        })
+        .try_seed(&SeedInstance::of(
+            &f.config,
+            &[PRIMARY, REPLICA, "ap-southeast-2"],
+        ))
         .unwrap();
     let pinned = f
         .policy(REPLICA)
@@ -494,30 +483,15 @@ async fn replay_hands_a_region_added_to_region_guard_and_idp_guard() {
     })
     .await
     .unwrap();
-    emu.try_seed(&SeedInstance {
-        instance_arn: f.config.instance_arn.clone(),
-        owner_account_id: MOTO_ACCOUNT.to_owned(),
-        identity_store_id: f.config.identity_store_id.clone(),
-        primary_region: PRIMARY.to_owned(),
-        regions: vec![PRIMARY.to_owned(), REPLICA.to_owned()],
-        kms_key_arn: Some(f.config.key_arn.to_string()),
-    })
-    .unwrap();
+    emu.try_seed(&SeedInstance::of(&f.config, &[PRIMARY, REPLICA]))
+        .unwrap();
     let idp = IdpServer::start(entra_world(&[acs(PRIMARY)]))
         .await
         .unwrap();
     let secret = idc_guard_tests::local_aws::unique("idc-guard/idp");
-    aws_sdk_secretsmanager::Client::from_conf(
-        aws_sdk_secretsmanager::config::Builder::from(&f.sdk)
-            .endpoint_url(&moto.url)
-            .build(),
-    )
-    .create_secret()
-    .name(&secret)
-    .secret_string(entra_secret_json())
-    .send()
-    .await
-    .unwrap();
+    idc_guard_tests::local_aws::create_secret(&f.sdk, &moto.url, &secret, &entra_secret_json())
+        .await
+        .unwrap();
     let config = files.write(
         "config-idp.toml",
         &format!(

@@ -136,6 +136,27 @@ pub async fn resilient_sdk_config(region: &str, attempt: Duration) -> SdkConfig 
         .await
 }
 
+/// Creates the secret `name` with `value` in Secrets Manager at `url` (moto).
+pub async fn create_secret(
+    sdk: &SdkConfig,
+    url: &str,
+    name: &str,
+    value: &str,
+) -> Result<(), String> {
+    aws_sdk_secretsmanager::Client::from_conf(
+        aws_sdk_secretsmanager::config::Builder::from(sdk)
+            .endpoint_url(url)
+            .build(),
+    )
+    .create_secret()
+    .name(name)
+    .secret_string(value)
+    .send()
+    .await
+    .map(|_| ())
+    .map_err(|e| format!("secretsmanager:CreateSecret {name}: {e:?}"))
+}
+
 /// A name unique to this process and call, for tables, buses and queues.
 pub fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};

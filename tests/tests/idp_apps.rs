@@ -24,7 +24,7 @@ use idc_guard_tests::idp_server::fixtures::{
     okta_application, okta_key_json, okta_world,
 };
 use idc_guard_tests::key_fixture::{KeyFixture, PRIMARY};
-use idc_guard_tests::local_aws::{MOTO_ACCOUNT, Moto, unique};
+use idc_guard_tests::local_aws::{Moto, create_secret, unique};
 use serde_json::{Value, json};
 
 const EU: &str = "eu-west-1";
@@ -54,15 +54,7 @@ async fn world(regions: &[&str], idp: idc_guard_tests::idp_server::IdpWorld) -> 
     })
     .await
     .unwrap();
-    emu.try_seed(&SeedInstance {
-        instance_arn: f.config.instance_arn.clone(),
-        owner_account_id: MOTO_ACCOUNT.to_owned(),
-        identity_store_id: f.config.identity_store_id.clone(),
-        primary_region: PRIMARY.to_owned(),
-        regions: regions.iter().map(|r| (*r).to_owned()).collect(),
-        kms_key_arn: Some(f.config.key_arn.to_string()),
-    })
-    .unwrap();
+    emu.try_seed(&SeedInstance::of(&f.config, regions)).unwrap();
     let idp = IdpServer::start(idp).await.unwrap();
     World {
         _moto: moto,
@@ -76,15 +68,7 @@ async fn world(regions: &[&str], idp: idc_guard_tests::idp_server::IdpWorld) -> 
 impl World {
     async fn put_secret(&self, value: &str) {
         let name = &self.secret;
-        let sm = aws_sdk_secretsmanager::Client::from_conf(
-            aws_sdk_secretsmanager::config::Builder::from(&self.f.sdk)
-                .endpoint_url(&self.f.url)
-                .build(),
-        );
-        sm.create_secret()
-            .name(name)
-            .secret_string(value)
-            .send()
+        create_secret(&self.f.sdk, &self.f.url, name, value)
             .await
             .unwrap();
     }

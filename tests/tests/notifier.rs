@@ -26,7 +26,7 @@ use idc_guard_core::finding::{Finding, Remediation, Severity, Status, Trigger};
 use idc_guard_core::notify::MinSeverity;
 use idc_guard_core::ports::memory::MemoryClaims;
 use idc_guard_core::ports::{PortError, SecretSource};
-use idc_guard_tests::local_aws::{Moto, free_port, sdk_config, unique};
+use idc_guard_tests::local_aws::{Moto, create_secret, free_port, sdk_config, unique};
 use notifier::{NotifyError, ReqwestWebhook, RetryPolicy, Settings};
 use serde_json::{Value, json};
 
@@ -342,17 +342,14 @@ async fn on_moto_the_secret_is_read_and_a_duplicate_delivery_posts_once() {
     let table = unique("notifier-state");
     create_table(&sdk, &moto.url, &table).await;
     let secret_id = unique("idc-guard/slack");
-    let sm = aws_sdk_secretsmanager::Client::from_conf(
-        aws_sdk_secretsmanager::config::Builder::from(&sdk)
-            .endpoint_url(&moto.url)
-            .build(),
-    );
-    sm.create_secret()
-        .name(&secret_id)
-        .secret_string(json!({"webhook_url": url}).to_string())
-        .send()
-        .await
-        .unwrap();
+    create_secret(
+        &sdk,
+        &moto.url,
+        &secret_id,
+        &json!({"webhook_url": url}).to_string(),
+    )
+    .await
+    .unwrap();
 
     let mut s = settings(&table);
     s.secret_id = secret_id;

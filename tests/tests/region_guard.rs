@@ -24,7 +24,7 @@ use idc_guard_tests::demo::scenarios::sso_event_in;
 use idc_guard_tests::fault_proxy::{Fault, FaultProxy, Rule};
 use idc_guard_tests::idc_emulator::{EmulatorOptions, RunningEmulator, SeedInstance, start};
 use idc_guard_tests::key_fixture::{KeyFixture, PRIMARY};
-use idc_guard_tests::local_aws::{MOTO_ACCOUNT, Moto, sdk_config, unique};
+use idc_guard_tests::local_aws::{Moto, sdk_config, unique};
 use serde_json::{Value, json};
 
 const EU: &str = "eu-west-1";
@@ -53,15 +53,8 @@ async fn setup(
     })
     .await
     .unwrap();
-    emu.try_seed(&SeedInstance {
-        instance_arn: f.config.instance_arn.clone(),
-        owner_account_id: MOTO_ACCOUNT.to_owned(),
-        identity_store_id: f.config.identity_store_id.clone(),
-        primary_region: PRIMARY.to_owned(),
-        regions: instance_regions.iter().map(|r| (*r).to_owned()).collect(),
-        kms_key_arn: Some(f.config.key_arn.to_string()),
-    })
-    .unwrap();
+    emu.try_seed(&SeedInstance::of(&f.config, instance_regions))
+        .unwrap();
     (moto, f, emu)
 }
 

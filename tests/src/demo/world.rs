@@ -16,7 +16,7 @@ use crate::idc_emulator::{EmulatorOptions, RunningEmulator, SeedInstance, start}
 use crate::idp_server::IdpServer;
 use crate::idp_server::fixtures::{entra_idp_tables, entra_secret_json, entra_world};
 use crate::key_fixture::{KeyFixture, PRIMARY, fixture_config_text};
-use crate::local_aws::{MOTO_ACCOUNT, Moto, unique};
+use crate::local_aws::{Moto, create_secret, unique};
 
 /// The instance's Regions, primary first.
 pub const REGIONS: [&str; 3] = [PRIMARY, "eu-west-1", "ap-southeast-2"];
@@ -89,14 +89,7 @@ impl World {
         })
         .await
         .map_err(|e| format!("Identity Center emulator: {e}"))?;
-        emulator.try_seed(&SeedInstance {
-            instance_arn: fixture.config.instance_arn.clone(),
-            owner_account_id: MOTO_ACCOUNT.to_owned(),
-            identity_store_id: fixture.config.identity_store_id.clone(),
-            primary_region: PRIMARY.to_owned(),
-            regions: REGIONS.iter().map(|r| (*r).to_owned()).collect(),
-            kms_key_arn: Some(fixture.config.key_arn.to_string()),
-        })?;
+        emulator.try_seed(&SeedInstance::of(&fixture.config, &REGIONS))?;
         let slack = SlackReceiver::start()
             .await
             .map_err(|e| format!("Slack receiver: {e}"))?;
@@ -104,18 +97,13 @@ impl World {
         fixture.config = idc_guard_core::config::Config::from_toml(&config_text, "demo config")
             .map_err(|e| e.to_string())?;
         let secret_id = unique("idc-guard/slack-webhook");
-        let secrets = aws_sdk_secretsmanager::Client::from_conf(
-            aws_sdk_secretsmanager::config::Builder::from(&fixture.sdk)
-                .endpoint_url(&fixture.url)
-                .build(),
-        );
-        secrets
-            .create_secret()
-            .name(&secret_id)
-            .secret_string(json!({"webhook_url": slack.url}).to_string())
-            .send()
-            .await
-            .map_err(debug("secretsmanager:CreateSecret"))?;
+        create_secret(
+            &fixture.sdk,
+            &fixture.url,
+            &secret_id,
+            &json!({"webhook_url": slack.url}).to_string(),
+        )
+        .await?;
         let bucket = unique("idc-guard-evidence");
         s3(&fixture)
             .create_bucket()
@@ -221,17 +209,7 @@ async fn idp_application(
         .await
         .map_err(|e| format!("local Graph: {e}"))?;
     let secret = unique("idc-guard/idp-credentials");
-    aws_sdk_secretsmanager::Client::from_conf(
-        aws_sdk_secretsmanager::config::Builder::from(&fixture.sdk)
-            .endpoint_url(&fixture.url)
-            .build(),
-    )
-    .create_secret()
-    .name(&secret)
-    .secret_string(entra_secret_json())
-    .send()
-    .await
-    .map_err(debug("secretsmanager:CreateSecret"))?;
+    create_secret(&fixture.sdk, &fixture.url, &secret, &entra_secret_json()).await?;
     // Before [remediation], which stays the last table: the benchmarks append to it.
     let tables = entra_idp_tables(&idp.url, true, &secret);
     let text = config_text.replacen("[remediation]", &format!("{tables}[remediation]"), 1);

@@ -72,6 +72,21 @@ pub struct SeedInstance {
     pub kms_key_arn: Option<String>,
 }
 
+impl SeedInstance {
+    /// `config`'s instance in `regions` (the primary is added when missing), owned by moto's
+    /// account and encrypted with the configured key: what the tests and the demo seed.
+    pub fn of(config: &idc_guard_core::config::Config, regions: &[&str]) -> SeedInstance {
+        SeedInstance {
+            instance_arn: config.instance_arn.clone(),
+            owner_account_id: crate::local_aws::MOTO_ACCOUNT.to_owned(),
+            identity_store_id: config.identity_store_id.clone(),
+            primary_region: config.primary_region.clone(),
+            regions: regions.iter().map(|r| (*r).to_owned()).collect(),
+            kms_key_arn: Some(config.key_arn.to_string()),
+        }
+    }
+}
+
 /// A handle on one emulator's state; clones share it.
 #[derive(Debug, Clone)]
 pub struct Emulator {
