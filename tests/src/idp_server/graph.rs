@@ -239,10 +239,7 @@ fn patch(
             push_url(app.pointer_mut("/web/redirectUris"), &other)
         });
     }
-    if w.etags
-        && let Some(tag) = headers.get("if-match").and_then(|v| v.to_str().ok())
-        && tag != w.etag(id)
-    {
+    if w.if_match_fails(id, headers) {
         return error(
             StatusCode::PRECONDITION_FAILED,
             "Request_PreconditionFailed",

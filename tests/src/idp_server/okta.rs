@@ -139,10 +139,7 @@ fn put(w: &mut IdpWorld, index: usize, id: &str, headers: &HeaderMap, body: &str
         }
         w.bump(id);
     }
-    if w.etags
-        && let Some(tag) = headers.get("if-match").and_then(|v| v.to_str().ok())
-        && tag != w.etag(id)
-    {
+    if w.if_match_fails(id, headers) {
         return error(
             StatusCode::PRECONDITION_FAILED,
             "E0000056",

@@ -95,6 +95,16 @@ impl IdpWorld {
         format!("W/\"{}\"", self.version(id))
     }
 
+    /// Whether a write with `headers` to object `id` fails its `If-Match` (ETags on, a tag
+    /// sent, and not the object's version now).
+    pub fn if_match_fails(&self, id: &str, headers: &axum::http::HeaderMap) -> bool {
+        self.etags
+            && headers
+                .get("if-match")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|tag| tag != self.etag(id))
+    }
+
     /// The writes received (`PATCH` and `PUT`).
     pub fn writes(&self) -> Vec<&String> {
         self.log
