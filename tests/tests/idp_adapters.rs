@@ -22,19 +22,10 @@ use idc_guard_tests::idp_server::fixtures::{
 };
 
 fn apps(application: IdpApplication, secret: &str, write: bool) -> HttpApps {
+    let provider = application.provider.kind();
     HttpApps::new(
         application,
-        idc_guard_core::idp_app::credentials::read_credentials(
-            idc_guard_core::idp_app::ProviderKind::EntraId,
-            secret,
-        )
-        .or_else(|_| {
-            idc_guard_core::idp_app::credentials::read_credentials(
-                idc_guard_core::idp_app::ProviderKind::Okta,
-                secret,
-            )
-        })
-        .unwrap(),
+        idc_guard_core::idp_app::credentials::read_credentials(provider, secret).unwrap(),
         write,
         Duration::from_secs(5),
         Duration::from_secs(3),
@@ -42,11 +33,23 @@ fn apps(application: IdpApplication, secret: &str, write: bool) -> HttpApps {
     .unwrap()
 }
 
+/// The Entra world with one ACS URL (us-east-1), running.
+async fn entra_server() -> IdpServer {
+    IdpServer::start(entra_world(&[acs("us-east-1")]))
+        .await
+        .unwrap()
+}
+
+/// The Okta world with one ACS URL (us-east-1), running.
+async fn okta_server() -> IdpServer {
+    IdpServer::start(okta_world(&acs("us-east-1"), &[]))
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn entra_reads_the_application_its_service_principal_and_pages_of_owners() {
-    let server = IdpServer::start(entra_world(&[acs("us-east-1")]))
-        .await
-        .unwrap();
+    let server = entra_server().await;
     let apps = apps(
         entra_application(&server.url).unwrap(),
         &entra_secret_json(),
@@ -74,9 +77,7 @@ async fn entra_reads_the_application_its_service_principal_and_pages_of_owners()
 
 #[tokio::test]
 async fn entra_accepts_a_certificate_assertion_and_refuses_a_wrong_secret_without_echoing_it() {
-    let server = IdpServer::start(entra_world(&[acs("us-east-1")]))
-        .await
-        .unwrap();
+    let server = entra_server().await;
     let app = apps(
         entra_application(&server.url).unwrap(),
         &entra_certificate_json(),
@@ -99,9 +100,7 @@ async fn entra_accepts_a_certificate_assertion_and_refuses_a_wrong_secret_withou
 
 #[tokio::test]
 async fn an_expired_token_is_refreshed_once() {
-    let server = IdpServer::start(entra_world(&[acs("us-east-1")]))
-        .await
-        .unwrap();
+    let server = entra_server().await;
     let apps = apps(
         entra_application(&server.url).unwrap(),
         &entra_secret_json(),
@@ -115,9 +114,7 @@ async fn an_expired_token_is_refreshed_once() {
 
 #[tokio::test]
 async fn throttling_waits_for_retry_after_then_gives_up_retryably() {
-    let server = IdpServer::start(entra_world(&[acs("us-east-1")]))
-        .await
-        .unwrap();
+    let server = entra_server().await;
     let apps = apps(
         entra_application(&server.url).unwrap(),
         &entra_secret_json(),
@@ -143,9 +140,7 @@ async fn throttling_waits_for_retry_after_then_gives_up_retryably() {
 
 #[tokio::test]
 async fn the_calls_of_one_review_share_a_time_budget_and_any_wait_is_bounded() {
-    let server = IdpServer::start(entra_world(&[acs("us-east-1")]))
-        .await
-        .unwrap();
+    let server = entra_server().await;
     let apps = apps(
         entra_application(&server.url).unwrap(),
         &entra_secret_json(),
@@ -172,9 +167,7 @@ async fn the_calls_of_one_review_share_a_time_budget_and_any_wait_is_bounded() {
 
 #[tokio::test]
 async fn a_missing_permission_and_an_unknown_app_are_named() {
-    let server = IdpServer::start(entra_world(&[acs("us-east-1")]))
-        .await
-        .unwrap();
+    let server = entra_server().await;
     server.world().graph_permissions.clear();
     let e = apps(
         entra_application(&server.url).unwrap(),
@@ -191,9 +184,7 @@ async fn a_missing_permission_and_an_unknown_app_are_named() {
         )
     );
     assert!(e.message.contains("Authorization_RequestDenied"), "{e}");
-    let server = IdpServer::start(entra_world(&[acs("us-east-1")]))
-        .await
-        .unwrap();
+    let server = entra_server().await;
     let mut application = entra_application(&server.url).unwrap();
     application.app_id = "00000000-0000-4000-8000-00000000dead".into();
     let e = apps(application, &entra_secret_json(), false)
@@ -209,9 +200,7 @@ async fn a_missing_permission_and_an_unknown_app_are_named() {
 
 #[tokio::test]
 async fn a_next_link_to_another_host_is_not_followed() {
-    let server = IdpServer::start(entra_world(&[acs("us-east-1")]))
-        .await
-        .unwrap();
+    let server = entra_server().await;
     let apps = apps(
         entra_application(&server.url).unwrap(),
         &entra_secret_json(),
@@ -227,9 +216,7 @@ async fn a_next_link_to_another_host_is_not_followed() {
 
 #[tokio::test]
 async fn an_unexpected_shape_names_the_field_and_nothing_is_written() {
-    let server = IdpServer::start(entra_world(&[acs("us-east-1")]))
-        .await
-        .unwrap();
+    let server = entra_server().await;
     server.world().applications[0]["web"]["redirectUris"] = serde_json::json!("not-a-list");
     let e = apps(
         entra_application(&server.url).unwrap(),
@@ -249,9 +236,7 @@ async fn an_unexpected_shape_names_the_field_and_nothing_is_written() {
 
 #[tokio::test]
 async fn entra_patch_with_if_match_conflicts_when_the_application_changed() {
-    let server = IdpServer::start(entra_world(&[acs("us-east-1")]))
-        .await
-        .unwrap();
+    let server = entra_server().await;
     server.world().etags = true;
     let apps = apps(
         entra_application(&server.url).unwrap(),
@@ -276,9 +261,7 @@ async fn entra_patch_with_if_match_conflicts_when_the_application_changed() {
 
 #[tokio::test]
 async fn okta_reads_with_a_key_assertion_and_puts_the_whole_app_back() {
-    let server = IdpServer::start(okta_world(&acs("us-east-1"), &[]))
-        .await
-        .unwrap();
+    let server = okta_server().await;
     let apps = apps(
         okta_application(&server.url).unwrap(),
         &okta_key_json(),
@@ -304,9 +287,7 @@ async fn okta_reads_with_a_key_assertion_and_puts_the_whole_app_back() {
 
 #[tokio::test]
 async fn okta_throttling_honours_x_rate_limit_reset_and_ssws_works() {
-    let server = IdpServer::start(okta_world(&acs("us-east-1"), &[]))
-        .await
-        .unwrap();
+    let server = okta_server().await;
     server.world().throttle = 1;
     let apps = apps(
         okta_application(&server.url).unwrap(),
@@ -328,9 +309,7 @@ async fn okta_throttling_honours_x_rate_limit_reset_and_ssws_works() {
 
 #[tokio::test]
 async fn okta_without_the_manage_scope_refuses_the_token_and_says_which_scope() {
-    let server = IdpServer::start(okta_world(&acs("us-east-1"), &[]))
-        .await
-        .unwrap();
+    let server = okta_server().await;
     server.world().okta_scopes.remove("okta.apps.manage");
     // A reader needs only okta.apps.read.
     apps(
