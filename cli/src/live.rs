@@ -20,12 +20,14 @@ use serde_json::json;
 use crate::input::read_config;
 use crate::{Format, Outcome, UsageError};
 
-/// Where the live commands connect.
-#[derive(Debug, Default)]
+/// Where the live commands connect (the same two options on every command that talks to AWS).
+#[derive(Debug, Default, clap::Args)]
 pub struct Connection {
-    /// One endpoint for KMS, EventBridge, DynamoDB and sso-admin.
+    /// Endpoint for every AWS service (a local server).
+    #[arg(long)]
     pub endpoint_url: Option<String>,
-    /// sso-admin only (the Identity Center emulator locally).
+    /// Endpoint for IAM Identity Center (sso-admin) only, e.g. the local emulator.
+    #[arg(long)]
     pub sso_endpoint_url: Option<String>,
 }
 

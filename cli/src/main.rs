@@ -106,12 +106,8 @@ enum Command {
         /// Overrides remediation.mode: dry-run, notify or remediate.
         #[arg(long, value_parser = str::parse::<Mode>)]
         mode: Option<Mode>,
-        /// Endpoint for every AWS service (a local server).
-        #[arg(long)]
-        endpoint_url: Option<String>,
-        /// Endpoint for IAM Identity Center (sso-admin) only, e.g. the local emulator.
-        #[arg(long)]
-        sso_endpoint_url: Option<String>,
+        #[command(flatten)]
+        connection: live::Connection,
         /// DynamoDB table for idempotency and the circuit breaker (default: in-process).
         #[arg(long)]
         state_table: Option<String>,
@@ -127,12 +123,8 @@ enum Command {
         /// The idc-guard configuration (TOML).
         #[arg(long)]
         config: String,
-        /// Endpoint for every AWS service (a local server).
-        #[arg(long)]
-        endpoint_url: Option<String>,
-        /// Endpoint for IAM Identity Center (sso-admin) only, e.g. the local emulator.
-        #[arg(long)]
-        sso_endpoint_url: Option<String>,
+        #[command(flatten)]
+        connection: live::Connection,
         /// Output format.
         #[arg(long, value_enum, default_value_t)]
         format: Format,
@@ -165,12 +157,8 @@ struct IdpConnection {
     /// The idc-guard configuration (TOML), with [idp.application].
     #[arg(long)]
     config: String,
-    /// Endpoint for every AWS service (a local server).
-    #[arg(long)]
-    endpoint_url: Option<String>,
-    /// Endpoint for IAM Identity Center (sso-admin) only, e.g. the local emulator.
-    #[arg(long)]
-    sso_endpoint_url: Option<String>,
+    #[command(flatten)]
+    connection: live::Connection,
     /// The credentials JSON from this file instead of the configured Secrets Manager secret.
     #[arg(long)]
     credentials_file: Option<String>,
@@ -361,10 +349,7 @@ fn run(command: Command) -> Result<Outcome, UsageError> {
             };
             idp::idp_command(&idp::IdpArgs {
                 config: &c.config,
-                connection: live::Connection {
-                    endpoint_url: c.endpoint_url,
-                    sso_endpoint_url: c.sso_endpoint_url,
-                },
+                connection: c.connection,
                 credentials_file: c.credentials_file.as_deref(),
                 permit,
                 format: c.format,
@@ -419,8 +404,7 @@ fn run(command: Command) -> Result<Outcome, UsageError> {
             config,
             event,
             mode,
-            endpoint_url,
-            sso_endpoint_url,
+            connection,
             state_table,
             bus,
             format,
@@ -428,26 +412,15 @@ fn run(command: Command) -> Result<Outcome, UsageError> {
             config: &config,
             event: &event,
             mode,
-            connection: live::Connection {
-                endpoint_url,
-                sso_endpoint_url,
-            },
+            connection,
             state_table: state_table.as_deref(),
             bus: bus.as_deref(),
             format,
         }),
         Command::Audit {
             config,
-            endpoint_url,
-            sso_endpoint_url,
+            connection,
             format,
-        } => live::audit_command(
-            &config,
-            &live::Connection {
-                endpoint_url,
-                sso_endpoint_url,
-            },
-            format,
-        ),
+        } => live::audit_command(&config, &connection, format),
     }
 }
