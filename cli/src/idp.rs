@@ -6,13 +6,12 @@
 use std::fmt::Write as _;
 
 use idc_guard_core::aws::SsoInstanceDirectory;
-use idc_guard_core::aws::secrets::SecretsManagerSecrets;
 use idc_guard_core::checks::instance::enabled_regions;
 use idc_guard_core::config::{Config, Mode};
 use idc_guard_core::finding::{Finding, Status};
 pub use idc_guard_core::guard::idp_app::Permit;
 use idc_guard_core::guard::idp_app::{AppReview, review_app};
-use idc_guard_core::idp_http::{LiveApps, from_secret, load};
+use idc_guard_core::idp_http::{LiveApps, from_secret, load_from_secrets_manager};
 use idc_guard_core::ports::InstanceDirectory;
 use idc_guard_core::ports::local::LocalBudget;
 use serde_json::json;
@@ -69,16 +68,9 @@ pub fn idp_command(args: &IdpArgs<'_>) -> Result<Outcome, UsageError> {
             (Some(text), Some(path)) => from_secret(application.clone(), text, write)
                 .map(|apps| LiveApps::Ready(Box::new(apps)))
                 .map_err(|e| UsageError(format!("{path}: {e}")))?,
-            _ => {
-                let secrets = SecretsManagerSecrets::for_secret(
-                    &sdk,
-                    endpoints.secrets.clone(),
-                    &application.credentials_secret,
-                );
-                load(&application, &secrets, write)
-                    .await
-                    .map_err(|e| UsageError(format!("reading the credentials secret: {e}")))?
-            }
+            _ => load_from_secrets_manager(&application, &sdk, endpoints.secrets.clone(), write)
+                .await
+                .map_err(|e| UsageError(format!("reading the credentials secret: {e}")))?,
         };
         let directory = SsoInstanceDirectory::new(&sdk, endpoints.sso_admin.clone());
         let live = directory

@@ -4,7 +4,6 @@
 
 use std::fmt::Write as _;
 
-use idc_guard_core::aws::secrets::SecretsManagerSecrets;
 use idc_guard_core::aws::{
     Documents, Endpoints, KmsKeyStore, Region, SdkConfig, SsoInstanceDirectory,
     load_sdk_config_system_roots,
@@ -14,7 +13,7 @@ use idc_guard_core::domain::time::Timestamp;
 use idc_guard_core::finding::{Finding, Status};
 use idc_guard_core::guard::audit::{AuditReport, audit};
 use idc_guard_core::idp_app::{IdpError, IdpErrorKind};
-use idc_guard_core::idp_http::{LiveApps, load};
+use idc_guard_core::idp_http::{LiveApps, load_from_secrets_manager};
 use serde_json::json;
 
 use crate::input::read_config;
@@ -102,12 +101,9 @@ pub fn audit_command(
         let documents = Documents::new(&sdk, endpoints.s3.clone());
         let apps = match &config.idp.application {
             Some(application) => {
-                let secrets = SecretsManagerSecrets::for_secret(
-                    &sdk,
-                    endpoints.secrets.clone(),
-                    &application.credentials_secret,
-                );
-                match load(application, &secrets, false).await {
+                match load_from_secrets_manager(application, &sdk, endpoints.secrets.clone(), false)
+                    .await
+                {
                     Ok(apps) => Some(apps),
                     Err(e) => Some(LiveApps::Unusable(IdpError::new(
                         application.provider.kind(),

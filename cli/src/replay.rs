@@ -10,7 +10,6 @@ use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write as _};
 use std::ops::ControlFlow;
 
-use idc_guard_core::aws::secrets::SecretsManagerSecrets;
 use idc_guard_core::aws::{
     Documents, DynamoClaims, Endpoints, EventBridgeBus, KmsKeyStore, SdkConfig,
     SsoInstanceDirectory,
@@ -21,7 +20,7 @@ use idc_guard_core::finding::{Finding, RemediationOutcome, Status};
 use idc_guard_core::guard::change::ChangeOutcome;
 use idc_guard_core::guard::key::{GuardOutcome, RegionOutcome, RegionReport};
 use idc_guard_core::guard::{Delivery, GuardError, IdpGuard, KeyEnforcer, KeyGuard, RegionGuard};
-use idc_guard_core::idp_http::{LiveApps, load};
+use idc_guard_core::idp_http::{LiveApps, load_from_secrets_manager};
 use idc_guard_core::intake::Owner;
 use idc_guard_core::intake::envelope::{CloudTrailEvent, Rejection};
 use idc_guard_core::intake::records::{Entry, FileShape, RecordsError, read_records};
@@ -562,12 +561,7 @@ async fn idp_apps(
         return Ok(None);
     };
     let write = config.remediation.mode == Mode::Remediate && config.idp.allow_update;
-    let secrets = SecretsManagerSecrets::for_secret(
-        sdk,
-        endpoints.secrets.clone(),
-        &application.credentials_secret,
-    );
-    load(application, &secrets, write)
+    load_from_secrets_manager(application, sdk, endpoints.secrets.clone(), write)
         .await
         .map(Some)
         .map_err(|e| UsageError(format!("reading the IdP credentials secret: {e}")))

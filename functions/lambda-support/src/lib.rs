@@ -102,12 +102,13 @@ pub async fn aws_idp_apps(
     let Some(application) = &config.idp.application else {
         return Ok(None);
     };
-    let secrets = idc_guard_core::aws::secrets::SecretsManagerSecrets::for_secret(
+    let apps = idc_guard_core::idp_http::load_from_secrets_manager(
+        application,
         sdk,
         endpoints.secrets.clone(),
-        &application.credentials_secret,
-    );
-    let apps = idc_guard_core::idp_http::load(application, &secrets, write).await?;
+        write,
+    )
+    .await?;
     if let idc_guard_core::idp_http::LiveApps::Unusable(e) = &apps {
         tracing::warn!(error = %e, "the IdP application cannot be used; its checks report why");
     }

@@ -315,6 +315,23 @@ pub async fn load<S: SecretSource>(
     }
 }
 
+/// [`load`] with the secret read from Secrets Manager (at `endpoint` when given), in the
+/// Region its ARN names: what every function and command that talks to the IdP starts with.
+#[cfg(feature = "aws")]
+pub async fn load_from_secrets_manager(
+    application: &IdpApplication,
+    sdk: &crate::aws::SdkConfig,
+    endpoint: Option<String>,
+    write: bool,
+) -> Result<LiveApps, PortError> {
+    let secrets = crate::aws::secrets::SecretsManagerSecrets::for_secret(
+        sdk,
+        endpoint,
+        &application.credentials_secret,
+    );
+    load(application, &secrets, write).await
+}
+
 impl IdentityProviderApps for LiveApps {
     fn provider(&self) -> ProviderKind {
         match self {
