@@ -473,6 +473,10 @@ mod tests {
             .unwrap()
     }
 
+    fn entra_error(kind: IdpErrorKind, message: &str) -> IdpError {
+        IdpError::new(crate::idp_app::ProviderKind::EntraId, kind, message)
+    }
+
     fn missing(review: &AppReview) -> Vec<&Finding> {
         review
             .findings
@@ -633,10 +637,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_permission_cannot_verify_and_throttling_retries() {
-        use crate::idp_app::{IdpError, ProviderKind};
         let apps = MemoryApps::entra(&[US], AUDIENCE);
-        apps.fail_reads(IdpError::new(
-            ProviderKind::EntraId,
+        apps.fail_reads(entra_error(
             IdpErrorKind::MissingPermission("Application.Read.All".into()),
             "GET application app-1: 403 Forbidden",
         ));
@@ -651,11 +653,7 @@ mod tests {
         assert!(review.findings[0].message.contains(
             "cannot verify the IdP application: missing permission Application.Read.All"
         ));
-        apps.fail_reads(IdpError::new(
-            ProviderKind::EntraId,
-            IdpErrorKind::Retryable,
-            "429",
-        ));
+        apps.fail_reads(entra_error(IdpErrorKind::Retryable, "429"));
         let permit = Permit::Report;
         let e = review_app(
             &config(Mode::Notify, false),
@@ -671,10 +669,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_throttled_write_is_published_then_retried() {
-        use crate::idp_app::{IdpError, ProviderKind};
         let apps = MemoryApps::entra(&[US], AUDIENCE);
-        apps.fail_updates(IdpError::new(
-            ProviderKind::EntraId,
+        apps.fail_updates(entra_error(
             IdpErrorKind::Retryable,
             "PATCH application app-1: 429 after 4 attempts",
         ));
@@ -699,10 +695,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_refused_write_fails_the_remediation_and_names_why() {
-        use crate::idp_app::{IdpError, ProviderKind};
         let apps = MemoryApps::entra(&[US], AUDIENCE);
-        apps.fail_updates(IdpError::new(
-            ProviderKind::EntraId,
+        apps.fail_updates(entra_error(
             IdpErrorKind::MissingPermission("Application.ReadWrite.OwnedBy".into()),
             "PATCH application app-1: 403 Forbidden",
         ));
