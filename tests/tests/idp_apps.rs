@@ -24,7 +24,7 @@ use idc_guard_tests::idp_server::fixtures::{
     okta_application, okta_key_json, okta_world,
 };
 use idc_guard_tests::key_fixture::{KeyFixture, PRIMARY};
-use idc_guard_tests::local_aws::{Moto, create_secret, unique};
+use idc_guard_tests::local_aws::{MOTO_ACCOUNT, Moto, create_secret, unique};
 use serde_json::{Value, json};
 
 const EU: &str = "eu-west-1";
@@ -384,6 +384,41 @@ async fn the_sweep_reads_the_application_and_writes_nothing() {
     assert_eq!(eu[0].status, Status::Fail);
     assert!(
         eu[0].message.contains("would send: PUT /api/v1/apps/"),
+        "{}",
+        eu[0].message
+    );
+    assert!(w.idp.world().writes().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_region_added_by_idc_guards_own_role_is_reported_never_written() {
+    let w = world(&[PRIMARY, EU], entra_world(&[acs(PRIMARY)])).await;
+    w.put_secret(&entra_secret_json()).await;
+    let guard = w
+        .guard(w.config(
+            entra_application(&w.idp.url).unwrap(),
+            Mode::Remediate,
+            true,
+        ))
+        .await;
+    let mut event = w.region_event("AddRegion", EU, "ev-add-own");
+    let role = idc_guard_tests::key_fixture::GUARD_ROLE
+        .rsplit('/')
+        .next()
+        .unwrap();
+    event["detail"]["userIdentity"]["arn"] = json!(format!(
+        "arn:aws:sts::{MOTO_ACCOUNT}:assumed-role/{role}/idc-guard"
+    ));
+    let out = idp_guard::handle(&guard, &event, now(5)).await.unwrap();
+    let found = findings(&out);
+    let eu = acs_in(&found, EU);
+    assert_eq!(eu[0].status, Status::Fail);
+    assert_eq!(
+        eu[0].remediation.as_ref().unwrap().outcome,
+        RemediationOutcome::Skipped
+    );
+    assert!(
+        eu[0].message.contains("loop protection"),
         "{}",
         eu[0].message
     );
