@@ -473,6 +473,16 @@ mod tests {
             .unwrap()
     }
 
+    /// A review in remediate mode with `allow_update`, with a fresh breaker.
+    async fn remediate(apps: &MemoryApps) -> AppReview {
+        run(
+            &config(Mode::Remediate, true),
+            apps,
+            &MemoryBudget::default(),
+        )
+        .await
+    }
+
     fn entra_error(kind: IdpErrorKind, message: &str) -> IdpError {
         IdpError::new(crate::idp_app::ProviderKind::EntraId, kind, message)
     }
@@ -524,12 +534,7 @@ mod tests {
     #[tokio::test]
     async fn remediate_adds_only_the_missing_url_and_verifies() {
         let apps = MemoryApps::entra(&["https://keep.example/first", US], AUDIENCE);
-        let review = run(
-            &config(Mode::Remediate, true),
-            &apps,
-            &MemoryBudget::default(),
-        )
-        .await;
+        let review = remediate(&apps).await;
         assert!(review.changed);
         assert_eq!(
             apps.reply_urls(),
@@ -550,12 +555,7 @@ mod tests {
         // Sent with the read's version.
         assert_eq!(apps.updates()[0].if_match.as_deref(), Some("W/\"1\""));
         // Nothing left to do: a second run sends nothing.
-        let again = run(
-            &config(Mode::Remediate, true),
-            &apps,
-            &MemoryBudget::default(),
-        )
-        .await;
+        let again = remediate(&apps).await;
         assert!(!again.changed && missing(&again).is_empty());
         assert_eq!(apps.updates().len(), 1);
     }
@@ -564,12 +564,7 @@ mod tests {
     async fn a_conflict_is_rebuilt_from_a_fresh_read_keeping_the_other_edit() {
         let apps = MemoryApps::entra(&[US], AUDIENCE);
         apps.conflict_with(&[AP]);
-        let review = run(
-            &config(Mode::Remediate, true),
-            &apps,
-            &MemoryBudget::default(),
-        )
-        .await;
+        let review = remediate(&apps).await;
         assert_eq!(apps.reply_urls(), vec![US, AP, EU]);
         let updates = apps.updates();
         assert_eq!(updates.len(), 2);
@@ -581,12 +576,7 @@ mod tests {
         // Conflicts on every attempt: nothing overwritten, reported as failed.
         let apps = MemoryApps::entra(&[US], AUDIENCE);
         apps.conflict_with(&[AP, AP, AP]);
-        let review = run(
-            &config(Mode::Remediate, true),
-            &apps,
-            &MemoryBudget::default(),
-        )
-        .await;
+        let review = remediate(&apps).await;
         let f = missing(&review)[0];
         assert_eq!(
             f.remediation.as_ref().unwrap().outcome,
@@ -603,12 +593,7 @@ mod tests {
     async fn a_url_lost_to_a_concurrent_writer_fails_the_verification() {
         let apps = MemoryApps::entra(&["https://keep.example/first", US], AUDIENCE);
         apps.drop_on_write("https://keep.example/first");
-        let review = run(
-            &config(Mode::Remediate, true),
-            &apps,
-            &MemoryBudget::default(),
-        )
-        .await;
+        let review = remediate(&apps).await;
         let f = missing(&review)[0];
         assert_eq!(
             f.remediation.as_ref().unwrap().outcome,
@@ -674,12 +659,7 @@ mod tests {
             IdpErrorKind::Retryable,
             "PATCH application app-1: 429 after 4 attempts",
         ));
-        let review = run(
-            &config(Mode::Remediate, true),
-            &apps,
-            &MemoryBudget::default(),
-        )
-        .await;
+        let review = remediate(&apps).await;
         assert!(
             review
                 .interrupted
@@ -700,12 +680,7 @@ mod tests {
             IdpErrorKind::MissingPermission("Application.ReadWrite.OwnedBy".into()),
             "PATCH application app-1: 403 Forbidden",
         ));
-        let review = run(
-            &config(Mode::Remediate, true),
-            &apps,
-            &MemoryBudget::default(),
-        )
-        .await;
+        let review = remediate(&apps).await;
         let f = missing(&review)[0];
         assert_eq!(
             f.remediation.as_ref().unwrap().outcome,
