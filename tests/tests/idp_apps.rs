@@ -85,6 +85,32 @@ impl World {
         c
     }
 
+    /// idp-guard for the Entra application, its credentials `secret` stored first.
+    async fn entra_guard(
+        &self,
+        secret: &str,
+        mode: Mode,
+        allow_update: bool,
+    ) -> idp_guard::AwsIdpGuard {
+        self.put_secret(secret).await;
+        let application = entra_application(&self.idp.url).unwrap();
+        self.guard(self.config(application, mode, allow_update))
+            .await
+    }
+
+    /// idp-guard for the Okta application, its credentials `secret` stored first.
+    async fn okta_guard(
+        &self,
+        secret: &str,
+        mode: Mode,
+        allow_update: bool,
+    ) -> idp_guard::AwsIdpGuard {
+        self.put_secret(secret).await;
+        let application = okta_application(&self.idp.url).unwrap();
+        self.guard(self.config(application, mode, allow_update))
+            .await
+    }
+
     fn endpoints(&self) -> Endpoints {
         Endpoints {
             sso_admin: Some(self.emu.url.clone()),
@@ -147,9 +173,8 @@ fn acs_in<'a>(findings: &'a [Finding], region: &str) -> Vec<&'a Finding> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_region_added_is_checked_once_and_the_missing_url_reported_with_the_patch() {
     let w = world(&[PRIMARY, EU], entra_world(&[acs(PRIMARY)])).await;
-    w.put_secret(&entra_secret_json()).await;
     let guard = w
-        .guard(w.config(entra_application(&w.idp.url).unwrap(), Mode::Notify, false))
+        .entra_guard(&entra_secret_json(), Mode::Notify, false)
         .await;
     let event = w.region_event("AddRegion", EU, "ev-add-1");
     let out = idp_guard::handle(&guard, &event, now(5)).await.unwrap();
@@ -194,13 +219,8 @@ async fn a_region_added_is_checked_once_and_the_missing_url_reported_with_the_pa
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remediate_adds_the_url_verifies_it_and_resolves_the_failure() {
     let w = world(&[PRIMARY, EU], entra_world(&[acs(PRIMARY)])).await;
-    w.put_secret(&entra_secret_json()).await;
     let guard = w
-        .guard(w.config(
-            entra_application(&w.idp.url).unwrap(),
-            Mode::Remediate,
-            true,
-        ))
+        .entra_guard(&entra_secret_json(), Mode::Remediate, true)
         .await;
     let out = idp_guard::handle(&guard, &w.region_event("AddRegion", EU, "ev-add-2"), now(5))
         .await
@@ -240,9 +260,8 @@ async fn stale_urls_a_wrong_audience_and_throttling() {
     idp.applications[0]["identifierUris"] = json!(["https://idp-typo.example/saml"]);
     idp.throttle = 1;
     let w = world(&[PRIMARY, EU], idp).await;
-    w.put_secret(&entra_secret_json()).await;
     let guard = w
-        .guard(w.config(entra_application(&w.idp.url).unwrap(), Mode::Notify, false))
+        .entra_guard(&entra_secret_json(), Mode::Notify, false)
         .await;
     let out = idp_guard::handle(&guard, &w.idp_event("ev-idp-1"), now(5))
         .await
@@ -278,9 +297,8 @@ async fn a_missing_permission_cannot_verify_and_the_secret_never_shows() {
     let mut idp = entra_world(&[acs(PRIMARY)]);
     idp.graph_permissions.clear();
     let w = world(&[PRIMARY, EU], idp).await;
-    w.put_secret(&entra_secret_json()).await;
     let guard = w
-        .guard(w.config(entra_application(&w.idp.url).unwrap(), Mode::Notify, false))
+        .entra_guard(&entra_secret_json(), Mode::Notify, false)
         .await;
     let out = idp_guard::handle(&guard, &w.idp_event("ev-idp-2"), now(5))
         .await
@@ -300,9 +318,8 @@ async fn a_missing_permission_cannot_verify_and_the_secret_never_shows() {
     // A refused secret: no finding, log line or Debug output carries it.
     let w2 = world(&[PRIMARY], entra_world(&[acs(PRIMARY)])).await;
     w2.idp.world().entra_client_secret = Some("another".into());
-    w2.put_secret(&entra_secret_json()).await;
     let guard = w2
-        .guard(w2.config(entra_application(&w2.idp.url).unwrap(), Mode::Notify, false))
+        .entra_guard(&entra_secret_json(), Mode::Notify, false)
         .await;
     let out = idp_guard::handle(&guard, &w2.idp_event("ev-idp-3"), now(5))
         .await
@@ -315,10 +332,12 @@ async fn a_missing_permission_cannot_verify_and_the_secret_never_shows() {
     );
     // A secret with a missing field: named, not shown; the rest of the guard still runs.
     let w3 = world(&[PRIMARY], entra_world(&[acs(PRIMARY)])).await;
-    w3.put_secret(&json!({"client_secret": ENTRA_CLIENT_SECRET}).to_string())
-        .await;
     let guard = w3
-        .guard(w3.config(entra_application(&w3.idp.url).unwrap(), Mode::Notify, false))
+        .entra_guard(
+            &json!({"client_secret": ENTRA_CLIENT_SECRET}).to_string(),
+            Mode::Notify,
+            false,
+        )
         .await;
     let out = idp_guard::handle(&guard, &w3.idp_event("ev-idp-4"), now(5))
         .await
@@ -340,10 +359,7 @@ async fn okta_a_concurrent_edit_conflicts_and_is_kept() {
     // The other writer's URL lands in a list the app already allows.
     idp.okta_apps[0]["settings"]["signOn"]["allowMultipleAcsEndpoints"] = json!(true);
     let w = world(&[PRIMARY, EU], idp).await;
-    w.put_secret(&okta_key_json()).await;
-    let guard = w
-        .guard(w.config(okta_application(&w.idp.url).unwrap(), Mode::Remediate, true))
-        .await;
+    let guard = w.okta_guard(&okta_key_json(), Mode::Remediate, true).await;
     let out = idp_guard::handle(&guard, &w.region_event("AddRegion", EU, "ev-add-3"), now(5))
         .await
         .unwrap();
@@ -393,13 +409,8 @@ async fn the_sweep_reads_the_application_and_writes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_region_added_by_idc_guards_own_role_is_reported_never_written() {
     let w = world(&[PRIMARY, EU], entra_world(&[acs(PRIMARY)])).await;
-    w.put_secret(&entra_secret_json()).await;
     let guard = w
-        .guard(w.config(
-            entra_application(&w.idp.url).unwrap(),
-            Mode::Remediate,
-            true,
-        ))
+        .entra_guard(&entra_secret_json(), Mode::Remediate, true)
         .await;
     let mut event = w.region_event("AddRegion", EU, "ev-add-own");
     let role = idc_guard_tests::key_fixture::GUARD_ROLE
